@@ -1,0 +1,51 @@
+#pragma once
+// RespConnection: a blocking, single-threaded RESP client connection with
+// timeouts. The seed of liblockq; used by the lockq CLI and the tests.
+// Not thread-safe: one connection per thread.
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "resp/resp.h"
+#include "sm/command.h"
+#include "sm/reply.h"
+
+namespace lockq::client {
+
+class RespConnection {
+ public:
+  RespConnection() = default;
+  ~RespConnection();
+  RespConnection(const RespConnection&) = delete;
+  RespConnection& operator=(const RespConnection&) = delete;
+  RespConnection(RespConnection&& other) noexcept;
+  RespConnection& operator=(RespConnection&& other) noexcept;
+
+  // Connects to "host:port" within `timeout`.
+  static Result<RespConnection> Connect(const std::string& addr,
+                                        std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+  // Sends one command and waits for its reply. An error *reply* is a
+  // successful Result holding a kError Reply; Status errors are I/O
+  // failures or timeouts (the connection is then closed).
+  Result<sm::Reply> Call(const sm::Argv& argv);
+  // Sends all commands in one write and reads as many replies (pipelining).
+  Result<std::vector<sm::Reply>> Pipeline(const std::vector<sm::Argv>& commands);
+  // Raw access for tests that send malformed bytes.
+  Status SendRaw(std::string_view bytes);
+  Result<sm::Reply> ReadReply();
+
+  void set_timeout(std::chrono::milliseconds t) { timeout_ = t; }
+  bool connected() const { return fd_ >= 0; }
+  void Close();
+
+ private:
+  int fd_ = -1;
+  std::chrono::milliseconds timeout_ = std::chrono::seconds(10);
+  std::string inbuf_;
+  resp::ReplyParser parser_;
+};
+
+}  // namespace lockq::client

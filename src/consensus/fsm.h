@@ -1,0 +1,32 @@
+#pragma once
+// What consensus needs from the replicated application. consensus knows
+// nothing of keys, locks or queues: an entry is opaque bytes.
+//
+// Thread: every method is called on the thread that drives raft (the
+// server's event loop, or a simulation's stepping thread), except the
+// function PrepareSnapshot() returns, which may run on a worker thread.
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace lockq::consensus {
+
+class Fsm {
+ public:
+  virtual ~Fsm() = default;
+  // Applies the committed entry at log `index`. Must be deterministic and
+  // must not fail: a malformed entry is answered inside the application.
+  virtual void Apply(uint64_t index, std::string_view entry) = 0;
+  // Captures the current state cheaply on the raft thread and returns a
+  // function that serializes that capture; the function may run on another
+  // thread and must not touch live state.
+  virtual std::function<std::string()> PrepareSnapshot() = 0;
+  // Replaces the whole state with a snapshot. On error the state is unchanged.
+  virtual Status Restore(std::string_view bytes) = 0;
+};
+
+}  // namespace lockq::consensus

@@ -1,0 +1,339 @@
+#include "consensus/node.h"
+
+#include "consensus/raft_c.h"
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "common/check.h"
+
+namespace lockq::consensus {
+
+namespace {
+
+constexpr unsigned kRoleWatchIntervalMs = 5;
+
+Role ToRole(int state) {
+  switch (state) {
+    case RAFT_FOLLOWER: return Role::kFollower;
+    case RAFT_CANDIDATE: return Role::kCandidate;
+    case RAFT_LEADER: return Role::kLeader;
+    default: return Role::kUnavailable;
+  }
+}
+
+const char* ServerRoleName(int role) {
+  switch (role) {
+    case RAFT_VOTER: return "voter";
+    case RAFT_STANDBY: return "standby";
+    case RAFT_SPARE: return "spare";
+    default: return "unknown";
+  }
+}
+
+struct ApplyReq {
+  struct raft_apply req {};
+  Node::DoneCb done;
+};
+
+struct ChangeReq {
+  struct raft_change req {};
+  struct raft* raft = nullptr;
+  uint64_t id = 0;
+  Node::DoneCb done;
+};
+
+struct TransferReq {
+  struct raft_transfer req {};
+  struct raft* raft = nullptr;
+  Node::DoneCb done;
+};
+
+}  // namespace
+
+const char* RoleName(Role role) {
+  switch (role) {
+    case Role::kFollower: return "follower";
+    case Role::kCandidate: return "candidate";
+    case Role::kLeader: return "leader";
+    default: return "unavailable";
+  }
+}
+
+Status RaftError(int rv, const char* what) {
+  std::string msg = std::string(what) + ": " + raft_strerror(rv);
+  switch (rv) {
+    case RAFT_NOTLEADER:
+    case RAFT_LEADERSHIPLOST:
+    case RAFT_SHUTDOWN:
+    case RAFT_CANTCHANGE:
+    case RAFT_BUSY:
+    case RAFT_NOCONNECTION:
+      return Status::Unavailable(msg);
+    case RAFT_BADID:
+    case RAFT_DUPLICATEID:
+    case RAFT_DUPLICATEADDRESS:
+    case RAFT_BADROLE:
+    case RAFT_INVALID:
+    case RAFT_TOOBIG:
+      return Status::InvalidArgument(msg);
+    case RAFT_NOTFOUND: return Status::NotFound(msg);
+    case RAFT_CORRUPT:
+    case RAFT_MALFORMED: return Status::Corruption(msg);
+    case RAFT_NOMEM:
+    case RAFT_NOSPACE:
+    case RAFT_TOOMANY: return Status::ResourceExhausted(msg);
+    default: return Status::IoError(msg);
+  }
+}
+
+struct Node::Impl {
+  Impl(Node* owner, uv_loop_t* l, Fsm* fsm, SnapshotPolicy policy)
+      : node(owner), loop(l), adapter(fsm, policy) {}
+
+  Node* node;
+  uv_loop_t* loop;
+  struct raft_uv_transport transport {};
+  struct raft_io io {};
+  struct raft raft {};
+  FsmAdapter adapter;
+  uv_timer_t watch_timer {};
+  bool raft_initialized = false;
+  bool started = false;
+  std::function<void()> on_stopped;
+  Role last_role = Role::kUnavailable;
+  uint64_t last_leader = 0;
+  uint64_t last_term = 0;
+
+  static void WatchCb(uv_timer_t* t) noexcept {
+    auto* self = static_cast<Impl*>(t->data);
+    Role role = ToRole(raft_state(&self->raft));
+    raft_id leader_id = 0;
+    const char* leader_addr = nullptr;
+    raft_leader(&self->raft, &leader_id, &leader_addr);
+    uint64_t term = self->raft.current_term;
+    if (role == self->last_role && leader_id == self->last_leader && term == self->last_term) return;
+    if (role != self->last_role || leader_id != self->last_leader) {
+      spdlog::info("raft: node {} is {} in term {}, leader {}", self->node->options_.id,
+                   RoleName(role), term, leader_id);
+    }
+    self->last_role = role;
+    self->last_leader = leader_id;
+    self->last_term = term;
+    if (self->node->on_role_change_) self->node->on_role_change_(role, leader_id, term);
+  }
+
+  static void RaftClosedCb(struct raft* r) noexcept {
+    auto* self = static_cast<Impl*>(r->data);
+    raft_uv_close(&self->io);
+    raft_uv_tcp_close(&self->transport);
+    if (self->on_stopped) {
+      auto cb = std::move(self->on_stopped);
+      cb();
+    }
+  }
+};
+
+Node::Node(uv_loop_t* loop, NodeOptions options, Fsm* fsm)
+    : impl_(std::make_unique<Impl>(this, loop, fsm, options.snapshot)), options_(std::move(options)) {}
+
+Node::~Node() = default;
+
+Status Node::Start() {
+  std::error_code ec;
+  std::filesystem::create_directories(options_.data_dir, ec);
+  if (ec) return Status::IoError("create " + options_.data_dir + ": " + ec.message());
+
+  Impl& m = *impl_;
+  int rv = raft_uv_tcp_init(&m.transport, m.loop);
+  if (rv != 0) return RaftError(rv, "raft tcp transport");
+  rv = raft_uv_init(&m.io, m.loop, options_.data_dir.c_str(), &m.transport);
+  if (rv != 0) return Status::IoError(std::string("raft disk I/O in ") + options_.data_dir + ": " + m.io.errmsg);
+  rv = raft_init(&m.raft, &m.io, m.adapter.raft_fsm(&m.io), options_.id, options_.address.c_str());
+  if (rv != 0) return Status::IoError(std::string("raft init: ") + raft_errmsg(&m.raft));
+  m.raft_initialized = true;
+  m.raft.data = impl_.get();
+  m.adapter.Attach(&m.raft);
+  raft_set_heartbeat_timeout(&m.raft, options_.heartbeat_timeout_ms);
+  raft_set_election_timeout(&m.raft, options_.election_timeout_ms);
+  raft_set_pre_vote(&m.raft, true);
+
+  if (!options_.join) {
+    struct raft_configuration conf;
+    raft_configuration_init(&conf);
+    std::vector<Peer> peers = options_.initial_cluster;
+    if (peers.empty()) peers.push_back({options_.id, options_.address});
+    bool self_listed = false;
+    for (const Peer& p : peers) {
+      self_listed |= p.id == options_.id;
+      rv = raft_configuration_add(&conf, p.id, p.address.c_str(), RAFT_VOTER);
+      if (rv != 0) {
+        raft_configuration_close(&conf);
+        return RaftError(rv, "initial cluster");
+      }
+    }
+    if (!self_listed) {
+      raft_configuration_close(&conf);
+      return Status::InvalidArgument("--initial-cluster does not list this node's --node-id");
+    }
+    rv = raft_bootstrap(&m.raft, &conf);
+    raft_configuration_close(&conf);
+    // CANTBOOTSTRAP: the data dir already holds state; start from it.
+    if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) return RaftError(rv, "bootstrap");
+  }
+
+  rv = raft_start(&m.raft);
+  if (rv != 0) return Status::IoError(std::string("raft start: ") + raft_errmsg(&m.raft));
+  m.started = true;
+
+  uv_timer_init(m.loop, &m.watch_timer);
+  m.watch_timer.data = impl_.get();
+  uv_timer_start(&m.watch_timer, &Impl::WatchCb, kRoleWatchIntervalMs, kRoleWatchIntervalMs);
+  return Status::Ok();
+}
+
+void Node::Stop(std::function<void()> done) {
+  Impl& m = *impl_;
+  if (!m.raft_initialized) {
+    if (done) done();
+    return;
+  }
+  if (m.started) uv_close(reinterpret_cast<uv_handle_t*>(&m.watch_timer), nullptr);
+  m.on_stopped = std::move(done);
+  raft_close(&m.raft, &Impl::RaftClosedCb);
+}
+
+Result<uint64_t> Node::Propose(std::string_view entry, DoneCb done) {
+  Impl& m = *impl_;
+  if (raft_state(&m.raft) != RAFT_LEADER) return Status::Unavailable("not the leader");
+  struct raft_buffer buf;
+  buf.len = entry.size();
+  buf.base = raft_malloc(entry.empty() ? 1 : entry.size());
+  if (buf.base == nullptr) return Status::ResourceExhausted("out of memory");
+  std::memcpy(buf.base, entry.data(), entry.size());
+  auto* req = new ApplyReq;
+  req->req.data = req;
+  req->done = std::move(done);
+  int rv = raft_apply(&m.raft, &req->req, &buf, 1, [](struct raft_apply* r, int status, void*) noexcept {
+    auto* ar = static_cast<ApplyReq*>(r->data);
+    if (ar->done) ar->done(status == 0 ? Status::Ok() : RaftError(status, "apply"));
+    delete ar;
+  });
+  if (rv != 0) {
+    raft_free(buf.base);
+    delete req;
+    return RaftError(rv, "propose");
+  }
+  return static_cast<uint64_t>(req->req.index);
+}
+
+Status Node::Transfer(uint64_t id, DoneCb done) {
+  Impl& m = *impl_;
+  auto* req = new TransferReq;
+  req->req.data = req;
+  req->raft = &m.raft;
+  req->done = std::move(done);
+  int rv = raft_transfer(&m.raft, &req->req, id, [](struct raft_transfer* t) noexcept {
+    auto* tr = static_cast<TransferReq*>(t->data);
+    bool moved = raft_state(tr->raft) != RAFT_LEADER;
+    if (tr->done) tr->done(moved ? Status::Ok() : Status::Unavailable("leadership transfer did not complete"));
+    delete tr;
+  });
+  if (rv != 0) {
+    delete req;
+    return RaftError(rv, "transfer");
+  }
+  return Status::Ok();
+}
+
+Status Node::AddVoter(uint64_t id, const std::string& address, DoneCb done) {
+  Impl& m = *impl_;
+  auto* req = new ChangeReq;
+  req->req.data = req;
+  req->raft = &m.raft;
+  req->id = id;
+  req->done = std::move(done);
+  int rv = raft_add(&m.raft, &req->req, id, address.c_str(), [](struct raft_change* c, int status) noexcept {
+    auto* cr = static_cast<ChangeReq*>(c->data);
+    if (status != 0) {
+      if (cr->done) cr->done(RaftError(status, "add server"));
+      delete cr;
+      return;
+    }
+    // Second step: promote to voter; libraft first catches the server up.
+    int rv2 = raft_assign(cr->raft, &cr->req, cr->id, RAFT_VOTER, [](struct raft_change* c2, int st) noexcept {
+      auto* cr2 = static_cast<ChangeReq*>(c2->data);
+      if (cr2->done) cr2->done(st == 0 ? Status::Ok() : RaftError(st, "promote to voter"));
+      delete cr2;
+    });
+    if (rv2 != 0) {
+      if (cr->done) cr->done(RaftError(rv2, "promote to voter"));
+      delete cr;
+    }
+  });
+  if (rv != 0) {
+    delete req;
+    return RaftError(rv, "add server");
+  }
+  return Status::Ok();
+}
+
+Status Node::Remove(uint64_t id, DoneCb done) {
+  Impl& m = *impl_;
+  auto* req = new ChangeReq;
+  req->req.data = req;
+  req->done = std::move(done);
+  int rv = raft_remove(&m.raft, &req->req, id, [](struct raft_change* c, int status) noexcept {
+    auto* cr = static_cast<ChangeReq*>(c->data);
+    if (cr->done) cr->done(status == 0 ? Status::Ok() : RaftError(status, "remove server"));
+    delete cr;
+  });
+  if (rv != 0) {
+    delete req;
+    return RaftError(rv, "remove server");
+  }
+  return Status::Ok();
+}
+
+bool Node::is_leader() const { return raft_state(&impl_->raft) == RAFT_LEADER; }
+
+uint64_t Node::term() const { return impl_->raft.current_term; }
+
+uint64_t Node::leader_id() const {
+  raft_id id = 0;
+  const char* addr = nullptr;
+  raft_leader(&impl_->raft, &id, &addr);
+  return id;
+}
+
+NodeStatus Node::GetStatus() const {
+  const Impl& m = *impl_;
+  auto* r = const_cast<struct raft*>(&m.raft);
+  NodeStatus s;
+  s.id = options_.id;
+  s.address = options_.address;
+  if (!m.started) return s;
+  s.role = ToRole(raft_state(r));
+  s.term = r->current_term;
+  s.commit_index = r->commit_index;
+  s.applied_index = raft_last_applied(r);
+  s.last_index = raft_last_index(r);
+  s.snapshot_index = r->log.snapshot.last_index;
+  raft_id leader = 0;
+  const char* leader_addr = nullptr;
+  raft_leader(r, &leader, &leader_addr);
+  s.leader_id = leader;
+  s.leader_address = leader_addr ? leader_addr : "";
+  s.snapshots_taken = m.adapter.snapshots_taken();
+  s.snapshots_restored = m.adapter.snapshots_restored();
+  for (unsigned i = 0; i < r->configuration.n; i++) {
+    const struct raft_server& srv = r->configuration.servers[i];
+    s.members.push_back({srv.id, srv.address, ServerRoleName(srv.role)});
+  }
+  return s;
+}
+
+}  // namespace lockq::consensus

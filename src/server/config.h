@@ -1,0 +1,60 @@
+#pragma once
+// lockqd's configuration: flags (../shared/DESIGN.md "Interface contract"),
+// optionally read from a TOML file given with --config whose keys are the
+// flag names without dashes (data-dir = "...", resp-port = 6379, ...).
+// Flags given on the command line win over the file.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "consensus/node.h"
+
+namespace lockq::server {
+
+struct Limits {
+  size_t max_clients = 10000;               // Redis maxclients
+  size_t max_bulk_bytes = 16 << 20;         // one argument
+  size_t max_args = 1024 * 1024;            // arguments of one command
+  size_t max_inline_bytes = 64 << 10;       // one inline command line
+  size_t max_output_bytes = 64 << 20;       // unsent replies before disconnect
+  size_t pause_output_bytes = 1 << 20;      // stop reading a client past this
+  size_t max_pending_commands = 10000;      // per client, awaiting replies
+  size_t max_batch_bytes = 8 << 20;         // one log entry (group commit)
+  unsigned no_leader_timeout_ms = 3000;     // wait for a leader before TRYAGAIN
+};
+
+struct Config {
+  std::string data_dir = "./lockq-data";
+  std::string bind = "127.0.0.1";
+  int resp_port = 6379;
+  int amqp_port = 5672;   // 0 disables; AMQP is not served yet (issue 5)
+  int http_port = 15672;  // 0 disables; HTTP is not served yet
+  uint64_t node_id = 1;
+  std::string raft_addr = "127.0.0.1:7379";
+  std::string initial_cluster;  // "1=host:port,2=host:port"; empty: single node
+  bool join = false;
+  unsigned election_timeout_ms = 500;
+  unsigned heartbeat_timeout_ms = 100;
+  unsigned snapshot_entries = 8192;
+  uint64_t snapshot_bytes = 64 << 20;
+  unsigned snapshot_trailing = 1024;
+  std::string log_level = "info";
+  Limits limits;
+
+  // The node options that consensus needs.
+  Result<consensus::NodeOptions> ToNodeOptions() const;
+  // "host:port" clients use to reach this node's RESP listener.
+  std::string RespAddress() const;
+};
+
+// Parses "1=host:port,2=host:port".
+Result<std::vector<consensus::Peer>> ParseInitialCluster(const std::string& spec);
+
+// Parses argv (and --config FILE). On --help or --version prints and sets
+// *exit_code to 0; on bad input prints the error and sets it to 2; returns
+// nullopt-like failure through Result in both cases.
+Result<Config> ParseConfig(int argc, char** argv, int* exit_code);
+
+}  // namespace lockq::server

@@ -1,0 +1,241 @@
+#include "server/core.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <random>
+
+#include "server/errors.h"
+#include "server/forwarder.h"
+
+namespace lockq::server {
+
+namespace {
+
+constexpr unsigned kTickMs = 50;            // expiry check, leader wait retries
+constexpr const char* kExpireBatchKeys = "1000";
+constexpr size_t kMaxInFlightBatches = 256;  // beyond: keep growing the next batch
+
+size_t ArgvBytes(const sm::Argv& argv) {
+  size_t n = 8;
+  for (const auto& a : argv) n += a.size() + 4;
+  return n;
+}
+
+}  // namespace
+
+uint64_t WallClockMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+Core::Core(uv_loop_t* loop, const Config& config)
+    : loop_(loop), config_(config), forwarder_(std::make_unique<Forwarder>(loop)) {
+  // Tells this process's batches apart from an earlier incarnation's.
+  std::random_device rd;
+  nonce_ = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ WallClockMs();
+}
+
+Core::~Core() = default;
+
+Status Core::Start() {
+  auto opts = config_.ToNodeOptions();
+  if (!opts.ok()) return opts.status();
+  node_ = std::make_unique<consensus::Node>(loop_, std::move(opts.value()), this);
+  node_->SetRoleChangeCallback([this](consensus::Role role, uint64_t leader, uint64_t) { OnRoleChange(role, leader); });
+  Status s = node_->Start();
+  if (!s.ok()) return s;
+  uv_check_init(loop_, &check_);
+  check_.data = this;
+  uv_check_start(&check_, &Core::CheckCb);
+  uv_timer_init(loop_, &tick_);
+  tick_.data = this;
+  uv_timer_start(&tick_, &Core::TickCb, kTickMs, kTickMs);
+  return Status::Ok();
+}
+
+void Core::Stop(std::function<void()> done) {
+  uv_check_stop(&check_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&check_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
+  forwarder_->Reset(kErrShuttingDown);
+  for (auto& p : waiting_) p.cb(sm::Reply::Error(kErrShuttingDown));
+  waiting_.clear();
+  for (auto& cb : batch_cbs_) cb(sm::Reply::Error(kErrShuttingDown));
+  batch_cbs_.clear();
+  batch_argv_.clear();
+  node_->Stop(std::move(done));
+}
+
+void Core::Submit(sm::Argv argv, ReplyCb cb, bool may_forward) {
+  uint64_t deadline = WallClockMs() + config_.limits.no_leader_timeout_ms;
+  Route(Pending{std::move(argv), std::move(cb), may_forward, deadline});
+}
+
+void Core::Route(Pending p) {
+  if (node_->is_leader()) {
+    size_t bytes = ArgvBytes(p.argv);
+    if (bytes > config_.limits.max_batch_bytes) {
+      p.cb(sm::Reply::Error(kErrBatchTooBig));
+      return;
+    }
+    if (batch_bytes_ + bytes > config_.limits.max_batch_bytes) FlushBatch();
+    batch_bytes_ += bytes;
+    batch_argv_.push_back(std::move(p.argv));
+    batch_cbs_.push_back(std::move(p.cb));
+    return;
+  }
+  if (!p.may_forward) {
+    p.cb(sm::Reply::Error(kErrNotLeader));
+    return;
+  }
+  uint64_t leader = node_->leader_id();
+  const auto& nodes = sm_.nodes();
+  auto it = leader != 0 ? nodes.find(leader) : nodes.end();
+  if (it != nodes.end() && leader != node_->id()) {
+    forwarder_->Send(it->second.resp_addr, std::move(p.argv), std::move(p.cb));
+    return;
+  }
+  // No leader, or its address is not announced yet: wait (bounded).
+  waiting_.push_back(std::move(p));
+}
+
+void Core::CheckCb(uv_check_t* h) noexcept {
+  auto* self = static_cast<Core*>(h->data);
+  if (!self->batch_argv_.empty() && self->in_flight_.size() < kMaxInFlightBatches) self->FlushBatch();
+  self->forwarder_->Flush();
+}
+
+void Core::FlushBatch() {
+  if (batch_argv_.empty()) return;
+  sm::Batch batch;
+  batch.origin = {node_->id(), nonce_, ++seq_};
+  batch.leader_time_ms = WallClockMs();
+  batch.commands = std::move(batch_argv_);
+  std::vector<ReplyCb> cbs = std::move(batch_cbs_);
+  batch_argv_.clear();
+  batch_cbs_.clear();
+  batch_bytes_ = 0;
+  std::string entry = sm::EncodeBatch(batch);
+  auto index = node_->Propose(entry, [this, origin = batch.origin](Status s) {
+    if (!s.ok()) {
+      // Find our batch (Propose's index is captured via in_flight_ origin).
+      for (auto it = in_flight_.begin(); it != in_flight_.end(); ++it) {
+        if (it->second.origin == origin) {
+          FailInFlight(it->first, kErrLeadershipLost);
+          break;
+        }
+      }
+    }
+  });
+  if (!index.ok()) {
+    // Lost leadership between Route and now: route each command again.
+    for (size_t i = 0; i < cbs.size(); i++) {
+      Route(Pending{std::move(batch.commands[i]), std::move(cbs[i]), true,
+                    WallClockMs() + config_.limits.no_leader_timeout_ms});
+    }
+    return;
+  }
+  batches_proposed_++;
+  commands_proposed_ += cbs.size();
+  in_flight_[index.value()] = InFlight{batch.origin, std::move(cbs)};
+}
+
+void Core::FailInFlight(uint64_t index, const std::string& error) {
+  auto it = in_flight_.find(index);
+  if (it == in_flight_.end()) return;
+  auto cbs = std::move(it->second.cbs);
+  in_flight_.erase(it);
+  for (auto& cb : cbs) {
+    if (cb) cb(sm::Reply::Error(error));
+  }
+}
+
+void Core::Apply(uint64_t index, std::string_view entry) {
+  auto batch = sm::DecodeBatch(entry);
+  if (!batch.ok()) {
+    // Every replica sees the same bytes, so skipping keeps them identical.
+    spdlog::error("apply: entry {} does not decode: {}", index, batch.status().ToString());
+    FailInFlight(index, "ERR internal: log entry does not decode");
+    return;
+  }
+  std::vector<sm::Reply> replies = sm_.Apply(batch.value(), index);
+  auto it = in_flight_.find(index);
+  if (it == in_flight_.end() || !(it->second.origin == batch->origin)) return;
+  auto cbs = std::move(it->second.cbs);
+  in_flight_.erase(it);
+  for (size_t i = 0; i < cbs.size() && i < replies.size(); i++) {
+    if (cbs[i]) cbs[i](std::move(replies[i]));
+  }
+}
+
+std::function<std::string()> Core::PrepareSnapshot() {
+  auto copy = std::make_shared<sm::StateMachine>(sm_);
+  return [copy]() { return copy->Snapshot(); };
+}
+
+Status Core::Restore(std::string_view bytes) { return sm_.Restore(bytes); }
+
+void Core::OnRoleChange(consensus::Role role, uint64_t leader_id) {
+  if (role != consensus::Role::kLeader) {
+    announced_ = false;
+    // Commands batched while leader but not yet proposed: route elsewhere.
+    if (!batch_argv_.empty()) {
+      auto argv = std::move(batch_argv_);
+      auto cbs = std::move(batch_cbs_);
+      batch_argv_.clear();
+      batch_cbs_.clear();
+      batch_bytes_ = 0;
+      for (size_t i = 0; i < argv.size(); i++) {
+        Route(Pending{std::move(argv[i]), std::move(cbs[i]), true,
+                      WallClockMs() + config_.limits.no_leader_timeout_ms});
+      }
+    }
+  }
+  if (role == consensus::Role::kLeader && !announced_) {
+    // Tell every replica where clients reach the leader (for forwarding).
+    announced_ = true;
+    spdlog::info("leader: announcing client address {}", config_.RespAddress());
+    Route(Pending{{"LOCKQ.ANNOUNCE", std::to_string(node_->id()), config_.RespAddress()},
+                  [this](sm::Reply r) {
+                    if (!r.is_error()) return;
+                    spdlog::warn("leader: announce failed ({}); will retry", r.str);
+                    announced_ = false;
+                  },
+                  false, 0});
+  }
+  if (leader_id != 0) forwarder_->Reset(kErrLeaderChanged);
+  RetryWaiting();
+}
+
+void Core::RetryWaiting() {
+  if (waiting_.empty()) return;
+  std::deque<Pending> waiting = std::move(waiting_);
+  waiting_.clear();
+  uint64_t now = WallClockMs();
+  for (auto& p : waiting) {
+    if (now >= p.deadline_ms) {
+      p.cb(sm::Reply::Error(kErrNoLeader));
+      continue;
+    }
+    Route(std::move(p));
+  }
+}
+
+void Core::TickCb(uv_timer_t* h) noexcept {
+  auto* self = static_cast<Core*>(h->data);
+  self->RetryWaiting();
+  self->MaybeProposeExpiry();
+  if (self->node_->is_leader() && !self->announced_) self->OnRoleChange(consensus::Role::kLeader, self->node_->id());
+}
+
+void Core::MaybeProposeExpiry() {
+  if (!node_->is_leader() || expiry_in_flight_) return;
+  uint64_t next = sm_.next_expiry_ms();
+  if (next == 0 || next > WallClockMs()) return;
+  expiry_in_flight_ = true;
+  Route(Pending{{"LOCKQ.EXPIRE", kExpireBatchKeys}, [this](sm::Reply) { expiry_in_flight_ = false; }, false, 0});
+}
+
+}  // namespace lockq::server

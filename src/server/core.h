@@ -1,0 +1,112 @@
+#pragma once
+// Core: the replicated heart of lockqd. It owns the state machine and the
+// Raft node, and is the one way a command reaches the log:
+//
+//   Submit(argv, cb) ─ leader ──► group-commit batch ─► Node::Propose ─► Apply
+//                    └ follower ─► Forwarder (to the leader's RESP port)
+//
+// Group commit: every command submitted during one event-loop turn joins one
+// Batch (one log entry, one fsync); a uv_check handle proposes it after the
+// loop has processed that turn's I/O. Reads travel the same path, so every
+// reply is linearizable: it reflects the state at the entry's log index.
+//
+// Replies: the entry's Apply() produces one reply per command; if this node
+// proposed the entry (same index, same origin) the callbacks get them.
+// Leadership lost before commit: callbacks get a TRYAGAIN error (the command
+// may still commit).
+//
+// Thread: all methods and callbacks on the server's loop.
+
+#include <uv.h>
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "consensus/fsm.h"
+#include "consensus/node.h"
+#include "server/config.h"
+#include "sm/command.h"
+#include "sm/reply.h"
+#include "sm/state_machine.h"
+
+namespace lockq::server {
+
+class Forwarder;
+
+class Core : public consensus::Fsm {
+ public:
+  using ReplyCb = std::function<void(sm::Reply)>;
+
+  Core(uv_loop_t* loop, const Config& config);
+  ~Core() override;
+  Core(const Core&) = delete;
+  Core& operator=(const Core&) = delete;
+
+  Status Start();
+  void Stop(std::function<void()> done);
+
+  // Runs a prechecked command through the log. `cb` fires exactly once.
+  // `may_forward` false: fail with TRYAGAIN rather than forward (used for
+  // commands that were themselves forwarded here).
+  void Submit(sm::Argv argv, ReplyCb cb, bool may_forward = true);
+
+  const sm::StateMachine& state() const { return sm_; }
+  consensus::Node& node() { return *node_; }
+  const Config& config() const { return config_; }
+  uint64_t batches_proposed() const { return batches_proposed_; }
+  uint64_t commands_proposed() const { return commands_proposed_; }
+
+  // consensus::Fsm
+  void Apply(uint64_t index, std::string_view entry) override;
+  std::function<std::string()> PrepareSnapshot() override;
+  Status Restore(std::string_view bytes) override;
+
+ private:
+  struct Pending {
+    sm::Argv argv;
+    ReplyCb cb;
+    bool may_forward;
+    uint64_t deadline_ms;  // for commands waiting for a leader
+  };
+  struct InFlight {
+    sm::BatchOrigin origin;
+    std::vector<ReplyCb> cbs;
+  };
+
+  static void CheckCb(uv_check_t* h) noexcept;
+  static void TickCb(uv_timer_t* h) noexcept;
+  void OnRoleChange(consensus::Role role, uint64_t leader_id);
+  void FlushBatch();
+  void Route(Pending p);
+  void RetryWaiting();
+  void FailInFlight(uint64_t index, const std::string& error);
+  void MaybeProposeExpiry();
+
+  uv_loop_t* loop_;
+  Config config_;
+  sm::StateMachine sm_;
+  std::unique_ptr<consensus::Node> node_;
+  std::unique_ptr<Forwarder> forwarder_;
+  uv_check_t check_ {};
+  uv_timer_t tick_ {};
+  uint64_t nonce_ = 0;
+  uint64_t seq_ = 0;
+  std::vector<sm::Argv> batch_argv_;
+  std::vector<ReplyCb> batch_cbs_;
+  size_t batch_bytes_ = 0;
+  std::map<uint64_t, InFlight> in_flight_;  // by log index
+  std::deque<Pending> waiting_;             // no usable leader yet
+  bool expiry_in_flight_ = false;
+  bool announced_ = false;
+  uint64_t batches_proposed_ = 0;
+  uint64_t commands_proposed_ = 0;
+};
+
+// Milliseconds since the Unix epoch: the leader's clock stamped on entries.
+uint64_t WallClockMs();
+
+}  // namespace lockq::server

@@ -1,0 +1,193 @@
+#include "server/forwarder.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+
+#include "server/errors.h"
+
+namespace lockq::server {
+
+struct Forwarder::Link {
+  Forwarder* owner = nullptr;  // null once detached by Reset()
+  uv_tcp_t tcp {};
+  uv_connect_t connect_req {};
+  bool connected = false;
+  std::string inbuf;
+  resp::ReplyParser parser;
+};
+
+namespace {
+
+void CloseLink(uv_handle_t* h) {
+  if (!uv_is_closing(h)) {
+    uv_close(h, [](uv_handle_t* hh) { delete static_cast<Forwarder::Link*>(hh->data); });
+  }
+}
+
+struct WriteReq {
+  uv_write_t req {};
+  std::string bytes;
+};
+
+}  // namespace
+
+bool ParseHostPort(const std::string& addr, struct sockaddr_storage* out) {
+  size_t colon = addr.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  std::string host = addr.substr(0, colon);
+  int port = 0;
+  try {
+    port = std::stoi(addr.substr(colon + 1));
+  } catch (...) {
+    return false;
+  }
+  if (port <= 0 || port > 65535) return false;
+  std::memset(out, 0, sizeof(*out));
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    return uv_ip6_addr(host.substr(1, host.size() - 2).c_str(), port,
+                       reinterpret_cast<sockaddr_in6*>(out)) == 0;
+  }
+  if (host == "localhost") host = "127.0.0.1";
+  return uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(out)) == 0;
+}
+
+Forwarder::Forwarder(uv_loop_t* loop) : loop_(loop) {}
+
+Forwarder::~Forwarder() { Reset("TRYAGAIN server shutting down"); }
+
+size_t Forwarder::outstanding() const {
+  size_t n = queued_cbs_.size();
+  for (const auto& b : sent_) n += b.size();
+  return n;
+}
+
+void Forwarder::Send(const std::string& addr, sm::Argv argv, ReplyCb cb) {
+  if (addr != addr_) {
+    Reset(kErrLeaderChanged);
+    addr_ = addr;
+  }
+  queued_argv_.push_back(std::move(argv));
+  queued_cbs_.push_back(std::move(cb));
+}
+
+void Forwarder::Reset(const std::string& reason) {
+  if (link_ != nullptr) {
+    link_->owner = nullptr;
+    CloseLink(reinterpret_cast<uv_handle_t*>(&link_->tcp));
+    link_ = nullptr;
+  }
+  auto sent = std::move(sent_);
+  sent_.clear();
+  auto queued = std::move(queued_cbs_);
+  queued_cbs_.clear();
+  queued_argv_.clear();
+  for (auto& batch : sent) {
+    for (auto& cb : batch) cb(sm::Reply::Error(reason));
+  }
+  for (auto& cb : queued) cb(sm::Reply::Error(reason));
+}
+
+void Forwarder::Connect() {
+  struct sockaddr_storage sa;
+  if (!ParseHostPort(addr_, &sa)) {
+    Reset("ERR leader advertises a bad address: " + addr_);
+    return;
+  }
+  auto* link = new Link;
+  link->owner = this;
+  uv_tcp_init(loop_, &link->tcp);
+  link->tcp.data = link;
+  uv_tcp_nodelay(&link->tcp, 1);
+  link->connect_req.data = link;
+  int rv = uv_tcp_connect(&link->connect_req, &link->tcp, reinterpret_cast<sockaddr*>(&sa), &Forwarder::ConnectCb);
+  link_ = link;
+  if (rv != 0) Reset(kErrLeaderUnreachable);
+}
+
+void Forwarder::ConnectCb(uv_connect_t* req, int status) noexcept {
+  auto* link = static_cast<Link*>(req->data);
+  Forwarder* self = link->owner;
+  if (self == nullptr) return;  // detached; handle already closing
+  if (status != 0) {
+    spdlog::warn("forward: cannot reach leader at {}: {}", self->addr_, uv_strerror(status));
+    self->Reset(kErrLeaderUnreachable);
+    return;
+  }
+  link->connected = true;
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&link->tcp),
+                [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
+                  static char slab[64 * 1024];
+                  *buf = uv_buf_init(slab, sizeof(slab));
+                },
+                &Forwarder::ReadCb);
+  self->Flush();
+}
+
+void Forwarder::Flush() {
+  if (queued_argv_.empty()) return;
+  if (link_ == nullptr) {
+    Connect();
+    return;  // ConnectCb flushes
+  }
+  if (!link_->connected) return;
+  auto* w = new WriteReq;
+  resp::WriteCommand({"LOCKQ.FORWARD", sm::EncodeArgvList(queued_argv_)}, &w->bytes);
+  queued_argv_.clear();
+  sent_.push_back(std::move(queued_cbs_));
+  queued_cbs_.clear();
+  uv_buf_t buf = uv_buf_init(w->bytes.data(), w->bytes.size());
+  w->req.data = w;
+  int rv = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&link_->tcp), &buf, 1,
+                    [](uv_write_t* r, int) { delete static_cast<WriteReq*>(r->data); });
+  if (rv != 0) {
+    delete w;
+    Reset(kErrLeaderUnreachable);
+  }
+}
+
+void Forwarder::ReadCb(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept {
+  auto* link = static_cast<Link*>(s->data);
+  Forwarder* self = link->owner;
+  if (self == nullptr) return;
+  if (n < 0) {
+    self->Reset(kErrLeaderUnreachable);
+    return;
+  }
+  link->inbuf.append(buf->base, static_cast<size_t>(n));
+  size_t pos = 0;
+  while (self->link_ == link && pos < link->inbuf.size()) {
+    sm::Reply reply;
+    resp::ParseResult r = link->parser.Parse(std::string_view(link->inbuf).substr(pos), &reply);
+    if (r.kind == resp::ParseResult::Kind::kNeedMore) break;
+    if (r.kind == resp::ParseResult::Kind::kError) {
+      self->Reset("ERR bad reply from leader: " + r.error);
+      return;
+    }
+    pos += r.consumed;
+    self->OnReply(reply);
+  }
+  if (self->link_ == link) link->inbuf.erase(0, pos);
+}
+
+void Forwarder::OnReply(const sm::Reply& reply) {
+  if (sent_.empty()) {
+    Reset("ERR unexpected reply from leader");
+    return;
+  }
+  std::vector<ReplyCb> cbs = std::move(sent_.front());
+  sent_.pop_front();
+  if (reply.kind == sm::Reply::Kind::kError) {
+    for (auto& cb : cbs) cb(reply);
+    return;
+  }
+  auto replies = reply.kind == sm::Reply::Kind::kBulk ? sm::DecodeReplies(reply.str)
+                                                     : Result<std::vector<sm::Reply>>(Status::Corruption("not bulk"));
+  if (!replies.ok() || replies->size() != cbs.size()) {
+    for (auto& cb : cbs) cb(sm::Reply::Error("ERR malformed forward reply from leader"));
+    return;
+  }
+  for (size_t i = 0; i < cbs.size(); i++) cbs[i](std::move((*replies)[i]));
+}
+
+}  // namespace lockq::server

@@ -1,0 +1,65 @@
+#pragma once
+// Forwarder: a follower's link to the leader. Commands a follower receives
+// are sent to the leader's RESP port as one internal LOCKQ.FORWARD command
+// per event-loop turn (its argument is sm::EncodeArgvList of the commands);
+// the leader proposes them and answers with one bulk string holding
+// sm::EncodeReplies. The follower then formats each reply for its own
+// client's protocol, so forwarding is invisible to clients.
+//
+// A lost link or a leader change fails the outstanding commands with
+// TRYAGAIN ("outcome unknown"): a write may have committed, so it is never
+// silently retried.
+//
+// Thread: the server loop.
+
+#include <uv.h>
+
+#include <deque>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "resp/resp.h"
+#include "sm/command.h"
+#include "sm/reply.h"
+
+namespace lockq::server {
+
+class Forwarder {
+ public:
+  using ReplyCb = std::function<void(sm::Reply)>;
+
+  explicit Forwarder(uv_loop_t* loop);
+  ~Forwarder();
+  Forwarder(const Forwarder&) = delete;
+  Forwarder& operator=(const Forwarder&) = delete;
+
+  // Queues argv for the node whose RESP listener is `addr`. A different
+  // address than the current link's resets the link first.
+  void Send(const std::string& addr, sm::Argv argv, ReplyCb cb);
+  // Sends what Send() queued this turn as one LOCKQ.FORWARD (Core's check).
+  void Flush();
+  // Drops the link; everything outstanding gets `reason` as an error.
+  void Reset(const std::string& reason);
+  size_t outstanding() const;
+
+ struct Link;  // one TCP connection to the leader (forwarder.cc)
+
+ private:
+  static void ConnectCb(uv_connect_t* req, int status) noexcept;
+  static void ReadCb(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept;
+  void Connect();
+  void OnReply(const sm::Reply& reply);
+
+  uv_loop_t* loop_;
+  std::string addr_;
+  Link* link_ = nullptr;  // owned; freed in its close callback
+  std::vector<sm::Argv> queued_argv_;
+  std::vector<ReplyCb> queued_cbs_;
+  std::deque<std::vector<ReplyCb>> sent_;  // one entry per LOCKQ.FORWARD, in order
+};
+
+// Parses "host:port" (IPv4, or [IPv6]:port) into a socket address.
+bool ParseHostPort(const std::string& addr, struct sockaddr_storage* out);
+
+}  // namespace lockq::server

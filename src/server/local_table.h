@@ -1,0 +1,41 @@
+#pragma once
+// The table of local commands (local_commands.cc) and the context their
+// handlers get. Internal to src/server.
+
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "sm/command.h"
+#include "sm/reply.h"
+
+namespace lockq::server {
+
+class Connection;
+class RespServer;
+
+struct LocalCtx {
+  RespServer& server;
+  const std::shared_ptr<Connection>& conn;
+  const sm::Argv& argv;
+  uint64_t slot;
+};
+
+// Returns the reply, or nullopt when the handler fills `slot` later itself.
+using LocalHandler = std::optional<sm::Reply> (*)(LocalCtx&);
+
+struct LocalCommand {
+  std::string_view name;
+  int arity;      // Redis convention: N exact, -N at least N
+  bool internal;  // lockqd plumbing, hidden from COMMAND
+  LocalHandler handler;
+};
+
+const std::vector<LocalCommand>& LocalCommands();
+
+// cluster_commands.cc
+std::optional<sm::Reply> Forward(LocalCtx& c);
+std::optional<sm::Reply> Cluster(LocalCtx& c);
+
+}  // namespace lockq::server

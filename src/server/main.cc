@@ -1,0 +1,74 @@
+// lockqd: parses flags, starts the Raft node and the listeners on one libuv
+// loop, and shuts down cleanly on SIGINT/SIGTERM.
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <uv.h>
+
+#include "server/config.h"
+#include "server/core.h"
+#include "server/resp_server.h"
+
+namespace {
+
+struct Daemon {
+  uv_loop_t* loop = nullptr;
+  lockq::server::Core* core = nullptr;
+  lockq::server::RespServer* resp = nullptr;
+  uv_signal_t sigint {};
+  uv_signal_t sigterm {};
+  bool stopping = false;
+};
+
+void OnSignal(uv_signal_t* h, int signum) noexcept {
+  auto* d = static_cast<Daemon*>(h->data);
+  if (d->stopping) return;
+  d->stopping = true;
+  spdlog::info("signal {}: shutting down", signum);
+  if (d->resp) d->resp->Close();
+  uv_close(reinterpret_cast<uv_handle_t*>(&d->sigint), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&d->sigterm), nullptr);
+  d->core->Stop([] { spdlog::info("raft closed"); });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int exit_code = 0;
+  auto config = lockq::server::ParseConfig(argc, argv, &exit_code);
+  if (!config.ok()) return exit_code;
+  spdlog::set_level(spdlog::level::from_str(config->log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [node " + std::to_string(config->node_id) + "] %v");
+  signal(SIGPIPE, SIG_IGN);
+
+  uv_loop_t* loop = uv_default_loop();
+  lockq::server::Core core(loop, config.value());
+  lockq::Status s = core.Start();
+  if (!s.ok()) {
+    spdlog::error("cannot start raft: {}", s.ToString());
+    return 1;
+  }
+  std::unique_ptr<lockq::server::RespServer> resp;
+  if (config->resp_port != 0) {
+    resp = std::make_unique<lockq::server::RespServer>(loop, &core, config.value());
+    s = resp->Listen();
+    if (!s.ok()) {
+      spdlog::error("{}", s.ToString());
+      return 1;
+    }
+  }
+  spdlog::info("lockqd node {} started: data in {}, raft at {}", config->node_id, config->data_dir,
+               config->raft_addr);
+
+  Daemon d;
+  d.loop = loop;
+  d.core = &core;
+  d.resp = resp.get();
+  for (auto [h, sig] : {std::pair{&d.sigint, SIGINT}, std::pair{&d.sigterm, SIGTERM}}) {
+    uv_signal_init(loop, h);
+    h->data = &d;
+    uv_signal_start(h, &OnSignal, sig);
+  }
+  uv_run(loop, UV_RUN_DEFAULT);
+  return 0;
+}

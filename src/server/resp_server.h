@@ -1,0 +1,77 @@
+#pragma once
+// RespServer: the Redis-protocol listener. Accepts connections, turns each
+// parsed request into either a connection-local command (local_commands.cc:
+// PING, HELLO, CLIENT, INFO, ...) or a state machine command that goes
+// through Core (the log), and writes every connection's replies once per
+// loop turn.
+//
+// Thread: the server loop.
+
+#include <uv.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "server/config.h"
+#include "sm/command.h"
+
+namespace lockq::server {
+
+class Connection;
+class Core;
+
+struct RespStats {
+  uint64_t connections_accepted = 0;
+  uint64_t connections_rejected = 0;
+  uint64_t commands_processed = 0;
+  uint64_t protocol_errors = 0;
+  uint64_t output_limit_disconnects = 0;
+};
+
+class RespServer {
+ public:
+  RespServer(uv_loop_t* loop, Core* core, const Config& config);
+  ~RespServer();
+  RespServer(const RespServer&) = delete;
+  RespServer& operator=(const RespServer&) = delete;
+
+  Status Listen();
+  // Stops accepting and closes every client.
+  void Close();
+
+  // Runs one parsed request from `conn`; its reply goes to `slot`.
+  void Dispatch(const std::shared_ptr<Connection>& conn, sm::Argv argv, uint64_t slot);
+  // `conn` has replies to write this loop turn.
+  void MarkDirty(Connection* conn);
+  // `conn` finished closing.
+  void Forget(uint64_t id);
+
+  const Limits& limits() const { return config_.limits; }
+  const Config& config() const { return config_; }
+  Core& core() { return *core_; }
+  RespStats& stats() { return stats_; }
+  size_t client_count() const { return conns_.size(); }
+  const std::map<uint64_t, std::shared_ptr<Connection>>& connections() const { return conns_; }
+  uint64_t started_ms() const { return started_ms_; }
+
+ private:
+  static void AcceptCb(uv_stream_t* server, int status) noexcept;
+  static void CheckCb(uv_check_t* h) noexcept;
+
+  uv_loop_t* loop_;
+  Core* core_;
+  Config config_;
+  uv_tcp_t listener_ {};
+  uv_check_t flush_ {};
+  bool listening_ = false;
+  uint64_t next_id_ = 1;
+  uint64_t started_ms_ = 0;
+  std::map<uint64_t, std::shared_ptr<Connection>> conns_;
+  std::vector<std::weak_ptr<Connection>> dirty_;
+  RespStats stats_;
+};
+
+}  // namespace lockq::server

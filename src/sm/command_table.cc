@@ -1,0 +1,75 @@
+#include "sm/command_table.h"
+
+#include <map>
+#include <string>
+
+#include "common/check.h"
+#include "sm/errors.h"
+#include "sm/parse.h"
+
+namespace lockq::sm {
+
+namespace {
+
+// Longer names cannot be in the table; refusing them early keeps the
+// upper-casing copy in FindCommandDef bounded.
+constexpr size_t kCommandNameMax = 64;
+
+struct Table {
+  std::vector<CommandDef> rows;
+  std::map<std::string, const CommandDef*, std::less<>> by_name;
+};
+
+const Table& GetTable() {
+  static const Table* table = [] {
+    auto* t = new Table;
+    AddKvFamily(&t->rows);
+    AddKeysFamily(&t->rows);
+    AddExpireFamily(&t->rows);
+    AddInternalFamily(&t->rows);
+    for (const CommandDef& def : t->rows) {
+      LOCKQ_CHECK(def.spec.name.size() <= kCommandNameMax);
+      LOCKQ_CHECK(ToUpper(def.spec.name) == def.spec.name);
+      bool inserted = t->by_name.emplace(std::string(def.spec.name), &def).second;
+      LOCKQ_CHECK(inserted);
+    }
+    return t;
+  }();
+  return *table;
+}
+
+bool ArityOk(int arity, size_t argc) {
+  return arity >= 0 ? argc == static_cast<size_t>(arity) : argc >= static_cast<size_t>(-arity);
+}
+
+}  // namespace
+
+const CommandDef* FindCommandDef(std::string_view name) {
+  if (name.size() > kCommandNameMax) return nullptr;
+  const Table& t = GetTable();
+  auto it = t.by_name.find(ToUpper(name));
+  return it == t.by_name.end() ? nullptr : it->second;
+}
+
+const std::vector<CommandDef>& CommandDefs() { return GetTable().rows; }
+
+std::optional<Reply> CheckCommand(const Argv& argv, bool allow_internal) {
+  if (argv.empty()) return Reply::Error(std::string(errors::kEmptyCommand));
+  const CommandDef* def = FindCommandDef(argv[0]);
+  if (def == nullptr || (!allow_internal && (def->spec.flags & kCmdInternal))) {
+    return Reply::Error(errors::UnknownCommand(argv));
+  }
+  if (!ArityOk(def->spec.arity, argv.size())) {
+    return Reply::Error(errors::WrongArity(def->spec.name));
+  }
+  if (def->validate != nullptr) return def->validate(argv);
+  return std::nullopt;
+}
+
+Reply Dispatch(SmState& state, const Argv& argv, uint64_t index) {
+  if (std::optional<Reply> err = CheckCommand(argv, /*allow_internal=*/true)) return *err;
+  CommandContext ctx{argv, state.now_ms, index, state};
+  return FindCommandDef(argv[0])->handler(ctx);
+}
+
+}  // namespace lockq::sm

@@ -1,0 +1,63 @@
+#pragma once
+// The command table (STYLE.md habit 3): one row per command, contributed by
+// the family files (kv_family.cc, keys_family.cc, internal_family.cc, ...).
+// Adding a family is adding a file with an AddXxxFamily() function and one
+// line in command_table.cc.
+//
+// A row has two functions:
+//  - validate: the stateless checks Precheck() runs on the front end before
+//    proposing (option syntax, integer arguments). Optional.
+//  - handler: runs at apply time. It must re-check everything it relies on
+//    (Apply never trusts that Precheck ran: the log may hold commands from an
+//    older or buggy proposer) and must not change state before it knows the
+//    command succeeds, so a failing command leaves no partial effect.
+//
+// Dispatch() is the single entry point used by Apply() and, later, by Lua's
+// redis.call(), which run commands by argv too.
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "sm/command.h"
+#include "sm/reply.h"
+#include "sm/sm_state.h"
+#include "sm/state_machine.h"
+
+namespace lockq::sm {
+
+struct CommandContext {
+  const Argv& argv;
+  uint64_t now_ms;  // state machine time for this batch
+  uint64_t index;   // log index of the batch
+  SmState& state;
+};
+
+using CommandHandler = Reply (*)(CommandContext& ctx);
+using CommandValidator = std::optional<Reply> (*)(const Argv& argv);
+
+struct CommandDef {
+  CommandSpec spec;
+  CommandHandler handler;
+  CommandValidator validate;  // nullptr: arity is the only stateless check
+};
+
+// Case-insensitive lookup; nullptr when unknown.
+const CommandDef* FindCommandDef(std::string_view name);
+// Every row, in table order.
+const std::vector<CommandDef>& CommandDefs();
+
+// Unknown command, arity and validate(). `allow_internal` false makes
+// kCmdInternal commands look unknown (a client must not learn they exist).
+std::optional<Reply> CheckCommand(const Argv& argv, bool allow_internal);
+// CheckCommand(argv, true), then the handler.
+Reply Dispatch(SmState& state, const Argv& argv, uint64_t index);
+
+// Family registration, one per file.
+void AddKvFamily(std::vector<CommandDef>* table);
+void AddKeysFamily(std::vector<CommandDef>* table);
+void AddExpireFamily(std::vector<CommandDef>* table);
+void AddInternalFamily(std::vector<CommandDef>* table);
+
+}  // namespace lockq::sm

@@ -1,0 +1,46 @@
+#pragma once
+// Every error line the state machine (and the front ends, for the commands
+// they answer themselves) sends, in one place (STYLE.md habit 3). Wording
+// follows Redis 7 exactly, because client libraries match on it (redis-py
+// maps "WRONGTYPE", "NOSCRIPT", ... to exception classes). A Reply::Error
+// line carries no leading '-'.
+
+#include <string>
+#include <string_view>
+
+#include "sm/command.h"
+
+namespace lockq::sm::errors {
+
+inline constexpr std::string_view kSyntax = "ERR syntax error";
+inline constexpr std::string_view kNotInteger = "ERR value is not an integer or out of range";
+inline constexpr std::string_view kIncrOverflow = "ERR increment or decrement would overflow";
+inline constexpr std::string_view kDecrementOverflow = "ERR decrement would overflow";
+inline constexpr std::string_view kWrongType =
+    "WRONGTYPE Operation against a key holding the wrong kind of value";
+inline constexpr std::string_view kDbIndexOutOfRange = "ERR DB index is out of range";
+inline constexpr std::string_view kInvalidCursor = "ERR invalid cursor";
+inline constexpr std::string_view kExpireNxConflict =
+    "ERR NX and XX, GT or LT options at the same time are not compatible";
+inline constexpr std::string_view kExpireGtLtConflict =
+    "ERR GT and LT options at the same time are not compatible";
+inline constexpr std::string_view kKeysTooMany =
+    "ERR KEYS would scan more than 100000 keys; use SCAN";
+inline constexpr std::string_view kNotFloat = "ERR value is not a valid float";
+inline constexpr std::string_view kNoScript = "NOSCRIPT No matching script. Please use EVAL.";
+inline constexpr std::string_view kNoAuth = "NOAUTH Authentication required.";
+inline constexpr std::string_view kEmptyCommand = "ERR empty command";
+inline constexpr std::string_view kTooManyNodes = "ERR too many nodes announced";
+
+// "ERR wrong number of arguments for 'get' command" (lower-case name).
+std::string WrongArity(std::string_view command_name);
+// "ERR invalid expire time in 'set' command" (lower-case name).
+std::string InvalidExpireTime(std::string_view command_name);
+// "ERR Unsupported option foo" (EXPIRE's option parser).
+std::string UnsupportedOption(std::string_view option);
+// "ERR unknown command 'foo', with args beginning with: 'a' 'b' " -- Redis
+// quotes at most ~128 bytes of arguments and turns CR/LF into spaces so the
+// line stays one RESP simple error.
+std::string UnknownCommand(const Argv& argv);
+
+}  // namespace lockq::sm::errors

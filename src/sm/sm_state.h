@@ -1,0 +1,21 @@
+#pragma once
+// The whole replicated state, as the command families see it. Everything
+// here is written to snapshots (snapshot.cc) and compared between replicas;
+// keep it made of ordered containers and plain values.
+
+#include <cstdint>
+#include <map>
+
+#include "sm/keyspace.h"
+#include "sm/state_machine.h"
+
+namespace lockq::sm {
+
+struct SmState {
+  uint64_t applied_index = 0;
+  uint64_t now_ms = 0;  // max leader_time_ms seen: never goes backwards
+  std::map<uint64_t, NodeInfo> nodes;
+  Keyspace keyspace;
+};
+
+}  // namespace lockq::sm

@@ -1,0 +1,105 @@
+#include "sm/snapshot.h"
+
+#include <optional>
+
+#include "common/bytes.h"
+
+namespace lockq::sm {
+
+namespace {
+
+// The smallest encoded key: empty key, type, empty value, deadline.
+constexpr uint64_t kMinKeyBytes = 1 + 1 + 1 + 8;
+constexpr uint64_t kMinNodeBytes = 8 + 1;
+
+Status DecodeNodes(ByteReader* r, std::map<uint64_t, NodeInfo>* nodes) {
+  uint64_t n;
+  if (!r->GetVarint(&n) || n > r->remaining() / kMinNodeBytes) {
+    return Status::Corruption("snapshot: bad node count");
+  }
+  for (uint64_t i = 0; i < n; i++) {
+    uint64_t id;
+    NodeInfo info;
+    if (!r->GetU64(&id) || !r->GetString(&info.resp_addr)) {
+      return Status::Corruption("snapshot: truncated node");
+    }
+    if (!nodes->empty() && nodes->rbegin()->first >= id) {
+      return Status::Corruption("snapshot: nodes out of order");
+    }
+    nodes->emplace_hint(nodes->end(), id, std::move(info));
+  }
+  return Status::Ok();
+}
+
+Status DecodeKeys(ByteReader* r, Keyspace* ks) {
+  uint64_t n;
+  if (!r->GetVarint(&n) || n > r->remaining() / kMinKeyBytes) {
+    return Status::Corruption("snapshot: bad key count");
+  }
+  std::optional<Keyspace::MapKey> prev;
+  for (uint64_t i = 0; i < n; i++) {
+    std::string key;
+    uint8_t type;
+    Value v;
+    if (!r->GetString(&key) || !r->GetU8(&type) || !r->GetString(&v.str) ||
+        !r->GetU64(&v.deadline_ms)) {
+      return Status::Corruption("snapshot: truncated key");
+    }
+    if (type > kMaxValueType) return Status::Corruption("snapshot: unknown value type");
+    if (v.deadline_ms > static_cast<uint64_t>(INT64_MAX)) {
+      return Status::Corruption("snapshot: deadline out of range");
+    }
+    v.type = static_cast<ValueType>(type);
+    Keyspace::MapKey mk{ScanHash(key), key};
+    if (prev && !Keyspace::MapLess()(*prev, mk)) {
+      return Status::Corruption("snapshot: keys out of order");
+    }
+    prev = mk;
+    ks->AppendForRestore(std::move(key), std::move(v));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string EncodeSnapshot(const SmState& state) {
+  std::string out;
+  ByteWriter w(&out);
+  w.PutU8(kSnapshotVersion);
+  w.PutU64(state.applied_index);
+  w.PutU64(state.now_ms);
+  w.PutVarint(state.nodes.size());
+  for (const auto& [id, info] : state.nodes) {
+    w.PutU64(id);
+    w.PutString(info.resp_addr);
+  }
+  const Keyspace::Map& map = state.keyspace.map();
+  w.PutVarint(map.size());
+  for (const auto& [k, v] : map) {
+    w.PutString(k.key);
+    w.PutU8(static_cast<uint8_t>(v.type));
+    w.PutString(v.str);
+    w.PutU64(v.deadline_ms);
+  }
+  return out;
+}
+
+Status DecodeSnapshot(std::string_view bytes, SmState* out) {
+  ByteReader r(bytes);
+  uint8_t version;
+  if (!r.GetU8(&version)) return Status::Corruption("snapshot: empty");
+  if (version != kSnapshotVersion) {
+    return Status::Corruption("snapshot: unknown version " + std::to_string(version));
+  }
+  SmState s;
+  if (!r.GetU64(&s.applied_index) || !r.GetU64(&s.now_ms)) {
+    return Status::Corruption("snapshot: truncated header");
+  }
+  if (Status st = DecodeNodes(&r, &s.nodes); !st.ok()) return st;
+  if (Status st = DecodeKeys(&r, &s.keyspace); !st.ok()) return st;
+  if (!r.done()) return Status::Corruption("snapshot: trailing bytes");
+  *out = std::move(s);
+  return Status::Ok();
+}
+
+}  // namespace lockq::sm

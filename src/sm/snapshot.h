@@ -1,0 +1,25 @@
+#pragma once
+// Snapshot codec for SmState (docs/state-machine.md "Snapshot"):
+//   u8  version (= kSnapshotVersion)
+//   u64 applied_index, u64 now_ms
+//   varint n_nodes,  n_nodes x (u64 node_id, string resp_addr)   ids ascending
+//   varint n_keys,   n_keys  x (string key, u8 type, string value,
+//                               u64 deadline_ms)              keyspace order
+// Equal states give byte-identical snapshots: every container is written in
+// its (deterministic) iteration order.
+
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "sm/sm_state.h"
+
+namespace lockq::sm {
+
+std::string EncodeSnapshot(const SmState& state);
+// Decodes into *out only on success; *out is untouched on Corruption.
+// Rejects unknown versions and types, trailing bytes, out-of-order or
+// duplicate nodes/keys, and deadlines beyond INT64_MAX.
+Status DecodeSnapshot(std::string_view bytes, SmState* out);
+
+}  // namespace lockq::sm

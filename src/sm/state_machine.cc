@@ -1,0 +1,63 @@
+#include "sm/state_machine.h"
+
+#include <algorithm>
+
+#include "sm/command_table.h"
+#include "sm/sm_state.h"
+#include "sm/snapshot.h"
+
+namespace lockq::sm {
+
+struct StateMachine::State {
+  SmState s;
+};
+
+StateMachine::StateMachine() : state_(std::make_unique<State>()) {}
+StateMachine::~StateMachine() = default;
+// std::map and std::set copy their elements: a full deep copy, safe to read
+// on another thread while this one keeps applying.
+StateMachine::StateMachine(const StateMachine& other)
+    : state_(std::make_unique<State>(*other.state_)) {}
+
+std::vector<Reply> StateMachine::Apply(const Batch& batch, uint64_t index) {
+  SmState& s = state_->s;
+  // The clock only moves forward: a new leader whose clock is behind the
+  // old one's must not un-expire keys or extend leases (habit 1).
+  s.now_ms = std::max(s.now_ms, batch.leader_time_ms);
+  s.applied_index = index;
+  std::vector<Reply> replies;
+  replies.reserve(batch.commands.size());
+  for (const Argv& argv : batch.commands) replies.push_back(Dispatch(s, argv, index));
+  return replies;
+}
+
+const CommandSpec* StateMachine::FindCommand(std::string_view name) {
+  const CommandDef* def = FindCommandDef(name);
+  return def == nullptr ? nullptr : &def->spec;
+}
+
+const std::vector<CommandSpec>& StateMachine::Commands() {
+  static const std::vector<CommandSpec>* specs = [] {
+    auto* v = new std::vector<CommandSpec>;
+    for (const CommandDef& def : CommandDefs()) v->push_back(def.spec);
+    return v;
+  }();
+  return *specs;
+}
+
+std::optional<Reply> StateMachine::Precheck(const Argv& argv, bool from_client) {
+  return CheckCommand(argv, /*allow_internal=*/!from_client);
+}
+
+std::string StateMachine::Snapshot() const { return EncodeSnapshot(state_->s); }
+
+Status StateMachine::Restore(std::string_view bytes) { return DecodeSnapshot(bytes, &state_->s); }
+
+uint64_t StateMachine::now_ms() const { return state_->s.now_ms; }
+uint64_t StateMachine::applied_index() const { return state_->s.applied_index; }
+size_t StateMachine::key_count() const { return state_->s.keyspace.size(); }
+size_t StateMachine::expiring_key_count() const { return state_->s.keyspace.expiring_count(); }
+uint64_t StateMachine::next_expiry_ms() const { return state_->s.keyspace.NextDeadline(); }
+const std::map<uint64_t, NodeInfo>& StateMachine::nodes() const { return state_->s.nodes; }
+
+}  // namespace lockq::sm

@@ -1,0 +1,91 @@
+#pragma once
+// The replicated, deterministic state machine (STYLE.md habit 1).
+//
+// Apply() never reads a clock, a random source or the disk. Time comes from
+// the batch: the state machine's clock is max(previous, batch.leader_time_ms),
+// so it never runs backwards across a leader change. Keys expire lazily (a
+// read at time T treats a key whose deadline <= T as absent) and actively
+// through the internal LOCKQ.EXPIRE command the leader proposes. Containers
+// are ordered, so two replicas that applied the same log produce
+// byte-identical snapshots.
+//
+// Thread: whoever owns the object (the server's event loop, or a test).
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "sm/command.h"
+#include "sm/reply.h"
+
+namespace lockq::sm {
+
+inline constexpr uint8_t kSnapshotVersion = 1;
+
+// Command flags, as data (compare Redis's src/commands/*.json).
+enum CommandFlag : uint32_t {
+  kCmdWrite = 1 << 0,     // changes state
+  kCmdReadOnly = 1 << 1,  // only reads (still goes through the log: linearizable)
+  kCmdAdmin = 1 << 2,     // operator command (FLUSHALL)
+  kCmdInternal = 1 << 3,  // proposed by lockqd itself; refused from clients
+  kCmdFast = 1 << 4,
+};
+
+struct CommandSpec {
+  std::string_view name;  // upper case, e.g. "SET"
+  int arity;              // Redis convention: N exact, -N at least N (name included)
+  uint32_t flags;
+  int first_key, last_key, key_step;  // for COMMAND replies; 0 0 0 when none
+};
+
+// Addresses a node announced through the log (LOCKQ.ANNOUNCE), so any node
+// can find the leader's client port to forward to.
+struct NodeInfo {
+  std::string resp_addr;  // "host:port"
+  bool operator==(const NodeInfo&) const = default;
+};
+
+class StateMachine {
+ public:
+  StateMachine();
+  ~StateMachine();
+  StateMachine(const StateMachine&);  // deep copy: used for async snapshots
+  StateMachine& operator=(const StateMachine&) = delete;
+
+  // Applies every command of `batch`, the entry at log `index`, and returns
+  // one reply per command in order. A bad command yields an error reply; it
+  // never aborts the batch or changes state partially.
+  std::vector<Reply> Apply(const Batch& batch, uint64_t index);
+
+  // Command table lookup (case-insensitive); nullptr when unknown.
+  static const CommandSpec* FindCommand(std::string_view name);
+  static const std::vector<CommandSpec>& Commands();
+  // What a front end runs before proposing: unknown command, wrong arity,
+  // syntax errors, internal commands from a client. nullopt means "propose
+  // it"; otherwise the error reply to send, exactly as Redis words it.
+  static std::optional<Reply> Precheck(const Argv& argv, bool from_client = true);
+
+  // Versioned full-state serialization (docs/formats.md "Snapshot").
+  std::string Snapshot() const;
+  Status Restore(std::string_view bytes);
+
+  uint64_t now_ms() const;          // max leader time applied so far
+  uint64_t applied_index() const;   // index of the last applied batch
+  size_t key_count() const;
+  size_t expiring_key_count() const;
+  // Earliest key deadline in leader time, or 0 when no key has a TTL. The
+  // leader proposes LOCKQ.EXPIRE once its clock passes it.
+  uint64_t next_expiry_ms() const;
+  const std::map<uint64_t, NodeInfo>& nodes() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace lockq::sm

@@ -1,0 +1,1 @@
+// Placeholder so lockq_testlib has a source before the harnesses land.

@@ -1,0 +1,614 @@
+#include "testlib/sim_cluster.h"
+
+// libraft 0.15's headers have no extern "C" guards.
+extern "C" {
+#include <raft.h>
+#include <raft/fixture.h>
+}
+
+#include <algorithm>
+#include <cstring>
+#include <sstream>
+
+#include "common/check.h"
+
+namespace lockq::testing {
+
+namespace {
+
+constexpr size_t kTraceMax = 60;
+constexpr unsigned kDefaultDiskLatencyMs = 10;     // the fixture's defaults
+constexpr unsigned kDefaultNetworkLatencyMs = 15;
+constexpr unsigned kDefaultElectionTimeoutMs = 1000;
+
+// The entry at `index` in a raft instance's in-memory log, or nullptr when it
+// is not there (compacted into a snapshot, or beyond the end). struct
+// raft_log is a circular buffer (raft.h): slots [front, back), first index
+// offset + 1.
+const struct raft_entry* LogEntryAt(const struct raft_log& log, uint64_t index) {
+  if (log.size == 0) return nullptr;
+  size_t n = log.back >= log.front ? log.back - log.front : log.size - log.front + log.back;
+  if (index <= log.offset || index > log.offset + n) return nullptr;
+  size_t slot = (log.front + static_cast<size_t>(index - log.offset - 1)) % log.size;
+  return &log.entries[slot];
+}
+
+std::string Who(unsigned server) { return "server " + std::to_string(server); }
+
+}  // namespace
+
+uint64_t Fnv1a64(std::string_view bytes, uint64_t seed) {
+  uint64_t h = seed;
+  for (char c : bytes) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+// ---- SimFsm -------------------------------------------------------------------
+
+void SimFsm::Apply(uint64_t index, std::string_view entry) {
+  auto batch = sm::DecodeBatch(entry);
+  std::vector<sm::Reply> replies;
+  if (batch.ok()) replies = sm_.Apply(batch.value(), index);
+  uint64_t state_hash = Fnv1a64(sm_.Snapshot());
+  cluster_->OnApply(server_, index, entry, batch.ok() ? &batch.value() : nullptr, replies,
+                    state_hash);
+  last_apply_index_ = index;
+  restored_since_apply_ = false;
+}
+
+std::function<std::string()> SimFsm::PrepareSnapshot() {
+  // As server::Core does: a deep copy now, serialized later.
+  auto copy = std::make_shared<sm::StateMachine>(sm_);
+  return [copy]() { return copy->Snapshot(); };
+}
+
+Status SimFsm::Restore(std::string_view bytes) {
+  Status s = sm_.Restore(bytes);
+  if (s.ok()) {
+    restored_since_apply_ = true;
+    cluster_->OnRestore(server_, bytes, sm_);
+  } else {
+    cluster_->Fail(Who(server_) + ": restoring a snapshot failed: " + s.ToString());
+  }
+  return s;
+}
+
+// ---- construction --------------------------------------------------------------
+
+struct SimCluster::Box {
+  struct raft_fixture f;  // first member: HookCb casts the fixture back to Box
+  SimCluster* owner;
+};
+
+struct SimCluster::ApplyReq {
+  struct raft_apply req;
+  SimCluster* cluster;
+  SimProposal* proposal;
+};
+
+SimCluster::SimCluster(SimOptions options)
+    : options_(options),
+      rng_(options.seed),
+      nonce_(Fnv1a64("nonce", options.seed)),
+      box_(new Box{}),
+      alive_(options.servers, true),
+      lost_(options.servers, false),
+      cut_(options.servers, std::vector<bool>(options.servers, false)),
+      fixture_cut_(options.servers, std::vector<bool>(options.servers, false)),
+      skew_ms_(options.servers, 0) {
+  LOCKQ_CHECK(options.servers >= 1 && options.servers <= RAFT_FIXTURE_MAX_SERVERS);
+  box_->owner = this;
+  struct raft_fixture* f = &box_->f;
+  LOCKQ_CHECK(raft_fixture_initialize(f) == 0);
+  for (unsigned i = 0; i < options.servers; i++) {
+    fsms_.push_back(std::make_unique<SimFsm>(this, i));
+    adapters_.push_back(std::make_unique<consensus::FsmAdapter>(fsms_[i].get(), options.policy));
+    // The stub io of raft_fixture has no async_work: nullptr makes the
+    // adapter serialize snapshots synchronously, on the stepping thread.
+    LOCKQ_CHECK(raft_fixture_grow(f, adapters_[i]->raft_fsm(nullptr)) == 0);
+    adapters_[i]->Attach(raft_fixture_get(f, i));
+    raft_set_pre_vote(raft_fixture_get(f, i), options.pre_vote);
+  }
+  struct raft_configuration conf;
+  LOCKQ_CHECK(raft_fixture_configuration(f, options.servers, &conf) == 0);
+  LOCKQ_CHECK(raft_fixture_bootstrap(f, &conf) == 0);
+  raft_configuration_close(&conf);
+  LOCKQ_CHECK(raft_fixture_start(f) == 0);
+  raft_fixture_hook(f, &SimCluster::HookCb);
+}
+
+SimCluster::~SimCluster() {
+  closing_ = true;  // callbacks fired while closing are not outcomes
+  raft_fixture_hook(&box_->f, nullptr);
+  raft_fixture_close(&box_->f);
+}
+
+uint64_t SimCluster::now_ms() const { return raft_fixture_time(&box_->f); }
+struct raft* SimCluster::raft(unsigned i) const { return raft_fixture_get(&box_->f, i); }
+uint64_t SimCluster::last_applied(unsigned i) const { return raft_last_applied(raft(i)); }
+uint64_t SimCluster::commit_index(unsigned i) const { return raft(i)->commit_index; }
+uint64_t SimCluster::snapshot_index(unsigned i) const { return raft(i)->log.snapshot.last_index; }
+uint64_t SimCluster::term(unsigned i) const { return raft(i)->current_term; }
+
+// ---- driving -------------------------------------------------------------------
+
+void SimCluster::HookCb(struct raft_fixture* f, struct raft_fixture_event*) noexcept {
+  reinterpret_cast<Box*>(f)->owner->AfterStep();
+}
+
+void SimCluster::Step() { raft_fixture_step(&box_->f); }
+
+void SimCluster::StepN(unsigned n) {
+  for (unsigned k = 0; k < n && !failed(); k++) Step();
+}
+
+bool SimCluster::StepUntil(const std::function<bool()>& pred, uint64_t max_ms) {
+  uint64_t start = now_ms();
+  while (!pred()) {
+    if (failed() || now_ms() - start >= max_ms) return false;
+    Step();
+  }
+  return true;
+}
+
+void SimCluster::AfterStep() {
+  // Cheap per-step invariants; the heavy checks run on every apply.
+  for (unsigned i = 0; i < size(); i++) {
+    struct raft* r = raft(i);
+    if (alive_[i] && raft_state(r) == RAFT_UNAVAILABLE) {
+      lost_[i] = true;
+      Kill(i);
+      Trace("server " + std::to_string(i) + " went unavailable: lost for good");
+    }
+    if (r->last_applied > r->commit_index) {
+      Fail(Who(i) + ": last_applied " + std::to_string(r->last_applied) + " > commit_index " +
+           std::to_string(r->commit_index));
+    }
+    if (fsms_[i]->sm().applied_index() > r->last_applied) {
+      Fail(Who(i) + ": state machine applied index " +
+           std::to_string(fsms_[i]->sm().applied_index()) + " beyond raft last_applied " +
+           std::to_string(r->last_applied));
+    }
+  }
+}
+
+int SimCluster::AnyLeader() const {
+  int best = -1;
+  uint64_t best_term = 0;
+  for (unsigned i = 0; i < size(); i++) {
+    struct raft* r = raft(i);
+    if (alive_[i] && raft_state(r) == RAFT_LEADER && r->current_term >= best_term) {
+      best = static_cast<int>(i);
+      best_term = r->current_term;
+    }
+  }
+  return best;
+}
+
+int SimCluster::StableLeader() const {
+  unsigned i = raft_fixture_leader_index(&box_->f);
+  return i < size() ? static_cast<int>(i) : -1;
+}
+
+// ---- faults --------------------------------------------------------------------
+
+bool SimCluster::unavailable(unsigned i) const { return raft_state(raft(i)) == RAFT_UNAVAILABLE; }
+
+unsigned SimCluster::lost_count() const {
+  unsigned n = 0;
+  for (bool l : lost_) n += l ? 1 : 0;
+  return n;
+}
+
+// Keeps the fixture's connectivity equal to cut_, except that pairs touching
+// a dead server stay "connected": raft_fixture_kill/revive (de)saturate those
+// links and libraft asserts that a saturated link is connected.
+void SimCluster::SyncNetwork() {
+  struct raft_fixture* f = &box_->f;
+  for (unsigned i = 0; i < size(); i++) {
+    for (unsigned j = i + 1; j < size(); j++) {
+      bool want = cut_[i][j] && alive_[i] && alive_[j];
+      if (fixture_cut_[i][j] == want) continue;
+      if (want) {
+        raft_fixture_disconnect(f, i, j);
+        raft_fixture_disconnect(f, j, i);
+      } else {
+        raft_fixture_reconnect(f, i, j);
+        raft_fixture_reconnect(f, j, i);
+      }
+      fixture_cut_[i][j] = fixture_cut_[j][i] = want;
+    }
+  }
+}
+
+void SimCluster::Kill(unsigned i) {
+  if (!alive_[i]) return;
+  alive_[i] = false;
+  SyncNetwork();
+  raft_fixture_kill(&box_->f, i);
+  Trace("kill " + std::to_string(i));
+}
+
+void SimCluster::Revive(unsigned i) {
+  if (alive_[i] || lost_[i]) return;
+  struct raft_fixture* f = &box_->f;
+  raft_fixture_revive(f, i);
+  alive_[i] = true;
+  // Links to servers that are still dead stay down.
+  for (unsigned j = 0; j < size(); j++) {
+    if (j == i || alive_[j]) continue;
+    if (!raft_fixture_saturated(f, i, j)) raft_fixture_saturate(f, i, j);
+    if (!raft_fixture_saturated(f, j, i)) raft_fixture_saturate(f, j, i);
+  }
+  SyncNetwork();
+  Trace("revive " + std::to_string(i));
+}
+
+void SimCluster::Disconnect(unsigned i, unsigned j) {
+  if (i == j || cut_[i][j]) return;
+  cut_[i][j] = cut_[j][i] = true;
+  SyncNetwork();
+  Trace("disconnect " + std::to_string(i) + "-" + std::to_string(j));
+}
+
+void SimCluster::Reconnect(unsigned i, unsigned j) {
+  if (i == j || !cut_[i][j]) return;
+  cut_[i][j] = cut_[j][i] = false;
+  SyncNetwork();
+  Trace("reconnect " + std::to_string(i) + "-" + std::to_string(j));
+}
+
+void SimCluster::SetDiskLatency(unsigned i, unsigned ms) {
+  raft_fixture_set_disk_latency(&box_->f, i, ms);
+  Trace("disk latency " + std::to_string(i) + " " + std::to_string(ms) + "ms");
+}
+
+void SimCluster::SetNetworkLatency(unsigned i, unsigned ms) {
+  raft_fixture_set_network_latency(&box_->f, i, ms);
+  Trace("network latency " + std::to_string(i) + " " + std::to_string(ms) + "ms");
+}
+
+void SimCluster::SetElectionTimeout(unsigned i, unsigned ms) {
+  raft_fixture_set_randomized_election_timeout(&box_->f, i, ms);
+}
+
+void SimCluster::IoFault(unsigned i, int delay, int repeat) {
+  raft_fixture_io_fault(&box_->f, i, delay, repeat);
+  Trace("io fault " + std::to_string(i) + " after " + std::to_string(delay) + " x" +
+        std::to_string(repeat));
+}
+
+void SimCluster::ClearIoFault(unsigned i) { raft_fixture_io_fault(&box_->f, i, -1, 0); }
+
+uint64_t SimCluster::LeaderClock(unsigned i) const {
+  int64_t t = static_cast<int64_t>(now_ms()) + skew_ms_[i];
+  return t < 0 ? 0 : static_cast<uint64_t>(t);
+}
+
+bool SimCluster::Depose() {
+  int leader = StableLeader();
+  if (leader < 0 || raft_state(raft(leader)) != RAFT_LEADER) return false;
+  // raft_fixture_depose asserts that every other server is a follower.
+  for (unsigned i = 0; i < size(); i++) {
+    if (static_cast<int>(i) != leader && raft_state(raft(i)) != RAFT_FOLLOWER) return false;
+  }
+  Trace("depose " + std::to_string(leader));
+  raft_fixture_depose(&box_->f);
+  return true;
+}
+
+bool SimCluster::Elect(unsigned i) {
+  if (StableLeader() >= 0 || !alive_[i]) return false;
+  for (unsigned j = 0; j < size(); j++) {
+    if (raft_state(raft(j)) != RAFT_FOLLOWER) return false;
+  }
+  unsigned reachable = 1;
+  for (unsigned j = 0; j < size(); j++) {
+    if (j != i && alive_[j] && !cut_[i][j]) reachable++;
+  }
+  if (reachable * 2 <= size()) return false;
+  Trace("elect " + std::to_string(i));
+  raft_fixture_elect(&box_->f, i);
+  return true;
+}
+
+void SimCluster::HealAll() {
+  for (unsigned i = 0; i < size(); i++) Revive(i);
+  for (unsigned i = 0; i < size(); i++) {
+    for (unsigned j = i + 1; j < size(); j++) Reconnect(i, j);
+  }
+  for (unsigned i = 0; i < size(); i++) {
+    ClearIoFault(i);
+    raft_fixture_set_disk_latency(&box_->f, i, kDefaultDiskLatencyMs);
+    raft_fixture_set_network_latency(&box_->f, i, kDefaultNetworkLatencyMs);
+    SetElectionTimeout(i, kDefaultElectionTimeoutMs + i * 100);
+  }
+  Trace("heal all");
+}
+
+// ---- clients -------------------------------------------------------------------
+
+const SimProposal* SimCluster::Propose(unsigned i, std::vector<sm::Argv> commands) {
+  auto p = std::make_unique<SimProposal>();
+  p->id = ++next_proposal_id_;
+  p->server = i;
+  sm::Batch batch;
+  batch.origin = {i + 1, nonce_, p->id};
+  batch.leader_time_ms = LeaderClock(i);
+  batch.commands = commands;
+  p->commands = std::move(commands);
+  p->bytes = sm::EncodeBatch(batch);
+
+  auto req = std::make_unique<ApplyReq>();
+  std::memset(&req->req, 0, sizeof req->req);
+  req->req.data = req.get();
+  req->cluster = this;
+  req->proposal = p.get();
+  struct raft_buffer buf;
+  buf.len = p->bytes.size();
+  buf.base = raft_malloc(buf.len == 0 ? 1 : buf.len);
+  LOCKQ_CHECK(buf.base != nullptr);
+  std::memcpy(buf.base, p->bytes.data(), buf.len);
+  int rv = raft_apply(raft(i), &req->req, &buf, 1,
+                      [](struct raft_apply* r, int status, void*) noexcept {
+                        auto* ar = static_cast<ApplyReq*>(r->data);
+                        if (ar->cluster->closing_) return;
+                        ar->proposal->done = true;
+                        ar->proposal->status = status;
+                        ar->proposal->index = r->index;
+                        ar->cluster->OnProposalDone(ar->proposal);
+                      });
+  if (rv != 0) {
+    raft_free(buf.base);  // ownership stays with us on error (raft.h)
+    return nullptr;
+  }
+  p->index = req->req.index;
+  Trace("propose #" + std::to_string(p->id) + " on " + std::to_string(i) + " at " +
+        std::to_string(p->index) + " t=" + std::to_string(batch.leader_time_ms) + " " +
+        (p->commands.empty() ? "" : p->commands[0][0]) +
+        (p->commands.size() > 1 ? " +" + std::to_string(p->commands.size() - 1) : ""));
+  reqs_.push_back(std::move(req));
+  proposals_.push_back(std::move(p));
+  return proposals_.back().get();
+}
+
+void SimCluster::OnProposalDone(SimProposal* p) {
+  if (p->status != 0) return;  // unknown outcome: it may still be committed
+  auto it = log_.find(p->index);
+  if (it == log_.end() || !it->second.command || it->second.bytes != p->bytes) {
+    Fail("proposal #" + std::to_string(p->id) + " acknowledged at index " +
+         std::to_string(p->index) + " but the committed log holds something else there");
+  }
+}
+
+// ---- audit ---------------------------------------------------------------------
+
+void SimCluster::Fail(const std::string& what) {
+  if (!failure_.empty()) return;
+  failure_ = what + " (sim time " + std::to_string(now_ms()) + " ms)";
+}
+
+void SimCluster::Trace(std::string line) {
+  trace_.push_back("t=" + std::to_string(now_ms()) + " " + std::move(line));
+  if (trace_.size() > kTraceMax) trace_.pop_front();
+}
+
+std::string SimCluster::RecentTrace() const {
+  std::ostringstream out;
+  for (const auto& line : trace_) out << "  " << line << "\n";
+  return out.str();
+}
+
+std::string SimCluster::Describe() const {
+  static const char* kRoles[] = {"unavailable", "follower", "candidate", "leader"};
+  std::ostringstream out;
+  for (unsigned i = 0; i < size(); i++) {
+    struct raft* r = raft(i);
+    int role = raft_state(r);
+    out << "  server " << i << (alive_[i] ? " alive " : " dead ")
+        << (role >= 0 && role <= 3 ? kRoles[role] : "?") << " term " << r->current_term
+        << " commit " << r->commit_index << " applied " << r->last_applied << " stored " << r->last_stored << " last "
+        << raft_last_index(r) << " snapshot " << r->log.snapshot.last_index << " skew "
+        << skew_ms_[i] << (lost_[i] ? " lost" : "") << " saturated-to";
+    for (unsigned j = 0; j < size(); j++) {
+      if (j != i && raft_fixture_saturated(&box_->f, i, j)) out << " " << j;
+    }
+    out << " recv-ae " << raft_fixture_n_recv(&box_->f, i, RAFT_IO_APPEND_ENTRIES)
+        << " sent-ae-result " << raft_fixture_n_send(&box_->f, i, RAFT_IO_APPEND_ENTRIES_RESULT)
+        << "\n";
+    if (role == RAFT_LEADER && r->leader_state.progress != nullptr) {
+      for (unsigned k = 0; k < r->configuration.n; k++) {
+        const struct raft_progress& p = r->leader_state.progress[k];
+        out << "    progress of id " << r->configuration.servers[k].id << ": state " << p.state
+            << " next " << p.next_index << " match " << p.match_index << " snapshot "
+            << p.snapshot_index << " last_send " << p.last_send << " snapshot_last_send "
+            << p.snapshot_last_send << "\n";
+      }
+    }
+  }
+  return out.str();
+}
+
+void SimCluster::OnApply(unsigned server, uint64_t index, std::string_view entry,
+                         const sm::Batch* batch, const std::vector<sm::Reply>& replies,
+                         uint64_t state_hash) {
+  const SimFsm& fsm = *fsms_[server];
+  const struct raft* r = raft(server);
+  if (batch == nullptr) {
+    Fail(Who(server) + ": entry " + std::to_string(index) + " does not decode");
+    return;
+  }
+  // The adapter derives the index from raft_last_applied()+1: check it
+  // against the replica's own log.
+  const struct raft_entry* e = LogEntryAt(r->log, index);
+  if (e == nullptr || e->type != RAFT_COMMAND ||
+      std::string_view(static_cast<const char*>(e->buf.base), e->buf.len) != entry) {
+    Fail(Who(server) + ": Apply(" + std::to_string(index) +
+         ") got bytes that are not the command entry at that index of its raft log");
+    return;
+  }
+  // Entries between the previous apply (or the restored snapshot) and this
+  // one were applied too, without reaching the Fsm: they must not be commands.
+  uint64_t prev = fsm.restored_since_apply_ ? r->log.snapshot.last_index : fsm.last_apply_index_;
+  if (prev >= index) {
+    Fail(Who(server) + ": applied index " + std::to_string(index) + " after " +
+         std::to_string(prev) + " (not increasing)");
+    return;
+  }
+  for (uint64_t j = prev + 1; j < index; j++) {
+    const struct raft_entry* gap = LogEntryAt(r->log, j);
+    if (gap == nullptr) continue;
+    if (gap->type == RAFT_COMMAND) {
+      Fail(Who(server) + ": command entry " + std::to_string(j) + " was never applied");
+      return;
+    }
+    RecordLog(j, false, {}, server);
+  }
+  RecordLog(index, true, entry, server);
+  state_hashes_.emplace(index, state_hash);
+  CheckFingerprint(index, Fnv1a64(sm::EncodeReplies(replies), state_hash), Who(server));
+  AdvanceReference();
+}
+
+void SimCluster::OnRestore(unsigned server, std::string_view bytes,
+                           const sm::StateMachine& restored) {
+  if (restored.Snapshot() != bytes) {
+    Fail(Who(server) + ": restored state does not re-serialize to the snapshot it came from");
+    return;
+  }
+  // The snapshot must equal the state every replica had after applying the
+  // same last command.
+  auto it = state_hashes_.find(restored.applied_index());
+  if (restored.applied_index() != 0 && it != state_hashes_.end() &&
+      it->second != Fnv1a64(bytes)) {
+    Fail(Who(server) + ": restored a snapshot that differs from the state at index " +
+         std::to_string(restored.applied_index()));
+  }
+  Trace(Who(server) + " restored snapshot at sm index " +
+        std::to_string(restored.applied_index()));
+}
+
+void SimCluster::RecordLog(uint64_t index, bool command, std::string_view bytes,
+                           unsigned server) {
+  auto [it, inserted] = log_.try_emplace(index, LogRecord{command, std::string(bytes), server});
+  if (inserted) {
+    if (command) committed_commands_++;
+    return;
+  }
+  if (it->second.command != command || it->second.bytes != bytes) {
+    Fail("log divergence at index " + std::to_string(index) + ": " + Who(server) +
+         " applied " + (command ? "a command" : "a non-command entry") + " that differs from " +
+         Who(it->second.first_server) + "'s");
+  }
+}
+
+void SimCluster::CheckFingerprint(uint64_t index, uint64_t fp, const std::string& who) {
+  auto [it, inserted] = fingerprints_.try_emplace(index, fp, who);
+  if (!inserted && it->second.first != fp) {
+    Fail("state divergence at index " + std::to_string(index) + ": " + who +
+         " has a different snapshot or replies than " + it->second.second);
+  }
+}
+
+void SimCluster::AdvanceReference() {
+  for (;;) {
+    auto it = log_.find(ref_index_ + 1);
+    if (it == log_.end()) return;
+    uint64_t index = ref_index_ + 1;
+    ref_index_ = index;
+    if (!it->second.command) continue;
+    auto batch = sm::DecodeBatch(it->second.bytes);
+    if (!batch.ok()) {
+      Fail("reference: committed entry " + std::to_string(index) + " does not decode");
+      return;
+    }
+    std::vector<sm::Reply> replies = ref_sm_.Apply(batch.value(), index);
+    uint64_t state_hash = Fnv1a64(ref_sm_.Snapshot());
+    CheckFingerprint(index, Fnv1a64(sm::EncodeReplies(replies), state_hash), "reference");
+    if (ref_observer_) ref_observer_(index, batch.value(), replies, ref_sm_);
+  }
+}
+
+uint64_t SimCluster::ConvergeAndCheck(uint64_t max_ms) {
+  HealAll();
+  uint64_t deadline = now_ms() + max_ms;
+  // Commit a no-op through a stable leader: then every earlier entry is
+  // committed too (Raft thesis 3.6.2, Leader Completeness).
+  const SimProposal* noop = nullptr;
+  while (!failed() && now_ms() < deadline) {
+    if (!StepUntil([&] { return StableLeader() >= 0; }, deadline - now_ms())) break;
+    noop = Propose(static_cast<unsigned>(StableLeader()), {{"LOCKQ.NOOP"}});
+    if (noop == nullptr) {
+      StepN(1);
+      continue;
+    }
+    StepUntil([&] { return noop->done; }, std::min<uint64_t>(10000, deadline - now_ms()));
+    if (noop->done && noop->status == 0) break;
+  }
+  if (failed()) return 0;
+  if (noop == nullptr || !noop->done || noop->status != 0) {
+    Fail("no stable leader committed an entry within " + std::to_string(max_ms) +
+         " ms after healing");
+    return 0;
+  }
+  auto live = [&](unsigned i) { return alive_[i] && !unavailable(i); };
+  auto settled = [&] {
+    int l = StableLeader();
+    if (l < 0) return false;
+    struct raft* lr = raft(l);
+    if (raft_last_index(lr) != lr->commit_index) return false;
+    for (unsigned i = 0; i < size(); i++) {
+      if (live(i) && raft_last_applied(raft(i)) != lr->commit_index) return false;
+    }
+    return true;
+  };
+  if (!StepUntil(settled, deadline > now_ms() ? deadline - now_ms() : 1)) {
+    if (!failed()) Fail("replicas did not converge on one applied index after healing");
+    return 0;
+  }
+  uint64_t applied = raft_last_applied(raft(StableLeader()));
+  std::string leader_snapshot = fsms_[StableLeader()]->sm().Snapshot();
+  for (unsigned i = 0; i < size(); i++) {
+    if (!live(i)) {
+      Trace(Who(i) + " is unavailable (io fault) and left out of the final check");
+      continue;
+    }
+    if (fsms_[i]->sm().Snapshot() != leader_snapshot) {
+      Fail(Who(i) + ": final snapshot differs from the leader's at index " +
+           std::to_string(applied));
+      return 0;
+    }
+  }
+  if (ref_index_ != applied) {
+    Fail("reference replay stopped at index " + std::to_string(ref_index_) + ", replicas at " +
+         std::to_string(applied) + " (gap in the observed committed log)");
+    return 0;
+  }
+  if (ref_sm_.Snapshot() != leader_snapshot) {
+    Fail("final replica state differs from the reference replay");
+    return 0;
+  }
+  // Every proposal is committed at most once; acknowledged ones exactly once.
+  std::map<uint64_t, uint64_t> committed_at;  // proposal id -> index
+  for (const auto& [index, rec] : log_) {
+    if (!rec.command) continue;
+    auto batch = sm::DecodeBatch(rec.bytes);
+    if (!batch.ok() || batch->origin.nonce != nonce_) continue;
+    if (!committed_at.emplace(batch->origin.seq, index).second) {
+      Fail("proposal #" + std::to_string(batch->origin.seq) + " committed twice");
+      return 0;
+    }
+  }
+  for (const auto& p : proposals_) {
+    if (p->done && p->status == 0 && committed_at.count(p->id) == 0) {
+      Fail("acknowledged proposal #" + std::to_string(p->id) + " is not in the committed log");
+      return 0;
+    }
+  }
+  return applied;
+}
+
+}  // namespace lockq::testing

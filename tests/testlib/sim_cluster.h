@@ -1,0 +1,233 @@
+#pragma once
+// Deterministic simulation of a lockq cluster on libraft's raft_fixture
+// (docs/simulation.md). Every server runs the REAL sm::StateMachine behind
+// the REAL consensus::FsmAdapter; the fixture's in-memory io supplies the
+// network, the disk and a global clock, so a run depends only on the seed.
+//
+// Besides driving the cluster, SimCluster audits it after every applied entry
+// and every fixture step (STYLE.md habit 10):
+//   - each replica must apply, at index i, the same bytes as every other
+//     replica (and as its own raft log holds at i: checks the adapter's index);
+//   - a reference sm::StateMachine replays the committed log in index order;
+//     the fingerprint (snapshot bytes + replies) of every replica at index i
+//     must equal the reference's at i;
+//   - an acknowledged proposal (raft_apply callback status 0) must sit in the
+//     committed log at the index libraft reported, exactly once.
+// The first violation is recorded in failure(); the run is then useless and
+// the test prints the seed and stops.
+//
+// Thread: single-threaded. Everything, including libraft callbacks, runs on
+// the caller's thread inside Step(). Snapshots are synchronous (the fixture's
+// stub io has no async_work).
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "consensus/fsm.h"
+#include "consensus/fsm_adapter.h"
+#include "sm/command.h"
+#include "sm/reply.h"
+#include "sm/state_machine.h"
+
+struct raft;
+struct raft_fixture;
+struct raft_fixture_event;
+
+namespace lockq::testing {
+
+// 64-bit FNV-1a; deterministic across runs (std::hash is not promised to be).
+uint64_t Fnv1a64(std::string_view bytes, uint64_t seed = 14695981039346656037ull);
+
+class SimCluster;
+
+// The test Fsm: a real StateMachine that reports every applied entry to the
+// cluster's auditor. Mirrors server::Core (decode, apply, keep replies).
+class SimFsm final : public consensus::Fsm {
+ public:
+  SimFsm(SimCluster* cluster, unsigned server) : cluster_(cluster), server_(server) {}
+  SimFsm(const SimFsm&) = delete;
+  SimFsm& operator=(const SimFsm&) = delete;
+
+  void Apply(uint64_t index, std::string_view entry) override;
+  std::function<std::string()> PrepareSnapshot() override;
+  Status Restore(std::string_view bytes) override;
+
+  const sm::StateMachine& sm() const { return sm_; }
+  uint64_t last_apply_index() const { return last_apply_index_; }
+
+ private:
+  friend class SimCluster;
+  SimCluster* cluster_;
+  unsigned server_;
+  sm::StateMachine sm_;
+  uint64_t last_apply_index_ = 0;  // raft index of the last Apply()
+  bool restored_since_apply_ = false;
+};
+
+// A client proposal, alive until the cluster is destroyed (libraft holds a
+// pointer to `req` until its callback fires).
+struct SimProposal {
+  uint64_t id = 0;      // unique per cluster; also BatchOrigin::seq
+  unsigned server = 0;  // where it was proposed
+  std::vector<sm::Argv> commands;
+  std::string bytes;
+  bool done = false;    // callback fired
+  int status = -1;      // libraft status (0 = acknowledged)
+  uint64_t index = 0;   // log index libraft assigned
+};
+
+struct SimOptions {
+  unsigned servers = 3;
+  uint64_t seed = 1;
+  consensus::SnapshotPolicy policy{32, 1 << 20, 8, /*async=*/false};
+  bool pre_vote = false;
+};
+
+class SimCluster {
+ public:
+  // Called by the reference replay for every committed command entry, in
+  // index order, after the reference state machine applied it.
+  using ReferenceObserver = std::function<void(uint64_t index, const sm::Batch& batch,
+                                               const std::vector<sm::Reply>& replies,
+                                               const sm::StateMachine& ref)>;
+
+  explicit SimCluster(SimOptions options);
+  ~SimCluster();
+  SimCluster(const SimCluster&) = delete;
+  SimCluster& operator=(const SimCluster&) = delete;
+
+  unsigned size() const { return options_.servers; }
+  std::mt19937_64& rng() { return rng_; }
+  uint64_t now_ms() const;  // the fixture's global clock
+  struct raft* raft(unsigned i) const;
+  const SimFsm& fsm(unsigned i) const { return *fsms_[i]; }
+  const consensus::FsmAdapter& adapter(unsigned i) const { return *adapters_[i]; }
+  uint64_t last_applied(unsigned i) const;
+  uint64_t commit_index(unsigned i) const;
+  uint64_t snapshot_index(unsigned i) const;  // last index of the newest snapshot
+  uint64_t term(unsigned i) const;
+
+  // ---- driving -------------------------------------------------------------
+  void Step();
+  void StepN(unsigned n);
+  // Steps until pred() holds or `max_ms` of simulated time passed.
+  bool StepUntil(const std::function<bool()>& pred, uint64_t max_ms);
+  // Highest-term alive server in leader state, or -1. May be a stale leader
+  // cut off from the majority: proposing there is allowed and realistic.
+  int AnyLeader() const;
+  // The fixture's notion of a stable leader (acknowledged by a majority), or -1.
+  int StableLeader() const;
+
+  // ---- faults ----------------------------------------------------------------
+  bool alive(unsigned i) const { return alive_[i]; }
+  bool unavailable(unsigned i) const;  // RAFT_UNAVAILABLE: cannot recover in the fixture
+  // Servers that went RAFT_UNAVAILABLE (an io fault hit a write libraft
+  // cannot continue without). The fixture cannot restart a raft instance,
+  // so they are killed for good: a crashed process that never comes back.
+  unsigned lost_count() const;
+  void Kill(unsigned i);
+  void Revive(unsigned i);
+  void Disconnect(unsigned i, unsigned j);  // both directions
+  void Reconnect(unsigned i, unsigned j);
+  bool cut(unsigned i, unsigned j) const { return cut_[i][j]; }
+  void SetDiskLatency(unsigned i, unsigned ms);
+  void SetNetworkLatency(unsigned i, unsigned ms);
+  void SetElectionTimeout(unsigned i, unsigned ms);  // the fixture's "random" value
+  void IoFault(unsigned i, int delay, int repeat);
+  void ClearIoFault(unsigned i);
+  // Leader clock = fixture time + skew (clamped at 0).
+  void SetClockSkew(unsigned i, int64_t skew_ms) { skew_ms_[i] = skew_ms; }
+  uint64_t LeaderClock(unsigned i) const;
+  // raft_fixture_depose when its preconditions hold; false otherwise.
+  bool Depose();
+  // raft_fixture_elect when its preconditions hold; false otherwise.
+  bool Elect(unsigned i);
+  // Everything back to normal: revive all, reconnect all, no io faults,
+  // default latencies.
+  void HealAll();
+
+  // ---- clients -----------------------------------------------------------------
+  // Proposes one batch on server `i` with raft_apply, stamped with i's
+  // leader clock. nullptr when raft_apply refused it synchronously.
+  const SimProposal* Propose(unsigned i, std::vector<sm::Argv> commands);
+  const std::deque<std::unique_ptr<SimProposal>>& proposals() const { return proposals_; }
+
+  // ---- audit -----------------------------------------------------------------
+  void set_reference_observer(ReferenceObserver obs) { ref_observer_ = std::move(obs); }
+  const sm::StateMachine& reference() const { return ref_sm_; }
+  uint64_t reference_index() const { return ref_index_; }
+  // Committed command entries seen so far (index -> bytes).
+  size_t committed_commands() const { return committed_commands_; }
+  // Records a violation (the first one is kept with the recent trace).
+  void Fail(const std::string& what);
+  bool failed() const { return !failure_.empty(); }
+  const std::string& failure() const { return failure_; }
+  // A short log of recent actions, printed with a failure.
+  void Trace(std::string line);
+  std::string RecentTrace() const;
+  // One line per server: alive, role, term, commit/applied/last index.
+  std::string Describe() const;
+
+  // Heals, then steps until every live replica applied the same last index
+  // and the cluster is idle; then checks equal snapshots on all of them and
+  // against the reference. Returns the common applied index (0 on failure).
+  uint64_t ConvergeAndCheck(uint64_t max_ms = 120000);
+
+ private:
+  friend class SimFsm;
+  struct LogRecord {
+    bool command = false;
+    std::string bytes;
+    unsigned first_server = 0;
+  };
+
+  void OnApply(unsigned server, uint64_t index, std::string_view entry, const sm::Batch* batch,
+               const std::vector<sm::Reply>& replies, uint64_t state_hash);
+  void OnRestore(unsigned server, std::string_view bytes, const sm::StateMachine& restored);
+  void RecordLog(uint64_t index, bool command, std::string_view bytes, unsigned server);
+  void CheckFingerprint(uint64_t index, uint64_t fp, const std::string& who);
+  void AdvanceReference();
+  void OnProposalDone(SimProposal* p);
+  void AfterStep();
+  void SyncNetwork();
+  static void HookCb(struct raft_fixture* f, struct raft_fixture_event* event) noexcept;
+
+  SimOptions options_;
+  std::mt19937_64 rng_;
+  uint64_t nonce_;
+  struct Box;
+  std::unique_ptr<Box> box_;  // the raft_fixture, plus a back pointer for the hook
+  std::vector<std::unique_ptr<SimFsm>> fsms_;
+  std::vector<std::unique_ptr<consensus::FsmAdapter>> adapters_;
+  std::vector<bool> alive_;
+  std::vector<bool> lost_;
+  std::vector<std::vector<bool>> cut_;            // wanted partition
+  std::vector<std::vector<bool>> fixture_cut_;    // applied to the fixture
+  std::vector<int64_t> skew_ms_;
+  struct ApplyReq;
+  std::deque<std::unique_ptr<ApplyReq>> reqs_;  // raft_apply requests libraft points into
+  std::deque<std::unique_ptr<SimProposal>> proposals_;
+  uint64_t next_proposal_id_ = 0;
+  bool closing_ = false;
+
+  std::map<uint64_t, LogRecord> log_;                // committed entries seen
+  std::map<uint64_t, std::pair<uint64_t, std::string>> fingerprints_;  // index -> (fp, who)
+  std::map<uint64_t, uint64_t> state_hashes_;        // sm applied_index -> snapshot hash
+  size_t committed_commands_ = 0;
+  sm::StateMachine ref_sm_;
+  uint64_t ref_index_ = 0;  // highest raft index the reference has passed
+  ReferenceObserver ref_observer_;
+
+  std::string failure_;
+  std::deque<std::string> trace_;
+};
+
+}  // namespace lockq::testing

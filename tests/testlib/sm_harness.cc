@@ -1,0 +1,27 @@
+#include "testlib/sm_harness.h"
+
+namespace lockq::testing {
+
+SmHarness::SmHarness(uint64_t start_ms) : time_ms_(start_ms) {}
+
+sm::Reply SmHarness::Run(std::initializer_list<std::string> argv) {
+  return Run(sm::Argv(argv));
+}
+
+sm::Reply SmHarness::Run(const sm::Argv& argv) {
+  if (auto err = sm::StateMachine::Precheck(argv, /*from_client=*/true)) return *err;
+  return ApplyOnly(argv);
+}
+
+sm::Reply SmHarness::ApplyOnly(const sm::Argv& argv) {
+  sm::Batch batch;
+  batch.leader_time_ms = time_ms_;
+  batch.commands.push_back(argv);
+  return ApplyBatch(batch).at(0);
+}
+
+std::vector<sm::Reply> SmHarness::ApplyBatch(const sm::Batch& batch) {
+  return sm_.Apply(batch, ++index_);
+}
+
+}  // namespace lockq::testing
