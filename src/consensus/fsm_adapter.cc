@@ -4,6 +4,7 @@
 #include <exception>
 
 #include "common/check.h"
+#include "consensus/entry_frame.h"
 
 namespace lockq::consensus {
 
@@ -35,8 +36,16 @@ int FsmAdapter::ApplyCb(struct raft_fsm* fsm, const struct raft_buffer* buf, voi
   LOCKQ_CHECK(self->raft_ != nullptr);
   *result = nullptr;  // replies travel through the application, not libraft
   uint64_t index = raft_last_applied(self->raft_) + 1;
+  auto payload = ReadFrame(std::string_view(static_cast<const char*>(buf->base), buf->len));
+  if (!payload) {
+    // Every replica reads the same bytes; a frame we did not write means a
+    // corrupt log, and going on would apply garbage. Stop (fail-stop).
+    std::fprintf(stderr, "fatal: log entry %llu is not a lockq frame (%zu bytes)\n",
+                 static_cast<unsigned long long>(index), buf->len);
+    std::abort();
+  }
   try {
-    self->fsm_->Apply(index, std::string_view(static_cast<const char*>(buf->base), buf->len));
+    self->fsm_->Apply(index, *payload);
   } catch (const std::exception& e) {
     // Apply must not throw (bad_alloc aside): a replica that cannot apply a
     // committed entry cannot go on without diverging.

@@ -5,10 +5,13 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
 #include "common/check.h"
+#include "consensus/entry_frame.h"
+#include "consensus/io_guard.h"
 
 namespace lockq::consensus {
 
@@ -100,6 +103,7 @@ struct Node::Impl {
   struct raft_io io {};
   struct raft raft {};
   FsmAdapter adapter;
+  std::unique_ptr<IoGuard> guard;  // libraft 0.15 AppendEntries fixes (io_guard.h)
   uv_timer_t watch_timer {};
   bool raft_initialized = false;
   bool started = false;
@@ -116,6 +120,12 @@ struct Node::Impl {
     raft_leader(&self->raft, &leader_id, &leader_addr);
     uint64_t term = self->raft.current_term;
     if (role == self->last_role && leader_id == self->last_leader && term == self->last_term) return;
+    if (role == Role::kUnavailable && self->on_stopped == nullptr) {
+      spdlog::critical("raft: node {} became unavailable: {}; exiting so it restarts from disk",
+                       self->node->options_.id, raft_errmsg(&self->raft));
+      spdlog::shutdown();
+      std::_Exit(75);
+    }
     if (role != self->last_role || leader_id != self->last_leader) {
       spdlog::info("raft: node {} is {} in term {}, leader {}", self->node->options_.id,
                    RoleName(role), term, leader_id);
@@ -152,7 +162,8 @@ Status Node::Start() {
   if (rv != 0) return RaftError(rv, "raft tcp transport");
   rv = raft_uv_init(&m.io, m.loop, options_.data_dir.c_str(), &m.transport);
   if (rv != 0) return Status::IoError(std::string("raft disk I/O in ") + options_.data_dir + ": " + m.io.errmsg);
-  rv = raft_init(&m.raft, &m.io, m.adapter.raft_fsm(&m.io), options_.id, options_.address.c_str());
+  m.guard = std::make_unique<IoGuard>(&m.io);
+  rv = raft_init(&m.raft, m.guard->io(), m.adapter.raft_fsm(&m.io), options_.id, options_.address.c_str());
   if (rv != 0) return Status::IoError(std::string("raft init: ") + raft_errmsg(&m.raft));
   m.raft_initialized = true;
   m.raft.data = impl_.get();
@@ -160,6 +171,7 @@ Status Node::Start() {
   raft_set_heartbeat_timeout(&m.raft, options_.heartbeat_timeout_ms);
   raft_set_election_timeout(&m.raft, options_.election_timeout_ms);
   raft_set_pre_vote(&m.raft, true);
+  raft_set_install_snapshot_timeout(&m.raft, options_.install_snapshot_timeout_ms);
 
   if (!options_.join) {
     struct raft_configuration conf;
@@ -202,18 +214,19 @@ void Node::Stop(std::function<void()> done) {
     return;
   }
   if (m.started) uv_close(reinterpret_cast<uv_handle_t*>(&m.watch_timer), nullptr);
-  m.on_stopped = std::move(done);
+  m.on_stopped = done ? std::move(done) : [] {};
   raft_close(&m.raft, &Impl::RaftClosedCb);
 }
 
 Result<uint64_t> Node::Propose(std::string_view entry, DoneCb done) {
   Impl& m = *impl_;
   if (raft_state(&m.raft) != RAFT_LEADER) return Status::Unavailable("not the leader");
+  if (entry.size() > UINT32_MAX) return Status::InvalidArgument("entry too large");
   struct raft_buffer buf;
-  buf.len = entry.size();
-  buf.base = raft_malloc(entry.empty() ? 1 : entry.size());
+  buf.len = FramedSize(entry.size());
+  buf.base = raft_malloc(buf.len);
   if (buf.base == nullptr) return Status::ResourceExhausted("out of memory");
-  std::memcpy(buf.base, entry.data(), entry.size());
+  WriteFrame(entry, static_cast<char*>(buf.base));
   auto* req = new ApplyReq;
   req->req.data = req;
   req->done = std::move(done);

@@ -42,6 +42,9 @@ struct NodeOptions {
   // Randomized in [T, 2T) by libraft. 500 ms gives ~1 s failover on
   // loopback with pre-vote; raise it across slow networks.
   unsigned election_timeout_ms = 500;
+  // Resend an InstallSnapshot that got no answer after this long (libraft's
+  // default, 30 s, stalls a restarted follower that missed the first one).
+  unsigned install_snapshot_timeout_ms = 5000;
   SnapshotPolicy snapshot;
 };
 
@@ -74,7 +77,9 @@ class Node {
  public:
   using DoneCb = std::function<void(Status)>;
   // Called after every change of role or leader (polled every few ms, since
-  // libraft 0.15 has no state-change callback).
+  // libraft 0.15 has no state-change callback). If libraft turns a started
+  // node UNAVAILABLE (an unrecoverable disk error), the process exits with
+  // status 75 instead: fail-stop, so a supervisor restarts it from disk.
   using RoleChangeCb = std::function<void(Role role, uint64_t leader_id, uint64_t term)>;
 
   Node(uv_loop_t* loop, NodeOptions options, Fsm* fsm);

@@ -20,7 +20,7 @@ struct Limits {
   size_t max_inline_bytes = 64 << 10;       // one inline command line
   size_t max_output_bytes = 64 << 20;       // unsent replies before disconnect
   size_t pause_output_bytes = 1 << 20;      // stop reading a client past this
-  size_t max_pending_commands = 10000;      // per client, awaiting replies
+  size_t max_pending_commands = 1024;       // per client, awaiting replies
   size_t max_batch_bytes = 8 << 20;         // one log entry (group commit)
   unsigned no_leader_timeout_ms = 3000;     // wait for a leader before TRYAGAIN
 };

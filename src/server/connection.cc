@@ -67,6 +67,15 @@ void Connection::Fill(uint64_t slot, const sm::Reply& reply) {
   resp::WriteReply(reply, protocol_, &s.bytes);
   s.ready = true;
   unsent_bytes_ += s.bytes.size();
+  if (unsent_bytes_ > server_->limits().max_output_bytes) {
+    // Checked per reply, not per flush: a client that never reads must not
+    // make us hold its whole pipeline's replies first.
+    spdlog::warn("client {} ({}) exceeded {} bytes of unsent replies; disconnecting", id_, peer_,
+                 server_->limits().max_output_bytes);
+    server_->stats().output_limit_disconnects++;
+    CloseNow();
+    return;
+  }
   if (slot == first_slot_ && !dirty_) {
     dirty_ = true;
     server_->MarkDirty(this);
@@ -94,13 +103,6 @@ void Connection::FlushOutput() {
       CloseNow();
       return;
     }
-  }
-  if (unsent_bytes_ > server_->limits().max_output_bytes) {
-    spdlog::warn("client {} ({}) exceeded {} bytes of unsent replies; disconnecting", id_, peer_,
-                 server_->limits().max_output_bytes);
-    server_->stats().output_limit_disconnects++;
-    CloseNow();
-    return;
   }
   if (close_after_replies_ && slots_.empty()) {
     // Closing after the last write is queued: libuv flushes queued writes
@@ -206,6 +208,7 @@ void Connection::CloseNow() {
   if (tcp_.data == nullptr) return;
   auto* h = reinterpret_cast<uv_handle_t*>(&tcp_);
   closing_ = true;
+  slots_.clear();  // replies nobody will read
   if (uv_is_closing(h)) return;
   uv_close(h, [](uv_handle_t* hh) {
     auto* c = static_cast<Connection*>(hh->data);

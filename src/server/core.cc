@@ -31,13 +31,18 @@ uint64_t WallClockMs() {
 }
 
 Core::Core(uv_loop_t* loop, const Config& config)
-    : loop_(loop), config_(config), forwarder_(std::make_unique<Forwarder>(loop)) {
+    : loop_(loop), config_(config) {
+  forwarder_ = std::make_unique<Forwarder>(loop, [this](sm::Argv argv, ReplyCb cb, uint64_t deadline_ms) {
+    waiting_.push_back(Pending{std::move(argv), std::move(cb), true, deadline_ms});
+  });
   // Tells this process's batches apart from an earlier incarnation's.
   std::random_device rd;
   nonce_ = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ WallClockMs();
 }
 
 Core::~Core() = default;
+
+uint64_t Core::commands_forwarded() const { return forwarder_->forwarded(); }
 
 Status Core::Start() {
   auto opts = config_.ToNodeOptions();
@@ -59,7 +64,7 @@ void Core::Stop(std::function<void()> done) {
   uv_check_stop(&check_);
   uv_close(reinterpret_cast<uv_handle_t*>(&check_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
-  forwarder_->Reset(kErrShuttingDown);
+  forwarder_->Reset(kErrShuttingDown, /*requeue_unsent=*/false);
   for (auto& p : waiting_) p.cb(sm::Reply::Error(kErrShuttingDown));
   waiting_.clear();
   for (auto& cb : batch_cbs_) cb(sm::Reply::Error(kErrShuttingDown));
@@ -94,7 +99,7 @@ void Core::Route(Pending p) {
   const auto& nodes = sm_.nodes();
   auto it = leader != 0 ? nodes.find(leader) : nodes.end();
   if (it != nodes.end() && leader != node_->id()) {
-    forwarder_->Send(it->second.resp_addr, std::move(p.argv), std::move(p.cb));
+    forwarder_->Send(it->second.resp_addr, std::move(p.argv), std::move(p.cb), p.deadline_ms);
     return;
   }
   // No leader, or its address is not announced yet: wait (bounded).

@@ -59,6 +59,7 @@ class Core : public consensus::Fsm {
   const Config& config() const { return config_; }
   uint64_t batches_proposed() const { return batches_proposed_; }
   uint64_t commands_proposed() const { return commands_proposed_; }
+  uint64_t commands_forwarded() const;
 
   // consensus::Fsm
   void Apply(uint64_t index, std::string_view entry) override;

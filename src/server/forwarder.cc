@@ -52,9 +52,9 @@ bool ParseHostPort(const std::string& addr, struct sockaddr_storage* out) {
   return uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(out)) == 0;
 }
 
-Forwarder::Forwarder(uv_loop_t* loop) : loop_(loop) {}
+Forwarder::Forwarder(uv_loop_t* loop, RequeueCb requeue) : loop_(loop), requeue_(std::move(requeue)) {}
 
-Forwarder::~Forwarder() { Reset("TRYAGAIN server shutting down"); }
+Forwarder::~Forwarder() { Reset(kErrShuttingDown, false); }
 
 size_t Forwarder::outstanding() const {
   size_t n = queued_cbs_.size();
@@ -62,16 +62,17 @@ size_t Forwarder::outstanding() const {
   return n;
 }
 
-void Forwarder::Send(const std::string& addr, sm::Argv argv, ReplyCb cb) {
+void Forwarder::Send(const std::string& addr, sm::Argv argv, ReplyCb cb, uint64_t deadline_ms) {
   if (addr != addr_) {
     Reset(kErrLeaderChanged);
     addr_ = addr;
   }
   queued_argv_.push_back(std::move(argv));
   queued_cbs_.push_back(std::move(cb));
+  queued_deadlines_.push_back(deadline_ms);
 }
 
-void Forwarder::Reset(const std::string& reason) {
+void Forwarder::Reset(const std::string& reason, bool requeue_unsent) {
   if (link_ != nullptr) {
     link_->owner = nullptr;
     CloseLink(reinterpret_cast<uv_handle_t*>(&link_->tcp));
@@ -79,13 +80,19 @@ void Forwarder::Reset(const std::string& reason) {
   }
   auto sent = std::move(sent_);
   sent_.clear();
-  auto queued = std::move(queued_cbs_);
-  queued_cbs_.clear();
+  auto argv = std::move(queued_argv_);
+  auto cbs = std::move(queued_cbs_);
+  auto deadlines = std::move(queued_deadlines_);
   queued_argv_.clear();
+  queued_cbs_.clear();
+  queued_deadlines_.clear();
   for (auto& batch : sent) {
     for (auto& cb : batch) cb(sm::Reply::Error(reason));
   }
-  for (auto& cb : queued) cb(sm::Reply::Error(reason));
+  for (size_t i = 0; i < cbs.size(); i++) {
+    if (requeue_unsent && requeue_) requeue_(std::move(argv[i]), std::move(cbs[i]), deadlines[i]);
+    else cbs[i](sm::Reply::Error(reason));
+  }
 }
 
 void Forwarder::Connect() {
@@ -134,8 +141,10 @@ void Forwarder::Flush() {
   auto* w = new WriteReq;
   resp::WriteCommand({"LOCKQ.FORWARD", sm::EncodeArgvList(queued_argv_)}, &w->bytes);
   queued_argv_.clear();
+  queued_deadlines_.clear();
   sent_.push_back(std::move(queued_cbs_));
   queued_cbs_.clear();
+  forwarded_ += sent_.back().size();
   uv_buf_t buf = uv_buf_init(w->bytes.data(), w->bytes.size());
   w->req.data = w;
   int rv = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&link_->tcp), &buf, 1,

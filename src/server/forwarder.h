@@ -6,9 +6,11 @@
 // sm::EncodeReplies. The follower then formats each reply for its own
 // client's protocol, so forwarding is invisible to clients.
 //
-// A lost link or a leader change fails the outstanding commands with
+// A lost link or a leader change fails the commands already sent with
 // TRYAGAIN ("outcome unknown"): a write may have committed, so it is never
-// silently retried.
+// silently retried. Commands not yet sent (still queued, e.g. while
+// connecting to a leader that just died) are handed back through the
+// requeue callback, to wait for the next leader within their deadline.
 //
 // Thread: the server loop.
 
@@ -28,20 +30,23 @@ namespace lockq::server {
 class Forwarder {
  public:
   using ReplyCb = std::function<void(sm::Reply)>;
+  using RequeueCb = std::function<void(sm::Argv argv, ReplyCb cb, uint64_t deadline_ms)>;
 
-  explicit Forwarder(uv_loop_t* loop);
+  Forwarder(uv_loop_t* loop, RequeueCb requeue);
   ~Forwarder();
   Forwarder(const Forwarder&) = delete;
   Forwarder& operator=(const Forwarder&) = delete;
 
   // Queues argv for the node whose RESP listener is `addr`. A different
   // address than the current link's resets the link first.
-  void Send(const std::string& addr, sm::Argv argv, ReplyCb cb);
+  void Send(const std::string& addr, sm::Argv argv, ReplyCb cb, uint64_t deadline_ms);
   // Sends what Send() queued this turn as one LOCKQ.FORWARD (Core's check).
   void Flush();
-  // Drops the link; everything outstanding gets `reason` as an error.
-  void Reset(const std::string& reason);
+  // Drops the link: commands sent get `reason` as an error; unsent ones are
+  // requeued, or failed with `reason` too when `requeue_unsent` is false.
+  void Reset(const std::string& reason, bool requeue_unsent = true);
   size_t outstanding() const;
+  uint64_t forwarded() const { return forwarded_; }
 
  struct Link;  // one TCP connection to the leader (forwarder.cc)
 
@@ -56,6 +61,9 @@ class Forwarder {
   Link* link_ = nullptr;  // owned; freed in its close callback
   std::vector<sm::Argv> queued_argv_;
   std::vector<ReplyCb> queued_cbs_;
+  std::vector<uint64_t> queued_deadlines_;
+  RequeueCb requeue_;
+  uint64_t forwarded_ = 0;
   std::deque<std::vector<ReplyCb>> sent_;  // one entry per LOCKQ.FORWARD, in order
 };
 

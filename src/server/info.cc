@@ -48,7 +48,8 @@ void Stats(std::ostringstream& o, RespServer& s) {
     << "\r\ntotal_commands_processed:" << st.commands_processed << "\r\nprotocol_errors:" << st.protocol_errors
     << "\r\noutput_limit_disconnects:" << st.output_limit_disconnects
     << "\r\nraft_batches_proposed:" << s.core().batches_proposed()
-    << "\r\nraft_commands_proposed:" << s.core().commands_proposed() << "\r\n\r\n";
+    << "\r\nraft_commands_proposed:" << s.core().commands_proposed()
+    << "\r\nforwarded_commands:" << s.core().commands_forwarded() << "\r\n\r\n";
 }
 
 void Replication(std::ostringstream& o, RespServer& s) {

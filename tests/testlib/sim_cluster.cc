@@ -7,10 +7,13 @@ extern "C" {
 }
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 
 #include "common/check.h"
+#include "consensus/entry_frame.h"
+#include "consensus/io_guard.h"
 
 namespace lockq::testing {
 
@@ -111,6 +114,14 @@ SimCluster::SimCluster(SimOptions options)
     LOCKQ_CHECK(raft_fixture_grow(f, adapters_[i]->raft_fsm(nullptr)) == 0);
     adapters_[i]->Attach(raft_fixture_get(f, i));
     raft_set_pre_vote(raft_fixture_get(f, i), options.pre_vote);
+    // The same libraft 0.15 AppendEntries fixes lockqd runs with
+    // (src/consensus/io_guard.h). LOCKQ_SIM_NO_IO_GUARD=1 runs bare
+    // libraft, to show what the checkers catch without them.
+    if (std::getenv("LOCKQ_SIM_NO_IO_GUARD") == nullptr) {
+      struct raft* r = raft_fixture_get(f, i);
+      guards_.push_back(std::make_unique<consensus::IoGuard>(r->io));
+      guards_.back()->InstallOn(r);
+    }
   }
   struct raft_configuration conf;
   LOCKQ_CHECK(raft_fixture_configuration(f, options.servers, &conf) == 0);
@@ -123,6 +134,7 @@ SimCluster::SimCluster(SimOptions options)
 SimCluster::~SimCluster() {
   closing_ = true;  // callbacks fired while closing are not outcomes
   raft_fixture_hook(&box_->f, nullptr);
+  for (unsigned i = 0; i < guards_.size(); i++) guards_[i]->UninstallFrom(raft(i));
   raft_fixture_close(&box_->f);
 }
 
@@ -348,10 +360,11 @@ const SimProposal* SimCluster::Propose(unsigned i, std::vector<sm::Argv> command
   req->cluster = this;
   req->proposal = p.get();
   struct raft_buffer buf;
-  buf.len = p->bytes.size();
-  buf.base = raft_malloc(buf.len == 0 ? 1 : buf.len);
+  // Frame exactly as consensus::Node::Propose does (8-byte aligned entries).
+  buf.len = consensus::FramedSize(p->bytes.size());
+  buf.base = raft_malloc(buf.len);
   LOCKQ_CHECK(buf.base != nullptr);
-  std::memcpy(buf.base, p->bytes.data(), buf.len);
+  consensus::WriteFrame(p->bytes, static_cast<char*>(buf.base));
   int rv = raft_apply(raft(i), &req->req, &buf, 1,
                       [](struct raft_apply* r, int status, void*) noexcept {
                         auto* ar = static_cast<ApplyReq*>(r->data);
@@ -444,8 +457,9 @@ void SimCluster::OnApply(unsigned server, uint64_t index, std::string_view entry
   // The adapter derives the index from raft_last_applied()+1: check it
   // against the replica's own log.
   const struct raft_entry* e = LogEntryAt(r->log, index);
-  if (e == nullptr || e->type != RAFT_COMMAND ||
-      std::string_view(static_cast<const char*>(e->buf.base), e->buf.len) != entry) {
+  std::optional<std::string_view> framed_payload;
+  if (e != nullptr) framed_payload = consensus::ReadFrame(std::string_view(static_cast<const char*>(e->buf.base), e->buf.len));
+  if (e == nullptr || e->type != RAFT_COMMAND || !framed_payload || *framed_payload != entry) {
     Fail(Who(server) + ": Apply(" + std::to_string(index) +
          ") got bytes that are not the command entry at that index of its raft log");
     return;

@@ -33,6 +33,7 @@
 
 #include "consensus/fsm.h"
 #include "consensus/fsm_adapter.h"
+#include "consensus/io_guard.h"
 #include "sm/command.h"
 #include "sm/reply.h"
 #include "sm/state_machine.h"
@@ -207,6 +208,7 @@ class SimCluster {
   std::unique_ptr<Box> box_;  // the raft_fixture, plus a back pointer for the hook
   std::vector<std::unique_ptr<SimFsm>> fsms_;
   std::vector<std::unique_ptr<consensus::FsmAdapter>> adapters_;
+  std::vector<std::unique_ptr<consensus::IoGuard>> guards_;
   std::vector<bool> alive_;
   std::vector<bool> lost_;
   std::vector<std::vector<bool>> cut_;            // wanted partition

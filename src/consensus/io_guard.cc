@@ -1,0 +1,173 @@
+#include "consensus/io_guard.h"
+
+#include <algorithm>
+
+namespace lockq::consensus {
+
+namespace {
+
+constexpr size_t kMaxPendingLimits = 1 << 16;
+
+}  // namespace
+
+IoGuard::IoGuard(struct raft_io* real) : real_(real) {
+  proxy_.version = real->version;
+  proxy_.impl = this;
+  // Plain forwarding for everything but start, close and send.
+  proxy_.init = [](struct raft_io* io, raft_id id, const char* address) {
+    auto* g = FromProxy(io);
+    return g->real_->init(g->real_, id, address);
+  };
+  proxy_.close = [](struct raft_io* io, raft_io_close_cb cb) {
+    auto* g = FromProxy(io);
+    g->close_ = cb;
+    g->real_->data = g;
+    g->real_->close(g->real_, cb ? &IoGuard::CloseCb : nullptr);
+  };
+  proxy_.load = [](struct raft_io* io, raft_term* term, raft_id* voted_for, struct raft_snapshot** snapshot,
+                   raft_index* start_index, struct raft_entry* entries[], size_t* n) {
+    auto* g = FromProxy(io);
+    return g->real_->load(g->real_, term, voted_for, snapshot, start_index, entries, n);
+  };
+  proxy_.start = [](struct raft_io* io, unsigned msecs, raft_io_tick_cb tick, raft_io_recv_cb recv) {
+    auto* g = FromProxy(io);
+    g->tick_ = tick;
+    g->recv_ = recv;
+    g->real_->data = g;
+    return g->real_->start(g->real_, msecs, &IoGuard::TickCb, &IoGuard::RecvCb);
+  };
+  proxy_.bootstrap = [](struct raft_io* io, const struct raft_configuration* conf) {
+    auto* g = FromProxy(io);
+    return g->real_->bootstrap(g->real_, conf);
+  };
+  proxy_.recover = [](struct raft_io* io, const struct raft_configuration* conf) {
+    auto* g = FromProxy(io);
+    return g->real_->recover(g->real_, conf);
+  };
+  proxy_.set_term = [](struct raft_io* io, raft_term term) {
+    auto* g = FromProxy(io);
+    return g->real_->set_term(g->real_, term);
+  };
+  proxy_.set_vote = [](struct raft_io* io, raft_id id) {
+    auto* g = FromProxy(io);
+    return g->real_->set_vote(g->real_, id);
+  };
+  proxy_.send = &IoGuard::Send;
+  proxy_.append = [](struct raft_io* io, struct raft_io_append* req, const struct raft_entry entries[], unsigned n,
+                     raft_io_append_cb cb) {
+    auto* g = FromProxy(io);
+    return g->real_->append(g->real_, req, entries, n, cb);
+  };
+  proxy_.truncate = [](struct raft_io* io, raft_index index) {
+    auto* g = FromProxy(io);
+    return g->real_->truncate(g->real_, index);
+  };
+  proxy_.snapshot_put = [](struct raft_io* io, unsigned trailing, struct raft_io_snapshot_put* req,
+                           const struct raft_snapshot* snapshot, raft_io_snapshot_put_cb cb) {
+    auto* g = FromProxy(io);
+    return g->real_->snapshot_put(g->real_, trailing, req, snapshot, cb);
+  };
+  proxy_.snapshot_get = [](struct raft_io* io, struct raft_io_snapshot_get* req, raft_io_snapshot_get_cb cb) {
+    auto* g = FromProxy(io);
+    return g->real_->snapshot_get(g->real_, req, cb);
+  };
+  proxy_.time = [](struct raft_io* io) {
+    auto* g = FromProxy(io);
+    return g->real_->time(g->real_);
+  };
+  proxy_.random = [](struct raft_io* io, int min, int max) {
+    auto* g = FromProxy(io);
+    return g->real_->random(g->real_, min, max);
+  };
+  if (real->version >= 2 && real->async_work != nullptr) {
+    proxy_.async_work = [](struct raft_io* io, struct raft_io_async_work* req, raft_io_async_work_cb cb) {
+      auto* g = FromProxy(io);
+      return g->real_->async_work(g->real_, req, cb);
+    };
+  }
+}
+
+void IoGuard::InstallOn(struct raft* r) {
+  proxy_.data = r;
+  r->io = &proxy_;
+}
+
+void IoGuard::UninstallFrom(struct raft* r) {
+  real_->data = r;
+  r->io = real_;
+}
+
+void IoGuard::TickCb(struct raft_io* real) noexcept {
+  IoGuard* g = FromReal(real);
+  g->tick_(&g->proxy_);
+}
+
+void IoGuard::CloseCb(struct raft_io* real) noexcept {
+  IoGuard* g = FromReal(real);
+  if (g->close_) g->close_(&g->proxy_);
+}
+
+void IoGuard::RecvCb(struct raft_io* real, struct raft_message* msg) noexcept {
+  IoGuard* g = FromReal(real);
+  raft_index limit = 0;
+  raft_term term = 0;
+  bool track = false;
+  if (msg->type == RAFT_IO_APPEND_ENTRIES) {
+    struct raft_append_entries& ae = msg->append_entries;
+    limit = ae.prev_log_index + ae.n_entries;
+    term = ae.term;
+    track = true;
+    if (ae.leader_commit > limit) {  // rule 2
+      ae.leader_commit = limit;
+      g->commits_clamped_++;
+    }
+  } else if (msg->type == RAFT_IO_INSTALL_SNAPSHOT) {
+    limit = msg->install_snapshot.last_index;
+    term = msg->install_snapshot.term;
+    track = true;
+  }
+  if (track && term > g->limits_term_) {
+    g->async_limits_.clear();
+    g->max_acked_ = 0;
+    g->limits_term_ = term;
+  }
+  // A stale leader's message gets a rejection, sent inside the callback.
+  if (track && term < g->limits_term_) track = false;
+  g->in_recv_ = track;
+  g->replied_in_recv_ = false;
+  g->recv_limit_ = limit;
+  g->recv_(&g->proxy_, msg);  // may free msg's payload: do not touch msg after
+  bool went_async = track && !g->replied_in_recv_;
+  g->in_recv_ = false;
+  if (went_async && g->async_limits_.size() < kMaxPendingLimits) g->async_limits_.push_back(limit);
+}
+
+void IoGuard::ClampReply(struct raft_append_entries_result* result) {
+  raft_index limit;
+  if (in_recv_) {
+    replied_in_recv_ = true;
+    limit = recv_limit_;
+  } else if (!async_limits_.empty()) {
+    limit = async_limits_.front();
+    async_limits_.pop_front();
+  } else {
+    limit = max_acked_;  // unpaired: claim no more than already verified
+  }
+  if (result->rejected != 0) return;
+  if (result->last_log_index > limit) {  // rule 1
+    result->last_log_index = limit;
+    replies_clamped_++;
+  }
+  max_acked_ = std::max(max_acked_, result->last_log_index);
+}
+
+int IoGuard::Send(struct raft_io* io, struct raft_io_send* req, const struct raft_message* msg,
+                  raft_io_send_cb cb) noexcept {
+  IoGuard* g = FromProxy(io);
+  if (msg->type != RAFT_IO_APPEND_ENTRIES_RESULT) return g->real_->send(g->real_, req, msg, cb);
+  struct raft_message copy = *msg;
+  g->ClampReply(&copy.append_entries_result);
+  return g->real_->send(g->real_, req, &copy, cb);
+}
+
+}  // namespace lockq::consensus

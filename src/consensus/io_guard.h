@@ -1,0 +1,81 @@
+#pragma once
+// IoGuard: a raft_io that forwards to a real one (libraft's uv backend, or
+// raft_fixture's stub) and enforces two AppendEntries rules that libraft
+// 0.15 gets wrong. Both are from Figure 2 of the Raft paper; both bit us in
+// simulation (tests/sim) and with real processes.
+//
+// 1. A follower answers a successful AppendEntries with
+//    last_log_index = last_stored: its whole log, including a tail of
+//    uncommitted entries from an older term that the new leader never sent.
+//    The leader then sets match_index = min(that, its own last index) and
+//    counts the follower toward a majority for entries it does not hold: an
+//    acknowledged write can be lost, and the follower livelocks (its
+//    rejections look stale to the leader). Later libraft forks reply with
+//    prev_log_index + n_entries. IoGuard clamps the reply to
+//    prev_log_index + n_entries of the request it answers.
+// 2. A follower advances commit_index to min(leader_commit, last_stored),
+//    so it can apply that stale tail. Raft says min(leaderCommit, index of
+//    last new entry). IoGuard clamps leader_commit in each incoming
+//    AppendEntries to prev_log_index + n_entries.
+//
+// Which request a reply answers: libraft sends the result synchronously
+// inside the receive callback (heartbeats, rejections, already-stored
+// entries) or, when entries must be written first, later, after the disk
+// write; those complete in request order, so a FIFO of pending limits
+// pairs them (InstallSnapshot replies are AppendEntries results too and go
+// through the same FIFO). A mismatch can only make the limit smaller,
+// which delays commit but never breaks safety; the FIFO is cleared on a
+// term change.
+//
+// Thread: the raft loop.
+
+#include <cstdint>
+#include <deque>
+
+#include "consensus/raft_c.h"
+
+namespace lockq::consensus {
+
+class IoGuard {
+ public:
+  // `real` must outlive the guard. Pass io() to raft_init instead of `real`.
+  explicit IoGuard(struct raft_io* real);
+  IoGuard(const IoGuard&) = delete;
+  IoGuard& operator=(const IoGuard&) = delete;
+
+  struct raft_io* io() { return &proxy_; }
+  // For a raft already initialized on `real` (raft_fixture): routes it
+  // through the guard. Call before raft_start.
+  void InstallOn(struct raft* r);
+  // Undoes InstallOn (before raft_fixture_close, which closes `real` itself).
+  void UninstallFrom(struct raft* r);
+  uint64_t replies_clamped() const { return replies_clamped_; }
+  uint64_t commits_clamped() const { return commits_clamped_; }
+
+ private:
+  static IoGuard* FromProxy(struct raft_io* io) { return static_cast<IoGuard*>(io->impl); }
+  static IoGuard* FromReal(struct raft_io* io) { return static_cast<IoGuard*>(io->data); }
+  static void TickCb(struct raft_io* real) noexcept;
+  static void RecvCb(struct raft_io* real, struct raft_message* msg) noexcept;
+  static void CloseCb(struct raft_io* real) noexcept;
+  static int Send(struct raft_io* io, struct raft_io_send* req, const struct raft_message* msg,
+                  raft_io_send_cb cb) noexcept;
+  void ClampReply(struct raft_append_entries_result* result);
+
+  struct raft_io* real_;
+  struct raft_io proxy_ {};
+  raft_io_tick_cb tick_ = nullptr;
+  raft_io_recv_cb recv_ = nullptr;
+  raft_io_close_cb close_ = nullptr;
+  // Reply pairing (see above).
+  bool in_recv_ = false;
+  bool replied_in_recv_ = false;
+  raft_index recv_limit_ = 0;
+  raft_term limits_term_ = 0;
+  std::deque<raft_index> async_limits_;
+  raft_index max_acked_ = 0;  // highest index acknowledged in limits_term_
+  uint64_t replies_clamped_ = 0;
+  uint64_t commits_clamped_ = 0;
+};
+
+}  // namespace lockq::consensus
