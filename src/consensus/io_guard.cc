@@ -131,13 +131,14 @@ void IoGuard::RecvCb(struct raft_io* real, struct raft_message* msg) noexcept {
     g->max_acked_ = 0;
     g->limits_term_ = term;
   }
-  // A stale leader's message gets a rejection, sent inside the callback.
-  if (track && term < g->limits_term_) track = false;
+  // A stale leader's message is rejected inside the callback; its reply is
+  // still paired with it (so it does not consume a pending limit).
+  bool stale = track && term < g->limits_term_;
   g->in_recv_ = track;
   g->replied_in_recv_ = false;
-  g->recv_limit_ = limit;
+  g->recv_limit_ = stale ? 0 : limit;
   g->recv_(&g->proxy_, msg);  // may free msg's payload: do not touch msg after
-  bool went_async = track && !g->replied_in_recv_;
+  bool went_async = track && !stale && !g->replied_in_recv_;
   g->in_recv_ = false;
   if (went_async && g->async_limits_.size() < kMaxPendingLimits) g->async_limits_.push_back(limit);
 }
