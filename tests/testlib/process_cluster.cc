@@ -370,11 +370,13 @@ std::vector<std::string> ProcessCluster::ArgsFor(int i) const {
                                    std::to_string(options_.heartbeat_timeout_ms),
                                    "--log-level",
                                    options_.log_level};
-  if (nodes_.size() > 1) {
+  if (i >= options_.nodes) {
+    args.push_back("--join");  // started later, waits for LOCKQ.CLUSTER ADD
+  } else if (options_.nodes > 1) {
     std::string spec;
-    for (const auto& m : nodes_) {
+    for (int j = 0; j < options_.nodes; j++) {
       if (!spec.empty()) spec += ",";
-      spec += std::to_string(m->node_id()) + "=" + m->raft_addr();
+      spec += std::to_string(nodes_[j]->node_id()) + "=" + nodes_[j]->raft_addr();
     }
     args.push_back("--initial-cluster");
     args.push_back(spec);
@@ -408,6 +410,23 @@ Status ProcessCluster::StartOnce() {
   }
   auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now());
   return WaitAgreedLeader(std::max(left, Millis(1)));
+}
+
+Result<int> ProcessCluster::StartJoiner() {
+  int resp = PickPort(), raft = PickPort();
+  if (resp == 0 || raft == 0) return Status::Unavailable("no free port found");
+  int i = size();
+  std::string dir = root_ + "/node" + std::to_string(i + 1);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Status::IoError("mkdir " + dir + ": " + ec.message());
+  nodes_.push_back(std::make_unique<LockqProcess>(i + 1, dir, root_ + "/node" + std::to_string(i + 1) + ".log",
+                                                 resp, raft));
+  Status s = nodes_[i]->Spawn(ArgsFor(i));
+  if (!s.ok()) return s;
+  s = WaitReady(i, /*want_leader=*/false, options_.ready_timeout);
+  if (!s.ok()) return s;
+  return i;
 }
 
 Status ProcessCluster::Start() {

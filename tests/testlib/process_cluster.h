@@ -118,6 +118,10 @@ class ProcessCluster {
   Status Start();
 
   int size() const { return static_cast<int>(nodes_.size()); }
+  // Starts one more node (id size()+1) with --join: empty, outside the
+  // cluster until `LOCKQ.CLUSTER ADD id raft_addr` runs on the leader.
+  // Returns its index once it answers PING.
+  Result<int> StartJoiner();
   LockqProcess& node(int i) { return *nodes_.at(i); }
   std::string RespAddr(int i) const { return nodes_.at(i)->resp_addr(); }
   int RespPort(int i) const { return nodes_.at(i)->resp_port(); }

@@ -38,6 +38,33 @@ const struct raft_entry* LogEntryAt(const struct raft_log& log, uint64_t index) 
 
 std::string Who(unsigned server) { return "server " + std::to_string(server); }
 
+// libraft 0.15's fixture stub io (src/fixture.c) keeps its "persisted" log in
+// an array that ioMethodTruncate assumes starts at index 1: truncate(index)
+// keeps index - 1 slots. But after an InstallSnapshot its snapshot_put
+// (trailing 0) empties the array, and later appends fill slot 0 with index
+// snapshot + 1. The next truncate on that follower (a new leader overwriting
+// a conflicting tail) memcpy's index - 1 slots out of a shorter array and
+// records that count, so the stub later frees garbage pointers: heap
+// overflow, "double free or corruption", crashes inside raft_fixture_close.
+// The stub never reads that array back (the fixture cannot restart a server;
+// io->load runs only in raft_start), so the harness turns every truncate into
+// truncate(1): always in bounds, the same single io-fault tick and error as
+// before, and the unread copy is simply dropped. lockqd's uv backend indexes
+// its segments properly and is not affected.
+using TruncateFn = int (*)(struct raft_io*, raft_index);
+TruncateFn g_stub_truncate = nullptr;  // libraft's ioMethodTruncate (one per process)
+
+int InBoundsStubTruncate(struct raft_io* io, raft_index /*index*/) {
+  return g_stub_truncate(io, 1);
+}
+
+void PatchStubTruncate(struct raft_io* io) {
+  if (io->truncate == &InBoundsStubTruncate) return;
+  if (g_stub_truncate == nullptr) g_stub_truncate = io->truncate;
+  LOCKQ_CHECK(io->truncate == g_stub_truncate);
+  io->truncate = &InBoundsStubTruncate;
+}
+
 }  // namespace
 
 uint64_t Fnv1a64(std::string_view bytes, uint64_t seed) {
@@ -113,6 +140,8 @@ SimCluster::SimCluster(SimOptions options)
     // adapter serialize snapshots synchronously, on the stepping thread.
     LOCKQ_CHECK(raft_fixture_grow(f, adapters_[i]->raft_fsm(nullptr)) == 0);
     adapters_[i]->Attach(raft_fixture_get(f, i));
+    // The io guard below forwards to this io, so it goes through the patch too.
+    PatchStubTruncate(raft_fixture_get(f, i)->io);
     raft_set_pre_vote(raft_fixture_get(f, i), options.pre_vote);
     // The same libraft 0.15 AppendEntries fixes lockqd runs with
     // (src/consensus/io_guard.h). LOCKQ_SIM_NO_IO_GUARD=1 runs bare
