@@ -7,6 +7,8 @@ extern "C" {
 }
 
 #include <algorithm>
+#include <map>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
@@ -38,34 +40,146 @@ const struct raft_entry* LogEntryAt(const struct raft_log& log, uint64_t index) 
 
 std::string Who(unsigned server) { return "server " + std::to_string(server); }
 
-// libraft 0.15's fixture stub io (src/fixture.c) keeps its "persisted" log in
-// an array that ioMethodTruncate assumes starts at index 1: truncate(index)
-// keeps index - 1 slots. But after an InstallSnapshot its snapshot_put
-// (trailing 0) empties the array, and later appends fill slot 0 with index
-// snapshot + 1. The next truncate on that follower (a new leader overwriting
-// a conflicting tail) memcpy's index - 1 slots out of a shorter array and
-// records that count, so the stub later frees garbage pointers: heap
-// overflow, "double free or corruption", crashes inside raft_fixture_close.
-// The stub never reads that array back (the fixture cannot restart a server;
-// io->load runs only in raft_start), so the harness turns every truncate into
-// truncate(1): always in bounds, the same single io-fault tick and error as
-// before, and the unread copy is simply dropped. lockqd's uv backend indexes
-// its segments properly and is not affected.
-using TruncateFn = int (*)(struct raft_io*, raft_index);
-TruncateFn g_stub_truncate = nullptr;  // libraft's ioMethodTruncate (one per process)
-
-int InBoundsStubTruncate(struct raft_io* io, raft_index /*index*/) {
-  return g_stub_truncate(io, 1);
-}
-
-void PatchStubTruncate(struct raft_io* io) {
-  if (io->truncate == &InBoundsStubTruncate) return;
-  if (g_stub_truncate == nullptr) g_stub_truncate = io->truncate;
-  LOCKQ_CHECK(io->truncate == g_stub_truncate);
-  io->truncate = &InBoundsStubTruncate;
-}
-
 }  // namespace
+
+// ---- StubIo: the harness's patches to raft_fixture's in-memory io ---------------
+//
+// Two libraft 0.15 defects turn the fixture's own fault tools into heap
+// corruption, so SimCluster patches the fixture io's method table (the io
+// guard, when installed, forwards to this table and goes through it too):
+//
+// 1. ioMethodTruncate (src/fixture.c) assumes the stub's "persisted" array
+//    starts at index 1 and keeps index - 1 slots. After an InstallSnapshot the
+//    stub's snapshot_put (trailing 0) empties the array and later appends fill
+//    slot 0 with index snapshot + 1, so the next truncate on that follower (a
+//    new leader overwriting a conflicting tail) memcpy's past the array and
+//    records a count it does not have: later frees hit garbage ("double free
+//    or corruption", crashes inside raft_fixture_close). The stub never reads
+//    that array back (the fixture cannot restart a server; io->load runs only
+//    in raft_start), so every truncate becomes truncate(1): always in bounds,
+//    the unread copy is dropped.
+//
+// 2. raft_fixture_io_fault fails the Nth io call synchronously, whatever it
+//    is, and several of libraft 0.15's synchronous error paths while it
+//    handles an incoming AppendEntries free the message's entry batch twice or
+//    leave it referenced: replicationAppend puts the entries into the
+//    in-memory log, then io->append fails and recvMessage frees their batch
+//    (dangling log entries); recvAppendEntries frees the batch before sending
+//    its reply, and when io->send fails recvMessage frees it again (double
+//    free). So SimCluster injects io faults itself, with the same
+//    countdown/repeat semantics, on set_term, set_vote, truncate, send and a
+//    LEADER's append (raft_apply then fails cleanly), but never while the
+//    server handles an AppendEntries or InstallSnapshot message, and never on
+//    a non-leader's append: those calls neither fail nor count. A fault that
+//    hits a path libraft cannot continue from still leaves the server
+//    RAFT_UNAVAILABLE for good.
+struct StubIo {
+  struct Slot {
+    SimCluster* cluster = nullptr;
+    unsigned server = 0;
+    raft_io_recv_cb recv = nullptr;  // the real receive callback (raft's or the guard's)
+    bool in_payload_recv = false;    // handling AppendEntries / InstallSnapshot
+  };
+  struct Methods {
+    int (*start)(struct raft_io*, unsigned, raft_io_tick_cb, raft_io_recv_cb) = nullptr;
+    int (*set_term)(struct raft_io*, raft_term) = nullptr;
+    int (*set_vote)(struct raft_io*, raft_id) = nullptr;
+    int (*truncate)(struct raft_io*, raft_index) = nullptr;
+    int (*send)(struct raft_io*, struct raft_io_send*, const struct raft_message*,
+                raft_io_send_cb) = nullptr;
+    int (*append)(struct raft_io*, struct raft_io_append*, const struct raft_entry[], unsigned,
+                  raft_io_append_cb) = nullptr;
+  };
+  // The fixture's method table is libraft's static functions, one per process.
+  static Methods& stub() {
+    static Methods m;
+    return m;
+  }
+  static std::map<const struct raft_io*, Slot>& slots() {
+    static std::map<const struct raft_io*, Slot> m;
+    return m;
+  }
+
+  static void Patch(struct raft_io* io, SimCluster* cluster, unsigned server) {
+    Methods& m = stub();
+    if (m.truncate == nullptr) {
+      m = {io->start, io->set_term, io->set_vote, io->truncate, io->send, io->append};
+    }
+    LOCKQ_CHECK(io->truncate == m.truncate && io->append == m.append);
+    io->start = &Start;
+    io->set_term = &SetTerm;
+    io->set_vote = &SetVote;
+    io->truncate = &Truncate;
+    io->send = &Send;
+    io->append = &Append;
+    Slot& slot = slots()[io];
+    slot.cluster = cluster;
+    slot.server = server;
+  }
+  static void Unpatch(struct raft_io* io) {
+    const Methods& m = stub();
+    io->start = m.start;
+    io->set_term = m.set_term;
+    io->set_vote = m.set_vote;
+    io->truncate = m.truncate;
+    io->send = m.send;
+    io->append = m.append;
+    slots().erase(io);
+  }
+  static bool Fault(struct raft_io* io, const char* method) {
+    const Slot& s = slots().at(io);
+    return !s.in_payload_recv && s.cluster->TickIoFault(s.server, method);
+  }
+
+  static int Start(struct raft_io* io, unsigned msecs, raft_io_tick_cb tick, raft_io_recv_cb recv) {
+    slots().at(io).recv = recv;
+    return stub().start(io, msecs, tick, &Recv);
+  }
+  static void Recv(struct raft_io* io, struct raft_message* msg) {
+    Slot& s = slots().at(io);
+    bool payload = msg->type == RAFT_IO_APPEND_ENTRIES || msg->type == RAFT_IO_INSTALL_SNAPSHOT;
+    s.in_payload_recv = payload;
+    s.recv(io, msg);
+    s.in_payload_recv = false;
+  }
+
+  static int SetTerm(struct raft_io* io, raft_term term) {
+    return Fault(io, "set_term") ? RAFT_IOERR : stub().set_term(io, term);
+  }
+  static int SetVote(struct raft_io* io, raft_id id) {
+    return Fault(io, "set_vote") ? RAFT_IOERR : stub().set_vote(io, id);
+  }
+  static int Truncate(struct raft_io* io, raft_index /*index*/) {
+    return Fault(io, "truncate") ? RAFT_IOERR : stub().truncate(io, 1);
+  }
+  static int Send(struct raft_io* io, struct raft_io_send* req, const struct raft_message* msg,
+                  raft_io_send_cb cb) {
+    return Fault(io, "send") ? RAFT_IOERR : stub().send(io, req, msg, cb);
+  }
+  static int Append(struct raft_io* io, struct raft_io_append* req,
+                    const struct raft_entry entries[], unsigned n, raft_io_append_cb cb) {
+    const Slot& s = slots().at(io);
+    bool leader = raft_state(s.cluster->raft(s.server)) == RAFT_LEADER;
+    if (leader && Fault(io, "append")) return RAFT_IOERR;
+    return stub().append(io, req, entries, n, cb);
+  }
+};
+
+bool SimCluster::TickIoFault(unsigned i, const char* method) {
+  IoFaultState& f = io_faults_[i];
+  if (f.countdown < 0) return false;
+  if (f.countdown > 0) {
+    f.countdown--;
+    return false;
+  }
+  if (f.repeat > 0) {
+    f.repeat--;
+    Trace("io fault fails " + Who(i) + "'s " + method);
+    return true;
+  }
+  f.countdown = -1;  // done
+  return false;
+}
 
 uint64_t Fnv1a64(std::string_view bytes, uint64_t seed) {
   uint64_t h = seed;
@@ -128,7 +242,8 @@ SimCluster::SimCluster(SimOptions options)
       lost_(options.servers, false),
       cut_(options.servers, std::vector<bool>(options.servers, false)),
       fixture_cut_(options.servers, std::vector<bool>(options.servers, false)),
-      skew_ms_(options.servers, 0) {
+      skew_ms_(options.servers, 0),
+      io_faults_(options.servers) {
   LOCKQ_CHECK(options.servers >= 1 && options.servers <= RAFT_FIXTURE_MAX_SERVERS);
   box_->owner = this;
   struct raft_fixture* f = &box_->f;
@@ -141,7 +256,7 @@ SimCluster::SimCluster(SimOptions options)
     LOCKQ_CHECK(raft_fixture_grow(f, adapters_[i]->raft_fsm(nullptr)) == 0);
     adapters_[i]->Attach(raft_fixture_get(f, i));
     // The io guard below forwards to this io, so it goes through the patch too.
-    PatchStubTruncate(raft_fixture_get(f, i)->io);
+    StubIo::Patch(raft_fixture_get(f, i)->io, this, i);
     raft_set_pre_vote(raft_fixture_get(f, i), options.pre_vote);
     // The same libraft 0.15 AppendEntries fixes lockqd runs with
     // (src/consensus/io_guard.h). LOCKQ_SIM_NO_IO_GUARD=1 runs bare
@@ -164,6 +279,7 @@ SimCluster::~SimCluster() {
   closing_ = true;  // callbacks fired while closing are not outcomes
   raft_fixture_hook(&box_->f, nullptr);
   for (unsigned i = 0; i < guards_.size(); i++) guards_[i]->UninstallFrom(raft(i));
+  for (unsigned i = 0; i < size(); i++) StubIo::Unpatch(raft(i)->io);
   raft_fixture_close(&box_->f);
 }
 
@@ -317,12 +433,12 @@ void SimCluster::SetElectionTimeout(unsigned i, unsigned ms) {
 }
 
 void SimCluster::IoFault(unsigned i, int delay, int repeat) {
-  raft_fixture_io_fault(&box_->f, i, delay, repeat);
+  io_faults_[i] = {delay, repeat};
   Trace("io fault " + std::to_string(i) + " after " + std::to_string(delay) + " x" +
         std::to_string(repeat));
 }
 
-void SimCluster::ClearIoFault(unsigned i) { raft_fixture_io_fault(&box_->f, i, -1, 0); }
+void SimCluster::ClearIoFault(unsigned i) { io_faults_[i] = {}; }
 
 uint64_t SimCluster::LeaderClock(unsigned i) const {
   int64_t t = static_cast<int64_t>(now_ms()) + skew_ms_[i];
@@ -404,7 +520,11 @@ const SimProposal* SimCluster::Propose(unsigned i, std::vector<sm::Argv> command
                         ar->cluster->OnProposalDone(ar->proposal);
                       });
   if (rv != 0) {
-    raft_free(buf.base);  // ownership stays with us on error (raft.h)
+    // raft.h says the buffer stays ours on error, but libraft 0.15's
+    // raft_apply frees it (logDiscard) when it fails after appending to the
+    // in-memory log (io->append failed). It is still ours only on the
+    // NOTLEADER early return; otherwise leak rather than double free.
+    if (rv == RAFT_NOTLEADER) raft_free(buf.base);
     return nullptr;
   }
   p->index = req->req.index;
@@ -435,6 +555,9 @@ void SimCluster::Fail(const std::string& what) {
 
 void SimCluster::Trace(std::string line) {
   trace_.push_back("t=" + std::to_string(now_ms()) + " " + std::move(line));
+  // LOCKQ_SIM_TRACE=1 streams the trace to stderr (for crashes in libraft).
+  static const bool stream = std::getenv("LOCKQ_SIM_TRACE") != nullptr;
+  if (stream) std::fprintf(stderr, "[sim] %s\n", trace_.back().c_str());
   if (trace_.size() > kTraceMax) trace_.pop_front();
 }
 

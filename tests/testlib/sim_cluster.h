@@ -48,6 +48,7 @@ namespace lockq::testing {
 uint64_t Fnv1a64(std::string_view bytes, uint64_t seed = 14695981039346656037ull);
 
 class SimCluster;
+struct StubIo;
 
 // The test Fsm: a real StateMachine that reports every applied entry to the
 // cluster's auditor. Mirrors server::Core (decode, apply, keep replies).
@@ -142,6 +143,9 @@ class SimCluster {
   void SetDiskLatency(unsigned i, unsigned ms);
   void SetNetworkLatency(unsigned i, unsigned ms);
   void SetElectionTimeout(unsigned i, unsigned ms);  // the fixture's "random" value
+  // Fails server i's io call number `delay` and the `repeat` - 1 after it
+  // (raft_fixture_io_fault's semantics, injected by the harness: see StubIo
+  // in sim_cluster.cc for why and which calls).
   void IoFault(unsigned i, int delay, int repeat);
   void ClearIoFault(unsigned i);
   // Leader clock = fixture time + skew (clamped at 0).
@@ -184,6 +188,11 @@ class SimCluster {
 
  private:
   friend class SimFsm;
+  friend struct StubIo;
+  struct IoFaultState {
+    int countdown = -1;  // calls to let through first; -1 = no fault armed
+    int repeat = 0;      // calls to fail once the countdown reaches 0
+  };
   struct LogRecord {
     bool command = false;
     std::string bytes;
@@ -198,6 +207,7 @@ class SimCluster {
   void AdvanceReference();
   void OnProposalDone(SimProposal* p);
   void AfterStep();
+  bool TickIoFault(unsigned i, const char* method);  // true: fail this io call
   void SyncNetwork();
   static void HookCb(struct raft_fixture* f, struct raft_fixture_event* event) noexcept;
 
@@ -214,6 +224,7 @@ class SimCluster {
   std::vector<std::vector<bool>> cut_;            // wanted partition
   std::vector<std::vector<bool>> fixture_cut_;    // applied to the fixture
   std::vector<int64_t> skew_ms_;
+  std::vector<IoFaultState> io_faults_;
   struct ApplyReq;
   std::deque<std::unique_ptr<ApplyReq>> reqs_;  // raft_apply requests libraft points into
   std::deque<std::unique_ptr<SimProposal>> proposals_;
