@@ -16,12 +16,6 @@ constexpr unsigned kTickMs = 50;            // expiry check, leader wait retries
 constexpr const char* kExpireBatchKeys = "1000";
 constexpr size_t kMaxInFlightBatches = 256;  // beyond: keep growing the next batch
 
-size_t ArgvBytes(const sm::Argv& argv) {
-  size_t n = 8;
-  for (const auto& a : argv) n += a.size() + 4;
-  return n;
-}
-
 }  // namespace
 
 uint64_t WallClockMs() {
@@ -80,7 +74,7 @@ void Core::Submit(sm::Argv argv, ReplyCb cb, bool may_forward) {
 
 void Core::Route(Pending p) {
   if (node_->is_leader()) {
-    size_t bytes = ArgvBytes(p.argv);
+    size_t bytes = sm::EncodedArgvBytes(p.argv);
     if (bytes > config_.limits.max_batch_bytes) {
       p.cb(sm::Reply::Error(kErrBatchTooBig));
       return;

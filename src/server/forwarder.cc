@@ -30,6 +30,8 @@ struct WriteReq {
   std::string bytes;
 };
 
+constexpr size_t kForwardChunkBytes = 1 << 20;
+
 }  // namespace
 
 bool ParseHostPort(const std::string& addr, struct sockaddr_storage* out) {
@@ -138,13 +140,28 @@ void Forwarder::Flush() {
     return;  // ConnectCb flushes
   }
   if (!link_->connected) return;
+  // One LOCKQ.FORWARD per chunk of at most kForwardChunkBytes (a single
+  // larger command goes alone): its argument must stay under the leader's
+  // --max-bulk-bytes. Core already refused commands above max_batch_bytes.
   auto* w = new WriteReq;
-  resp::WriteCommand({"LOCKQ.FORWARD", sm::EncodeArgvList(queued_argv_)}, &w->bytes);
+  size_t begin = 0;
+  while (begin < queued_argv_.size()) {
+    size_t end = begin, bytes = 0;
+    while (end < queued_argv_.size() && (end == begin || bytes + sm::EncodedArgvBytes(queued_argv_[end]) <= kForwardChunkBytes)) {
+      bytes += sm::EncodedArgvBytes(queued_argv_[end]);
+      end++;
+    }
+    std::vector<sm::Argv> chunk(std::make_move_iterator(queued_argv_.begin() + begin),
+                                std::make_move_iterator(queued_argv_.begin() + end));
+    resp::WriteCommand({"LOCKQ.FORWARD", sm::EncodeArgvList(chunk)}, &w->bytes);
+    sent_.emplace_back(std::make_move_iterator(queued_cbs_.begin() + begin),
+                       std::make_move_iterator(queued_cbs_.begin() + end));
+    forwarded_ += end - begin;
+    begin = end;
+  }
   queued_argv_.clear();
-  queued_deadlines_.clear();
-  sent_.push_back(std::move(queued_cbs_));
   queued_cbs_.clear();
-  forwarded_ += sent_.back().size();
+  queued_deadlines_.clear();
   uv_buf_t buf = uv_buf_init(w->bytes.data(), w->bytes.size());
   w->req.data = w;
   int rv = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&link_->tcp), &buf, 1,

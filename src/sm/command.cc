@@ -87,4 +87,10 @@ Result<std::vector<Argv>> DecodeArgvList(std::string_view bytes) {
   return commands;
 }
 
+size_t EncodedArgvBytes(const Argv& argv) {
+  size_t n = 10;  // argc varint
+  for (const auto& a : argv) n += 10 + a.size();
+  return n;
+}
+
 }  // namespace lockq::sm

@@ -43,6 +43,8 @@ struct Batch {
 };
 
 std::string EncodeBatch(const Batch& batch);
+// Upper bound of one command's encoded size (for batch and chunk budgets).
+size_t EncodedArgvBytes(const Argv& argv);
 Result<Batch> DecodeBatch(std::string_view bytes);
 
 // A list of argv without header, used by follower->leader forwarding.

@@ -141,3 +141,34 @@ TEST(CliIT, ClusterStatusAndTransfer) {
 
 }  // namespace
 }  // namespace lockq::testing
+
+namespace lockq::testing {
+namespace {
+
+// A follower forwards a turn's commands in chunks that each fit the
+// leader's --max-bulk-bytes, however much one client pipelines.
+TEST(ForwardIT, LargePipelineThroughFollowerFitsLeaderLimits) {
+  ProcessCluster c({.nodes = 3, .extra_args = {"--max-bulk-bytes", "2097152"}});
+  LQ_ASSERT_OK(c.Start());
+  int leader = c.Leader();
+  ASSERT_GE(leader, 0);
+  int follower = (leader + 1) % 3;
+  auto conn = c.Client(follower);
+  ASSERT_TRUE(conn.ok());
+  conn->set_timeout(Millis(30000));
+  std::vector<sm::Argv> cmds;
+  std::string value(100 * 1024, 'x');
+  for (int k = 0; k < 100; k++) cmds.push_back({"SET", "big" + std::to_string(k), value});  // ~10 MB
+  auto replies = conn->Pipeline(cmds);
+  ASSERT_TRUE(replies.ok()) << replies.status().ToString();
+  for (const auto& r : replies.value()) ASSERT_EQ(r.str, "OK") << Dbg(r);
+  auto got = conn->Call({"STRLEN", "big99"});
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->integer, static_cast<int64_t>(value.size()));
+  auto info = c.Info(follower, "stats");
+  ASSERT_TRUE(info.ok());
+  EXPECT_GE(std::stoll(info.value()["forwarded_commands"]), 101);
+}
+
+}  // namespace
+}  // namespace lockq::testing
