@@ -114,7 +114,9 @@ Result<Config> ParseConfig(int argc, char** argv, int* exit_code) {
   app.add_option("--snapshot-entries", c.snapshot_entries, "Snapshot after this many entries")->capture_default_str();
   app.add_option("--snapshot-bytes", c.snapshot_bytes, "...or after this many applied bytes")->capture_default_str();
   app.add_option("--snapshot-trailing", c.snapshot_trailing, "Entries kept behind a snapshot")->capture_default_str();
-  app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error")->capture_default_str();
+  app.add_option("--log-level", c.log_level, "Log verbosity")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->capture_default_str();
   app.add_option("--max-clients", c.limits.max_clients, "Client connections")->capture_default_str();
   app.add_option("--max-bulk-bytes", c.limits.max_bulk_bytes, "Largest argument")->capture_default_str();
   app.add_option("--max-args", c.limits.max_args, "Most arguments in one command")->capture_default_str();
