@@ -520,11 +520,10 @@ const SimProposal* SimCluster::Propose(unsigned i, std::vector<sm::Argv> command
                         ar->cluster->OnProposalDone(ar->proposal);
                       });
   if (rv != 0) {
-    // raft.h says the buffer stays ours on error, but libraft 0.15's
-    // raft_apply frees it (logDiscard) when it fails after appending to the
-    // in-memory log (io->append failed). It is still ours only on the
-    // NOTLEADER early return; otherwise leak rather than double free.
-    if (rv == RAFT_NOTLEADER) raft_free(buf.base);
+    // Still ours: raft_apply's error path drops the entry with logDiscard,
+    // which does not free the payload (libraft 0.15 src/log.c).
+    raft_free(buf.base);
+    Trace("raft_apply on " + std::to_string(i) + " failed: " + raft_strerror(rv));
     return nullptr;
   }
   p->index = req->req.index;
