@@ -1,6 +1,9 @@
 #include "consensus/io_guard.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <cstdlib>
 
 namespace lockq::consensus {
 
@@ -10,7 +13,8 @@ constexpr size_t kMaxPendingLimits = 1 << 16;
 
 }  // namespace
 
-IoGuard::IoGuard(struct raft_io* real) : real_(real) {
+IoGuard::IoGuard(struct raft_io* real, bool exit_on_append_error)
+    : real_(real), exit_on_append_error_(exit_on_append_error) {
   proxy_.version = real->version;
   proxy_.impl = this;
   // Plain forwarding for everything but start, close and send.
@@ -53,11 +57,7 @@ IoGuard::IoGuard(struct raft_io* real) : real_(real) {
     return g->real_->set_vote(g->real_, id);
   };
   proxy_.send = &IoGuard::Send;
-  proxy_.append = [](struct raft_io* io, struct raft_io_append* req, const struct raft_entry entries[], unsigned n,
-                     raft_io_append_cb cb) {
-    auto* g = FromProxy(io);
-    return g->real_->append(g->real_, req, entries, n, cb);
-  };
+  proxy_.append = &IoGuard::Append;
   proxy_.truncate = [](struct raft_io* io, raft_index index) {
     auto* g = FromProxy(io);
     return g->real_->truncate(g->real_, index);
@@ -95,6 +95,36 @@ void IoGuard::InstallOn(struct raft* r) {
 void IoGuard::UninstallFrom(struct raft* r) {
   real_->data = r;
   r->io = real_;
+}
+
+// In-flight appends and their real callbacks. req->data belongs to
+// libraft, so the request pointer is the key. Raft loop only.
+static std::unordered_map<struct raft_io_append*, raft_io_append_cb>& PendingAppends() {
+  static std::unordered_map<struct raft_io_append*, raft_io_append_cb> pending;
+  return pending;
+}
+
+int IoGuard::Append(struct raft_io* io, struct raft_io_append* req, const struct raft_entry entries[], unsigned n,
+                    raft_io_append_cb cb) noexcept {
+  IoGuard* g = FromProxy(io);
+  if (!g->exit_on_append_error_) return g->real_->append(g->real_, req, entries, n, cb);
+  PendingAppends()[req] = cb;
+  int rv = g->real_->append(g->real_, req, entries, n, &IoGuard::AppendDoneCb);
+  if (rv != 0) PendingAppends().erase(req);
+  return rv;
+}
+
+void IoGuard::AppendDoneCb(struct raft_io_append* req, int status) noexcept {
+  auto it = PendingAppends().find(req);
+  raft_io_append_cb cb = it->second;
+  PendingAppends().erase(it);
+  if (status != 0 && status != RAFT_CANCELED) {
+    spdlog::critical("raft: writing the log failed ({}); exiting so the node restarts from disk",
+                     raft_strerror(status));
+    spdlog::shutdown();
+    std::_Exit(75);
+  }
+  if (cb != nullptr) cb(req, status);
 }
 
 void IoGuard::TickCb(struct raft_io* real) noexcept {

@@ -27,6 +27,12 @@
 // which delays commit but never breaks safety; the FIFO is cleared on a
 // term change.
 //
+// 3. When a disk write (append) fails, libraft 0.15 truncates its in-memory
+//    log but a leader stays leader and may reuse indexes within its term.
+//    With `exit_on_append_error` the guard ends the process instead
+//    (status 75, fail-stop, as etcd does on a WAL write error): it restarts
+//    from what is on disk. Simulation turns it off to observe libraft.
+//
 // Thread: the raft loop.
 
 #include <cstdint>
@@ -39,7 +45,7 @@ namespace lockq::consensus {
 class IoGuard {
  public:
   // `real` must outlive the guard. Pass io() to raft_init instead of `real`.
-  explicit IoGuard(struct raft_io* real);
+  explicit IoGuard(struct raft_io* real, bool exit_on_append_error = true);
   IoGuard(const IoGuard&) = delete;
   IoGuard& operator=(const IoGuard&) = delete;
 
@@ -58,6 +64,9 @@ class IoGuard {
   static void TickCb(struct raft_io* real) noexcept;
   static void RecvCb(struct raft_io* real, struct raft_message* msg) noexcept;
   static void CloseCb(struct raft_io* real) noexcept;
+  static int Append(struct raft_io* io, struct raft_io_append* req, const struct raft_entry entries[], unsigned n,
+                    raft_io_append_cb cb) noexcept;
+  static void AppendDoneCb(struct raft_io_append* req, int status) noexcept;
   static int Send(struct raft_io* io, struct raft_io_send* req, const struct raft_message* msg,
                   raft_io_send_cb cb) noexcept;
   void ClampReply(struct raft_append_entries_result* result);
@@ -74,6 +83,7 @@ class IoGuard {
   raft_term limits_term_ = 0;
   std::deque<raft_index> async_limits_;
   raft_index max_acked_ = 0;  // highest index acknowledged in limits_term_
+  bool exit_on_append_error_;
   uint64_t replies_clamped_ = 0;
   uint64_t commits_clamped_ = 0;
 };

@@ -2,6 +2,7 @@
 // loop, and shuts down cleanly on SIGINT/SIGTERM.
 
 #include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <uv.h>
 
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   auto config = lockq::server::ParseConfig(argc, argv, &exit_code);
   if (!config.ok()) return exit_code;
+  spdlog::set_default_logger(spdlog::stderr_color_mt("lockqd"));  // logs to stderr, as daemons do
   spdlog::set_level(spdlog::level::from_str(config->log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [node " + std::to_string(config->node_id) + "] %v");
   signal(SIGPIPE, SIG_IGN);

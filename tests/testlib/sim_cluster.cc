@@ -261,9 +261,9 @@ SimCluster::SimCluster(SimOptions options)
     // The same libraft 0.15 AppendEntries fixes lockqd runs with
     // (src/consensus/io_guard.h). LOCKQ_SIM_NO_IO_GUARD=1 runs bare
     // libraft, to show what the checkers catch without them.
-    if (std::getenv("LOCKQ_SIM_NO_IO_GUARD") == nullptr) {
+    if (options.io_guard && std::getenv("LOCKQ_SIM_NO_IO_GUARD") == nullptr) {
       struct raft* r = raft_fixture_get(f, i);
-      guards_.push_back(std::make_unique<consensus::IoGuard>(r->io));
+      guards_.push_back(std::make_unique<consensus::IoGuard>(r->io, /*exit_on_append_error=*/false));
       guards_.back()->InstallOn(r);
     }
   }

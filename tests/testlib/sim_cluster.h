@@ -91,6 +91,9 @@ struct SimOptions {
   uint64_t seed = 1;
   consensus::SnapshotPolicy policy{32, 1 << 20, 8, /*async=*/false};
   bool pre_vote = false;
+  // Route every server through consensus::IoGuard, as lockqd does. Off (or
+  // LOCKQ_SIM_NO_IO_GUARD=1) runs bare libraft 0.15.
+  bool io_guard = true;
 };
 
 class SimCluster {

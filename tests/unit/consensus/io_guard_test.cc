@@ -19,6 +19,7 @@ struct Fake {
 };
 
 Fake* g_fake = nullptr;
+int g_append_status = 0;
 
 // What "libraft" does inside its receive callback; set per test.
 std::function<void(struct raft_io* proxy, struct raft_message* msg)> g_libraft;
@@ -33,6 +34,12 @@ void InitFake(Fake* f) {
   };
   f->io.send = [](struct raft_io*, struct raft_io_send*, const struct raft_message* m, raft_io_send_cb) {
     g_fake->sent.push_back(*m);
+    return 0;
+  };
+  // The "disk" completes every append at once with g_append_status.
+  f->io.append = [](struct raft_io*, struct raft_io_append* req, const struct raft_entry[], unsigned,
+                    raft_io_append_cb cb) {
+    cb(req, g_append_status);
     return 0;
   };
 }
@@ -140,6 +147,26 @@ TEST_F(IoGuardTest, OtherMessagesPassThrough) {
   struct raft_io_send req {};
   proxy_->send(proxy_, &req, &vote, nullptr);
   EXPECT_EQ(fake_.sent.back().type, RAFT_IO_REQUEST_VOTE);
+}
+
+TEST_F(IoGuardTest, SuccessfulAppendReachesLibraft) {
+  g_append_status = 0;
+  struct raft_io_append req {};
+  static int seen_status = -1;
+  proxy_->append(proxy_, &req, nullptr, 0, [](struct raft_io_append*, int status) { seen_status = status; });
+  EXPECT_EQ(seen_status, 0);
+}
+
+// A failed log write ends the process (fail-stop) rather than letting a
+// libraft 0.15 leader go on with a truncated in-memory log.
+TEST_F(IoGuardTest, FailedAppendExitsTheProcess) {
+  EXPECT_EXIT(
+      {
+        g_append_status = RAFT_IOERR;
+        struct raft_io_append req {};
+        proxy_->append(proxy_, &req, nullptr, 0, [](struct raft_io_append*, int) {});
+      },
+      ::testing::ExitedWithCode(75), "");
 }
 
 }  // namespace
