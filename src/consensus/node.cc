@@ -12,6 +12,7 @@
 #include "common/check.h"
 #include "consensus/entry_frame.h"
 #include "consensus/io_guard.h"
+#include "consensus/nodelay_transport.h"
 
 namespace lockq::consensus {
 
@@ -104,6 +105,7 @@ struct Node::Impl {
   struct raft raft {};
   FsmAdapter adapter;
   std::unique_ptr<IoGuard> guard;  // libraft 0.15 AppendEntries fixes (io_guard.h)
+  std::unique_ptr<NodelayTransport> nodelay;  // TCP_NODELAY on raft links
   uv_timer_t watch_timer {};
   bool raft_initialized = false;
   bool started = false;
@@ -160,7 +162,8 @@ Status Node::Start() {
   Impl& m = *impl_;
   int rv = raft_uv_tcp_init(&m.transport, m.loop);
   if (rv != 0) return RaftError(rv, "raft tcp transport");
-  rv = raft_uv_init(&m.io, m.loop, options_.data_dir.c_str(), &m.transport);
+  m.nodelay = std::make_unique<NodelayTransport>(&m.transport);
+  rv = raft_uv_init(&m.io, m.loop, options_.data_dir.c_str(), m.nodelay->transport());
   if (rv != 0) return Status::IoError(std::string("raft disk I/O in ") + options_.data_dir + ": " + m.io.errmsg);
   m.guard = std::make_unique<IoGuard>(&m.io);
   rv = raft_init(&m.raft, m.guard->io(), m.adapter.raft_fsm(&m.io), options_.id, options_.address.c_str());
