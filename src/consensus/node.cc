@@ -201,7 +201,12 @@ Status Node::Start() {
   }
 
   rv = raft_start(&m.raft);
-  if (rv != 0) return Status::IoError(std::string("raft start: ") + raft_errmsg(&m.raft));
+  if (rv != 0) {
+    // libraft 0.15 sometimes leaves its own message empty; the I/O
+    // backend's (e.g. a raft port already in use) is the useful one.
+    return Status::IoError("raft start on " + options_.address + " with data in " + options_.data_dir + ": " +
+                           raft_strerror(rv) + ": " + raft_errmsg(&m.raft) + " " + m.io.errmsg);
+  }
   m.started = true;
 
   uv_timer_init(m.loop, &m.watch_timer);
