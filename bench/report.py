@@ -1,0 +1,139 @@
+#!/usr/bin/python3
+"""Turns bench/out/<run>/ (results.jsonl, machine.txt, commands.txt) into the
+Markdown report that bench/run-all prints."""
+import json
+import os
+import sys
+
+out = sys.argv[1]
+rows = [json.loads(l) for l in open(os.path.join(out, "results.jsonl")) if l.strip()]
+machine = dict(l.rstrip("\n").split("=", 1) for l in open(os.path.join(out, "machine.txt")) if "=" in l)
+commands = open(os.path.join(out, "commands.txt")).read().rstrip("\n")
+
+SYSTEMS = [
+    ("lockq1", "lockq 1 node"),
+    ("lockq3", "lockq 3 nodes (leader)"),
+    ("lockq3-follower", "lockq 3 nodes (via follower)"),
+    ("redis-always", "redis AOF fsync always"),
+    ("redis-default", "redis default (no AOF)"),
+    ("etcd3", "etcd 3 members"),
+]
+
+
+def find(system, gen, op, clients, pipeline=1):
+    for r in rows:
+        if (r.get("system") == system and r.get("gen") == gen and r.get("op") == op
+                and r.get("clients") == clients and r.get("pipeline") == pipeline and "rps" in r):
+            return r
+    return None
+
+
+def cell(r):
+    if r is None:
+        return "—"
+    return "%s (%s / %s)" % (f"{r['rps']:,.0f}", fmt(r["p50_ms"]), fmt(r["p99_ms"]))
+
+
+def fmt(ms):
+    return ("%.2f" % ms) if ms < 10 else ("%.1f" % ms) if ms < 100 else ("%.0f" % ms)
+
+
+def ratio(a, b):
+    if a is None or b is None or not b.get("rps"):
+        return None
+    return a["rps"] / b["rps"]
+
+
+p = print
+p("## lockq benchmark (%s run, %s)" % (machine.get("mode"), machine.get("date_utc")))
+p()
+p("Cells: **requests/s (p50 / p99 latency in ms)**. Value 64 bytes, keys drawn at random from 100,000. "
+  "Each system ran alone (started, measured, stopped), all on 127.0.0.1.")
+p()
+p("### redis-benchmark (`-t set,get -d 64 -r 100000`)")
+p()
+rb_systems = [s for s in SYSTEMS if s[0] != "etcd3"]
+p("| op | clients | pipeline | " + " | ".join(n for _, n in rb_systems) + " |")
+p("|---|---:|---:|" + "---:|" * len(rb_systems))
+for op in ("SET", "GET"):
+    for c, pl in ((1, 1), (1, 16), (50, 1), (50, 16)):
+        p("| %s | %d | %s | " % (op, c, pl if pl > 1 else "no")
+          + " | ".join(cell(find(s, "redis-benchmark", op, c, pl)) for s, _ in rb_systems) + " |")
+p()
+p("### Same Python generator for every system (`bench/resp_set.py`, `bench/etcd_put.py`)")
+p()
+p("One thread and one persistent connection per client, closed loop, SET (etcd: v3 put through "
+  "its JSON gateway), fixed duration.")
+p()
+p("| clients | " + " | ".join(n for s, n in SYSTEMS if s != "lockq3-follower") + " |")
+p("|---:|" + "---:|" * (len(SYSTEMS) - 1))
+for c in (1, 50):
+    cells = []
+    for s, _ in SYSTEMS:
+        if s == "lockq3-follower":
+            continue
+        gen = "etcd_put" if s == "etcd3" else "resp_set"
+        cells.append(cell(find(s, gen, "PUT" if s == "etcd3" else "SET", c)))
+    p("| %d | " % c + " | ".join(cells) + " |")
+probes = [r for r in rows if r.get("gen") == "dd"]
+if probes:
+    names = dict(SYSTEMS)
+    p()
+    p("Disk probe (4 KiB O_DSYNC write, ms) and 1-min load average right before each system ran: "
+      + "; ".join("%s %.2f ms, load %s" % (names.get(r["system"], r["system"]), r["dd_ms"], r["load"])
+                  for r in probes) + ".")
+errs = [r for r in rows if r.get("error") or r.get("errors")]
+if errs:
+    p()
+    p("Errors: " + "; ".join("%s %s c%s: %s" % (r.get("system"), r.get("gen"), r.get("clients"),
+                                                r.get("error") or "%s errors %s" % (r.get("errors"), r.get("error_samples")))
+                             for r in errs))
+p()
+p("### Targets")
+p()
+p("| target | shape | lockq | reference | ratio | met |")
+p("|---|---|---:|---:|---:|---|")
+for c, pl in ((1, 1), (1, 16), (50, 1), (50, 16)):
+    a = find("lockq1", "redis-benchmark", "SET", c, pl)
+    b = find("redis-always", "redis-benchmark", "SET", c, pl)
+    r = ratio(a, b)
+    p("| 1-node SET ≥ redis fsync always | redis-benchmark c%d%s | %s | %s | %s | %s |" % (
+        c, " P16" if pl > 1 else "", "—" if a is None else f"{a['rps']:,.0f}",
+        "—" if b is None else f"{b['rps']:,.0f}", "—" if r is None else "%.2fx" % r,
+        "—" if r is None else ("yes" if r >= 1 else "no")))
+for c in (1, 50):
+    a = find("lockq1", "resp_set", "SET", c)
+    b = find("redis-always", "resp_set", "SET", c)
+    r = ratio(a, b)
+    p("| 1-node SET ≥ redis fsync always | resp_set.py c%d | %s | %s | %s | %s |" % (
+        c, "—" if a is None else f"{a['rps']:,.0f}", "—" if b is None else f"{b['rps']:,.0f}",
+        "—" if r is None else "%.2fx" % r, "—" if r is None else ("yes" if r >= 1 else "no")))
+for c in (1, 50):
+    a = find("lockq3", "resp_set", "SET", c)
+    b = find("etcd3", "etcd_put", "PUT", c)
+    r = ratio(a, b)
+    p("| 3-node SET ≥ 10x etcd put | resp_set.py vs etcd_put.py c%d | %s | %s | %s | %s |" % (
+        c, "—" if a is None else f"{a['rps']:,.0f}", "—" if b is None else f"{b['rps']:,.0f}",
+        "—" if r is None else "%.1fx" % r, "—" if r is None else ("yes" if r >= 10 else "no")))
+for c in (1, 50):
+    a = find("lockq3", "redis-benchmark", "SET", c, 1)
+    b = find("etcd3", "etcd_put", "PUT", c)
+    r = ratio(a, b)
+    p("| 3-node SET ≥ 10x etcd put (different generators) | redis-benchmark c%d vs etcd_put.py c%d | %s | %s | %s | %s |" % (
+        c, c, "—" if a is None else f"{a['rps']:,.0f}", "—" if b is None else f"{b['rps']:,.0f}",
+        "—" if r is None else "%.1fx" % r, "—" if r is None else ("yes" if r >= 10 else "no")))
+p()
+p("### Machine")
+p()
+for k, label in (("nproc", "nproc"), ("cpu", "CPU"), ("kernel", "kernel"), ("load_before", "load average before"),
+                 ("load_after", "load average after"), ("data_fs", "data dirs on"), ("dd_cmd", "fsync probe"),
+                 ("dd_out", "fsync probe output"), ("dd_ms_per_write", "ms per 4 KiB O_DSYNC write"),
+                 ("lockq_rev", "lockq commit"), ("lockqd_binary", "lockqd binary"), ("redis", "redis-server"), ("etcd", "etcd"), ("python", "python")):
+    if k in machine:
+        p("- %s: `%s`" % (label, machine[k]))
+p()
+p("### Commands (in order)")
+p()
+p("```")
+p(commands)
+p("```")
