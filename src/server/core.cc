@@ -14,7 +14,13 @@ namespace {
 
 constexpr unsigned kTickMs = 50;            // expiry check, leader wait retries
 constexpr const char* kExpireBatchKeys = "1000";
-constexpr size_t kMaxInFlightBatches = 256;  // beyond: keep growing the next batch
+// Log entries proposed but not yet applied. Past this, commands wait and
+// join the next batch: while the disk is busy, arrivals pile into one
+// larger entry instead of one small entry per (short) loop turn. Measured on
+// 1 node, 50 clients: 256 in flight gave ~2.6 commands per entry, 35k SET/s,
+// p99 3.6 ms; 4 gave ~9x larger entries, 41k SET/s, p99 1.7 ms, 20% less
+// CPU. 3 nodes: no difference within noise.
+constexpr size_t kMaxInFlightBatches = 4;
 
 }  // namespace
 
