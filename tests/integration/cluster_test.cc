@@ -75,11 +75,6 @@ TEST(MembershipIT, AddTransferRemove) {
   for (const auto& e : check->elems) EXPECT_EQ(e.str, "v");
 }
 
-}  // namespace
-}  // namespace lockq::testing
-
-namespace lockq::testing {
-namespace {
 
 // With no majority there is no leader: a client gets TRYAGAIN within the
 // configured wait, never a hang, and the survivor keeps answering PING.
@@ -139,11 +134,6 @@ TEST(CliIT, ClusterStatusAndTransfer) {
   EXPECT_NE(std::system(bad.c_str()), 0) << "an unreachable server is an error exit";
 }
 
-}  // namespace
-}  // namespace lockq::testing
-
-namespace lockq::testing {
-namespace {
 
 // A follower forwards a turn's commands in chunks that each fit the
 // leader's --max-bulk-bytes, however much one client pipelines.
