@@ -93,35 +93,29 @@ p("### Targets")
 p()
 p("| target | shape | lockq | reference | ratio | met |")
 p("|---|---|---:|---:|---:|---|")
+def target_row(target, shape, a, b, need, digits):
+    """One row of the targets table: lockq result a vs reference b, met when a/b >= need."""
+    r = ratio(a, b)
+    num = lambda x: "—" if x is None else f"{x['rps']:,.0f}"
+    p("| %s | %s | %s | %s | %s | %s |" % (
+        target, shape, num(a), num(b), "—" if r is None else "%.*fx" % (digits, r),
+        "—" if r is None else ("yes" if r >= need else "no")))
+
+
+REDIS_TARGET = "1-node SET ≥ redis fsync always"
+ETCD_TARGET = "3-node SET ≥ 10x etcd put"
 for c, pl in ((1, 1), (1, 16), (50, 1), (50, 16)):
-    a = find("lockq1", "redis-benchmark", "SET", c, pl)
-    b = find("redis-always", "redis-benchmark", "SET", c, pl)
-    r = ratio(a, b)
-    p("| 1-node SET ≥ redis fsync always | redis-benchmark c%d%s | %s | %s | %s | %s |" % (
-        c, " P16" if pl > 1 else "", "—" if a is None else f"{a['rps']:,.0f}",
-        "—" if b is None else f"{b['rps']:,.0f}", "—" if r is None else "%.2fx" % r,
-        "—" if r is None else ("yes" if r >= 1 else "no")))
+    target_row(REDIS_TARGET, "redis-benchmark c%d%s" % (c, " P16" if pl > 1 else ""),
+               find("lockq1", "redis-benchmark", "SET", c, pl), find("redis-always", "redis-benchmark", "SET", c, pl), 1, 2)
 for c in (1, 50):
-    a = find("lockq1", "resp_set", "SET", c)
-    b = find("redis-always", "resp_set", "SET", c)
-    r = ratio(a, b)
-    p("| 1-node SET ≥ redis fsync always | resp_set.py c%d | %s | %s | %s | %s |" % (
-        c, "—" if a is None else f"{a['rps']:,.0f}", "—" if b is None else f"{b['rps']:,.0f}",
-        "—" if r is None else "%.2fx" % r, "—" if r is None else ("yes" if r >= 1 else "no")))
+    target_row(REDIS_TARGET, "resp_set.py c%d" % c,
+               find("lockq1", "resp_set", "SET", c), find("redis-always", "resp_set", "SET", c), 1, 2)
 for c in (1, 50):
-    a = find("lockq3", "resp_set", "SET", c)
-    b = find("etcd3", "etcd_put", "PUT", c)
-    r = ratio(a, b)
-    p("| 3-node SET ≥ 10x etcd put | resp_set.py vs etcd_put.py c%d | %s | %s | %s | %s |" % (
-        c, "—" if a is None else f"{a['rps']:,.0f}", "—" if b is None else f"{b['rps']:,.0f}",
-        "—" if r is None else "%.1fx" % r, "—" if r is None else ("yes" if r >= 10 else "no")))
+    target_row(ETCD_TARGET, "resp_set.py vs etcd_put.py c%d" % c,
+               find("lockq3", "resp_set", "SET", c), find("etcd3", "etcd_put", "PUT", c), 10, 1)
 for c in (1, 50):
-    a = find("lockq3", "redis-benchmark", "SET", c, 1)
-    b = find("etcd3", "etcd_put", "PUT", c)
-    r = ratio(a, b)
-    p("| 3-node SET ≥ 10x etcd put (different generators) | redis-benchmark c%d vs etcd_put.py c%d | %s | %s | %s | %s |" % (
-        c, c, "—" if a is None else f"{a['rps']:,.0f}", "—" if b is None else f"{b['rps']:,.0f}",
-        "—" if r is None else "%.1fx" % r, "—" if r is None else ("yes" if r >= 10 else "no")))
+    target_row(ETCD_TARGET + " (different generators)", "redis-benchmark c%d vs etcd_put.py c%d" % (c, c),
+               find("lockq3", "redis-benchmark", "SET", c, 1), find("etcd3", "etcd_put", "PUT", c), 10, 1)
 p()
 p("### Machine")
 p()
