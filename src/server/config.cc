@@ -121,6 +121,8 @@ Result<Config> ParseConfig(int argc, char** argv, int* exit_code) {
   app.add_option("--max-bulk-bytes", c.limits.max_bulk_bytes, "Largest argument")->capture_default_str();
   app.add_option("--max-args", c.limits.max_args, "Most arguments in one command")->capture_default_str();
   app.add_option("--max-inline-bytes", c.limits.max_inline_bytes, "Longest inline command")->capture_default_str();
+  app.add_option("--max-query-bytes", c.limits.max_query_bytes,
+                 "Bytes of one incomplete command before the client is disconnected")->capture_default_str();
   app.add_option("--max-output-bytes", c.limits.max_output_bytes,
                  "Unsent reply bytes before a client is disconnected")->capture_default_str();
   app.add_option("--max-pending-commands", c.limits.max_pending_commands,

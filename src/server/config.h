@@ -18,6 +18,7 @@ struct Limits {
   size_t max_bulk_bytes = 16 << 20;         // one argument
   size_t max_args = 1024 * 1024;            // arguments of one command
   size_t max_inline_bytes = 64 << 10;       // one inline command line
+  size_t max_query_bytes = 64 << 20;        // one command still being received
   size_t max_output_bytes = 64 << 20;       // unsent replies before disconnect
   size_t pause_output_bytes = 1 << 20;      // stop reading a client past this
   size_t max_pending_commands = 1024;       // per client, awaiting replies

@@ -171,7 +171,16 @@ void Connection::ProcessInput() {
     if (ShouldPauseReading()) break;
     sm::Argv argv;
     resp::ParseResult r = parser_.Parse(std::string_view(inbuf_).substr(inbuf_pos_), &argv);
-    if (r.kind == resp::ParseResult::Kind::kNeedMore) break;
+    if (r.kind == resp::ParseResult::Kind::kNeedMore) {
+      // Each argument and the argument count are bounded by the parser;
+      // this bounds their product: one command still being received.
+      if (inbuf_.size() - inbuf_pos_ > server_->limits().max_query_bytes) {
+        server_->stats().protocol_errors++;
+        Fill(ReserveSlot(), sm::Reply::Error(kErrQueryLimit));
+        CloseAfterReplies();
+      }
+      break;
+    }
     if (r.kind == resp::ParseResult::Kind::kError) {
       server_->stats().protocol_errors++;
       Fill(ReserveSlot(), sm::Reply::Error("ERR " + r.error));

@@ -11,6 +11,7 @@ inline constexpr const char* kErrLeadershipLost = "TRYAGAIN leadership lost befo
 inline constexpr const char* kErrNotLeader = "TRYAGAIN this node is not the leader";
 inline constexpr const char* kErrShuttingDown = "TRYAGAIN server shutting down";
 inline constexpr const char* kErrMaxClients = "ERR max number of clients reached";
+inline constexpr const char* kErrQueryLimit = "ERR Protocol error: query buffer limit reached";
 inline constexpr const char* kErrOutputLimit = "ERR reply buffer limit reached; client disconnected";
 inline constexpr const char* kErrBatchTooBig = "ERR command too large for one log entry";
 

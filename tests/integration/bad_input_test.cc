@@ -29,7 +29,8 @@ constexpr size_t kGiB = size_t{1} << 30;
 ClusterOptions LimitedNode() {
   return ClusterOptions{.nodes = 1,
                         .extra_args = {"--max-bulk-bytes", "1048576", "--max-args", "1000", "--max-inline-bytes",
-                                       "4096", "--max-output-bytes", "4194304", "--max-clients", "12000"}};
+                                       "4096", "--max-output-bytes", "4194304", "--max-clients", "12000",
+                                       "--max-query-bytes", "4194304"}};
 }
 
 // PING, SET, GET on a fresh connection: the server still serves others.
@@ -119,6 +120,13 @@ TEST(BadInputIT, MalformedAndTruncatedFrames) {
   // Bulk length above --max-bulk-bytes: refused on the header, before the
   // body is sent.
   ExpectProtocolError(c, "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1048577\r\n", "bulk > --max-bulk-bytes (no body)");
+  // Every argument within --max-bulk-bytes and the count within --max-args,
+  // but one command still being received passes --max-query-bytes (4 MiB).
+  {
+    std::string big = "*1000\r\n";
+    for (int i = 0; i < 5; i++) big += "$1048576\r\n" + std::string(1048576, 'x') + "\r\n";
+    ExpectProtocolError(c, big, "incomplete command > --max-query-bytes");
+  }
   // Inline line longer than --max-inline-bytes, no newline in sight.
   ExpectProtocolError(c, std::string(8192, 'A'), "inline line > --max-inline-bytes");
 
