@@ -27,6 +27,7 @@ const Table& GetTable() {
     AddKeysFamily(&t->rows);
     AddExpireFamily(&t->rows);
     AddInternalFamily(&t->rows);
+    AddScriptFamily(&t->rows);
     for (const CommandDef& def : t->rows) {
       LOCKQ_CHECK(def.spec.name.size() <= kCommandNameMax);
       LOCKQ_CHECK(ToUpper(def.spec.name) == def.spec.name);
@@ -38,11 +39,11 @@ const Table& GetTable() {
   return *table;
 }
 
+}  // namespace
+
 bool ArityOk(int arity, size_t argc) {
   return arity >= 0 ? argc == static_cast<size_t>(arity) : argc >= static_cast<size_t>(-arity);
 }
-
-}  // namespace
 
 const CommandDef* FindCommandDef(std::string_view name) {
   if (name.size() > kCommandNameMax) return nullptr;

@@ -12,8 +12,8 @@
 //    older or buggy proposer) and must not change state before it knows the
 //    command succeeds, so a failing command leaves no partial effect.
 //
-// Dispatch() is the single entry point used by Apply() and, later, by Lua's
-// redis.call(), which run commands by argv too.
+// Dispatch() is the single entry point used by Apply() and by Lua's
+// redis.call() (lua_engine.cc), which run commands by argv too.
 
 #include <cstdint>
 #include <optional>
@@ -51,6 +51,8 @@ const std::vector<CommandDef>& CommandDefs();
 // Unknown command, arity and validate(). `allow_internal` false makes
 // kCmdInternal commands look unknown (a client must not learn they exist).
 std::optional<Reply> CheckCommand(const Argv& argv, bool allow_internal);
+// Redis arity convention: N exact, -N at least N (name included).
+bool ArityOk(int arity, size_t argc);
 // CheckCommand(argv, true), then the handler.
 Reply Dispatch(SmState& state, const Argv& argv, uint64_t index);
 
@@ -59,5 +61,6 @@ void AddKvFamily(std::vector<CommandDef>* table);
 void AddKeysFamily(std::vector<CommandDef>* table);
 void AddExpireFamily(std::vector<CommandDef>* table);
 void AddInternalFamily(std::vector<CommandDef>* table);
+void AddScriptFamily(std::vector<CommandDef>* table);
 
 }  // namespace lockq::sm

@@ -33,4 +33,30 @@ std::string UnknownCommand(const Argv& argv) {
   return line;
 }
 
+std::string UnknownSubcommand(std::string_view command, std::string_view sub) {
+  std::string line = "ERR unknown subcommand '" + std::string(sub.substr(0, 128)) + "'. Try " +
+                     ToUpper(command) + " HELP.";
+  for (char& c : line) {
+    if (c == '\r' || c == '\n') c = ' ';
+  }
+  return line;
+}
+
+std::string ScriptCompile(std::string_view lua_message) {
+  std::string line = "ERR Error compiling script (new function): " + std::string(lua_message);
+  for (char& c : line) {
+    if (c == '\r' || c == '\n') c = ' ';
+  }
+  return line;
+}
+
+std::string ScriptBudgetExceeded(uint64_t instructions) {
+  return "ERR Script exceeded the instruction budget of " + std::to_string(instructions) +
+         " instructions";
+}
+
+std::string ScriptMemoryExceeded(uint64_t bytes) {
+  return "ERR Script exceeded the memory limit of " + std::to_string(bytes) + " bytes";
+}
+
 }  // namespace lockq::sm::errors

@@ -32,6 +32,39 @@ inline constexpr std::string_view kNoAuth = "NOAUTH Authentication required.";
 inline constexpr std::string_view kEmptyCommand = "ERR empty command";
 inline constexpr std::string_view kTooManyNodes = "ERR too many nodes announced";
 
+// Scripting (script_family.cc, lua_engine.cc), Redis 7 wording where Redis
+// has one (src/eval.c, src/script.c, src/script_lua.c).
+inline constexpr std::string_view kNumKeysTooBig =
+    "ERR Number of keys can't be greater than number of args";
+inline constexpr std::string_view kNumKeysNegative = "ERR Number of keys can't be negative";
+inline constexpr std::string_view kScriptCacheFull =
+    "ERR script cache is full (10000 scripts or 64 MiB of source); use SCRIPT FLUSH";
+inline constexpr std::string_view kScriptFlushOption =
+    "ERR SCRIPT FLUSH only support SYNC|ASYNC option";
+inline constexpr std::string_view kNotBusy = "NOTBUSY No scripts in execution right now.";
+// Errors of redis.call()/redis.pcall() (without "ERR ": the engine adds it,
+// as Redis's luaPushError does).
+inline constexpr std::string_view kScriptUnknownCommand = "Unknown Redis command called from script";
+inline constexpr std::string_view kScriptCommandNotAllowed =
+    "This Redis command is not allowed from script";
+inline constexpr std::string_view kScriptWrongArity =
+    "Wrong number of args calling Redis command from script";
+inline constexpr std::string_view kScriptWriteInReadOnly =
+    "Write commands are not allowed from read-only scripts.";
+inline constexpr std::string_view kScriptNoArgs =
+    "Please specify at least one argument for this redis lib call";
+inline constexpr std::string_view kScriptBadArgType =
+    "Lua redis lib command arguments must be strings or integers";
+
+// "ERR unknown subcommand 'foo'. Try SCRIPT HELP."
+std::string UnknownSubcommand(std::string_view command, std::string_view sub);
+// "ERR Error compiling script (new function): user_script:1: ..."
+std::string ScriptCompile(std::string_view lua_message);
+// "ERR Script exceeded the instruction budget of N instructions"
+std::string ScriptBudgetExceeded(uint64_t instructions);
+// "ERR Script exceeded the memory limit of N bytes"
+std::string ScriptMemoryExceeded(uint64_t bytes);
+
 // "ERR wrong number of arguments for 'get' command" (lower-case name).
 std::string WrongArity(std::string_view command_name);
 // "ERR invalid expire time in 'set' command" (lower-case name).

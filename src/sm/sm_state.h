@@ -7,6 +7,7 @@
 #include <map>
 
 #include "sm/keyspace.h"
+#include "sm/script_cache.h"
 #include "sm/state_machine.h"
 
 namespace lockq::sm {
@@ -16,6 +17,7 @@ struct SmState {
   uint64_t now_ms = 0;  // max leader_time_ms seen: never goes backwards
   std::map<uint64_t, NodeInfo> nodes;
   Keyspace keyspace;
+  ScriptCache scripts;  // Lua scripts by sha1 (EVAL, SCRIPT LOAD)
 };
 
 }  // namespace lockq::sm

@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "common/bytes.h"
+#include "sm/sha1.h"
 
 namespace lockq::sm {
 
@@ -60,6 +61,27 @@ Status DecodeKeys(ByteReader* r, Keyspace* ks) {
   return Status::Ok();
 }
 
+// Version 2: the script cache, sha ascending; each sha must be the body's.
+Status DecodeScripts(ByteReader* r, ScriptCache* scripts) {
+  uint64_t n;
+  constexpr uint64_t kMinScriptBytes = 1 + 40 + 1;
+  if (!r->GetVarint(&n) || n > kScriptsMax || n > r->remaining() / kMinScriptBytes) {
+    return Status::Corruption("snapshot: bad script count");
+  }
+  std::string prev;
+  for (uint64_t i = 0; i < n; i++) {
+    std::string sha, body;
+    if (!r->GetString(&sha, 40) || !r->GetString(&body, kScriptCacheBytesMax)) {
+      return Status::Corruption("snapshot: truncated script");
+    }
+    if (i > 0 && sha <= prev) return Status::Corruption("snapshot: scripts out of order");
+    if (sha != Sha1Hex(body)) return Status::Corruption("snapshot: script digest mismatch");
+    if (!scripts->Add(sha, body)) return Status::Corruption("snapshot: script cache too large");
+    prev = std::move(sha);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string EncodeSnapshot(const SmState& state) {
@@ -81,6 +103,11 @@ std::string EncodeSnapshot(const SmState& state) {
     w.PutString(v.str);
     w.PutU64(v.deadline_ms);
   }
+  w.PutVarint(state.scripts.size());
+  for (const auto& [sha, body] : state.scripts.map()) {
+    w.PutString(sha);
+    w.PutString(body);
+  }
   return out;
 }
 
@@ -88,7 +115,9 @@ Status DecodeSnapshot(std::string_view bytes, SmState* out) {
   ByteReader r(bytes);
   uint8_t version;
   if (!r.GetU8(&version)) return Status::Corruption("snapshot: empty");
-  if (version != kSnapshotVersion) {
+  // Version 1 (no script cache) is still read: a node upgraded from it
+  // restores its old snapshots with an empty cache.
+  if (version != 1 && version != kSnapshotVersion) {
     return Status::Corruption("snapshot: unknown version " + std::to_string(version));
   }
   SmState s;
@@ -97,6 +126,9 @@ Status DecodeSnapshot(std::string_view bytes, SmState* out) {
   }
   if (Status st = DecodeNodes(&r, &s.nodes); !st.ok()) return st;
   if (Status st = DecodeKeys(&r, &s.keyspace); !st.ok()) return st;
+  if (version >= 2) {
+    if (Status st = DecodeScripts(&r, &s.scripts); !st.ok()) return st;
+  }
   if (!r.done()) return Status::Corruption("snapshot: trailing bytes");
   *out = std::move(s);
   return Status::Ok();

@@ -5,6 +5,8 @@
 //   varint n_nodes,  n_nodes x (u64 node_id, string resp_addr)   ids ascending
 //   varint n_keys,   n_keys  x (string key, u8 type, string value,
 //                               u64 deadline_ms)              keyspace order
+//   varint n_scripts, n_scripts x (string sha1_hex, string body)  sha ascending
+//                                                     (version 2; absent in 1)
 // Equal states give byte-identical snapshots: every container is written in
 // its (deterministic) iteration order.
 
@@ -18,7 +20,8 @@ namespace lockq::sm {
 
 std::string EncodeSnapshot(const SmState& state);
 // Decodes into *out only on success; *out is untouched on Corruption.
-// Rejects unknown versions and types, trailing bytes, out-of-order or
+// Reads versions 1 and 2. Rejects unknown versions and types, script
+// digests that do not match their bodies, caches beyond the limits, trailing bytes, out-of-order or
 // duplicate nodes/keys, and deadlines beyond INT64_MAX.
 Status DecodeSnapshot(std::string_view bytes, SmState* out);
 

@@ -25,7 +25,8 @@
 
 namespace lockq::sm {
 
-inline constexpr uint8_t kSnapshotVersion = 1;
+// Version 2 added the script cache; Restore() still reads version 1.
+inline constexpr uint8_t kSnapshotVersion = 2;
 
 // Command flags, as data (compare Redis's src/commands/*.json).
 enum CommandFlag : uint32_t {
@@ -34,6 +35,7 @@ enum CommandFlag : uint32_t {
   kCmdAdmin = 1 << 2,     // operator command (FLUSHALL)
   kCmdInternal = 1 << 3,  // proposed by lockqd itself; refused from clients
   kCmdFast = 1 << 4,
+  kCmdNoScript = 1 << 5,  // refused inside Lua scripts (EVAL, SCRIPT, ...)
 };
 
 struct CommandSpec {

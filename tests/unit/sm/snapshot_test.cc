@@ -48,7 +48,7 @@ TEST(SnapshotTest, EmptyStateLayout) {
   StateMachine sm;
   std::string snap = sm.Snapshot();
   EXPECT_EQ(static_cast<uint8_t>(snap[0]), kSnapshotVersion);
-  EXPECT_EQ(snap.size(), 1u + 8 + 8 + 1 + 1);
+  EXPECT_EQ(snap.size(), 1u + 8 + 8 + 1 + 1 + 1);  // ..., nodes, keys, scripts
 }
 
 TEST(SnapshotTest, RoundTripIsByteIdentical) {
@@ -137,7 +137,7 @@ TEST(SnapshotTest, CorruptionLeavesStateUnchanged) {
   }
   EXPECT_EQ(target.Restore(good + "!").code(), StatusCode::kCorruption);
   std::string v = good;
-  v[0] = 2;
+  v[0] = kSnapshotVersion + 1;
   EXPECT_EQ(target.Restore(v).code(), StatusCode::kCorruption);
   EXPECT_EQ(target.Snapshot(), good);  // still the last good state
 }
@@ -150,6 +150,7 @@ std::string SnapshotWith(std::function<void(ByteWriter&)> keys_part) {
   w.PutU64(1000);
   w.PutVarint(0);  // nodes
   keys_part(w);
+  w.PutVarint(0);  // scripts (version 2)
   return s;
 }
 
@@ -205,8 +206,34 @@ TEST(SnapshotTest, RejectsBadContent) {
   w.PutU64(1);
   w.PutString("b");
   w.PutVarint(0);
+  w.PutVarint(0);
   EXPECT_FALSE(sm.Restore(s).ok());
   EXPECT_EQ(sm.applied_index(), 5u);
+}
+
+TEST(SnapshotTest, RestoresVersion1WithoutScripts) {
+  // A version 1 snapshot ends after the keys.
+  std::string s;
+  ByteWriter w(&s);
+  w.PutU8(1);
+  w.PutU64(7);
+  w.PutU64(1000);
+  w.PutVarint(0);
+  w.PutVarint(1);
+  w.PutString("k");
+  w.PutU8(0);
+  w.PutString("v");
+  w.PutU64(0);
+  StateMachine sm;
+  ASSERT_TRUE(sm.Restore(s).ok());
+  EXPECT_EQ(sm.applied_index(), 7u);
+  EXPECT_EQ(sm.key_count(), 1u);
+  // Re-snapshotted in the current version, with an empty script cache.
+  std::string now = sm.Snapshot();
+  EXPECT_EQ(static_cast<uint8_t>(now[0]), kSnapshotVersion);
+  EXPECT_EQ(now.substr(1), s.substr(1) + std::string(1, '\0'));
+  // A version 1 snapshot with trailing script bytes is corrupt.
+  EXPECT_FALSE(sm.Restore(s + std::string(1, '\0')).ok());
 }
 
 }  // namespace
