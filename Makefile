@@ -27,10 +27,12 @@ run: build
 # Every test: unit, simulation (quick mode under CI), integration with real
 # processes, fuzz (brief). LOCKQ_LONG=1 makes simulation and fuzz run longer.
 test: build
+	scripts/install-node-deps
 	scripts/run-tests $(BUILD)
 
 asan: deps
 	$(MAKE) BUILD=build-asan BUILD_TYPE=Debug CMAKE_FLAGS="-DLOCKQ_SANITIZE=ON" build
+	scripts/install-node-deps
 	scripts/run-tests build-asan
 
 bench: build
