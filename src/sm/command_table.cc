@@ -28,6 +28,7 @@ const Table& GetTable() {
     AddExpireFamily(&t->rows);
     AddInternalFamily(&t->rows);
     AddScriptFamily(&t->rows);
+    AddLockFamily(&t->rows);
     for (const CommandDef& def : t->rows) {
       LOCKQ_CHECK(def.spec.name.size() <= kCommandNameMax);
       LOCKQ_CHECK(ToUpper(def.spec.name) == def.spec.name);

@@ -62,5 +62,6 @@ void AddKeysFamily(std::vector<CommandDef>* table);
 void AddExpireFamily(std::vector<CommandDef>* table);
 void AddInternalFamily(std::vector<CommandDef>* table);
 void AddScriptFamily(std::vector<CommandDef>* table);
+void AddLockFamily(std::vector<CommandDef>* table);
 
 }  // namespace lockq::sm

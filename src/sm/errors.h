@@ -32,6 +32,19 @@ inline constexpr std::string_view kNoAuth = "NOAUTH Authentication required.";
 inline constexpr std::string_view kEmptyCommand = "ERR empty command";
 inline constexpr std::string_view kTooManyNodes = "ERR too many nodes announced";
 
+// Native locks (lock_family.cc, SET ... FENCE). NOTOWNER and STALETOKEN are
+// lockq's own error codes (docs/design/native-locks.md).
+inline constexpr std::string_view kNotOwner = "NOTOWNER lock is not held with this token";
+inline constexpr std::string_view kStaleToken =
+    "STALETOKEN token is older than the lock's current grant";
+inline constexpr std::string_view kFenceStale =
+    "STALETOKEN fencing token is older than the lock's current grant";
+inline constexpr std::string_view kLockWaitUnsupported = "ERR WAIT is not supported yet";
+inline constexpr std::string_view kLockOwnerTooLong = "ERR OWNER tag longer than 256 bytes";
+inline constexpr std::string_view kTooManyLocks = "ERR too many locks (1000000)";
+inline constexpr std::string_view kLockListTooMany =
+    "ERR LOCK.LIST would scan more than 100000 locks";
+
 // Scripting (script_family.cc, lua_engine.cc), Redis 7 wording where Redis
 // has one (src/eval.c, src/script.c, src/script_lua.c).
 inline constexpr std::string_view kNumKeysTooBig =

@@ -3,12 +3,21 @@
 // whoever proposed them, since only lockqd can write to the log.
 //
 //   LOCKQ.EXPIRE max_keys          delete up to max_keys keys whose deadline
-//                                  <= now, earliest first; Int(count). The
+//                                  <= now, earliest first, then release up
+//                                  to max_keys lock holders whose lease
+//                                  deadline <= now, in (deadline, name,
+//                                  token) order; Int(keys + holders). The
 //                                  leader proposes it once its clock passes
 //                                  next_expiry_ms() (active expiry through
 //                                  the log, as ClickHouse Keeper expires
 //                                  sessions).
 //   LOCKQ.ANNOUNCE node_id addr    record a node's client address (nodes()).
+//                                  A new leader's first entry, so it also
+//                                  re-bases lock leases: every lease live at
+//                                  the previous batch's time is extended by
+//                                  (this batch's time - that time), the time
+//                                  no holder could renew through
+//                                  (docs/design/native-locks.md).
 //   LOCKQ.NOOP                     nothing; a new leader commits one to learn
 //                                  its commit index (Raft thesis 6.4).
 
@@ -39,6 +48,7 @@ Reply ExpireCommand(CommandContext& ctx) {
   uint64_t max_keys;
   if (!ParseUint64(ctx.argv[1], &max_keys)) return Err(errors::kNotInteger);
   size_t n = ctx.state.keyspace.RemoveExpired(ctx.now_ms, static_cast<size_t>(max_keys));
+  n += ctx.state.locks.RemoveExpired(ctx.now_ms, static_cast<size_t>(max_keys));
   return Reply::Int(static_cast<int64_t>(n));
 }
 
@@ -58,6 +68,12 @@ Reply AnnounceCommand(CommandContext& ctx) {
     return Err(errors::kTooManyNodes);
   }
   ctx.state.nodes[node_id] = NodeInfo{ctx.argv[2]};
+  // The state machine clock is max(prev, leader_time), so now_ms >=
+  // prev_batch_ms and the gap is never negative.
+  if (!ctx.state.leases_rebased) {
+    ctx.state.leases_rebased = true;
+    ctx.state.locks.ExtendLeases(ctx.state.prev_batch_ms, ctx.now_ms - ctx.state.prev_batch_ms);
+  }
   return Reply::Ok();
 }
 

@@ -1,5 +1,7 @@
 // String commands (compare Redis src/t_string.c): SET and its variants share
-// one path, SetGeneric(), as Redis's setGenericCommand() does.
+// one path, SetGeneric(), as Redis's setGenericCommand() does. SET also takes
+// lockq's `FENCE lockname token` option (docs/design/native-locks.md): the
+// write is refused when token is older than the lock's newest grant.
 
 #include <optional>
 #include <string>
@@ -21,6 +23,10 @@ struct SetOptions {
   bool nx = false, xx = false, get = false, keepttl = false;
   ExpireSpec expire;              // kind kNone when no EX/PX/EXAT/PXAT
   std::string_view expire_arg;    // the TTL argument as given
+  bool fence = false;             // FENCE lockname token (lockq extension)
+  std::string_view fence_lock;
+  std::string_view fence_token_arg;
+  uint64_t fence_token = 0;
 };
 
 // Redis 7 parseExtendedStringArgumentsOrReply(): an option conflicting with
@@ -38,6 +44,11 @@ bool ParseOneSetOption(const Argv& argv, size_t* j, SetOptions* o) {
     o->get = true;
   } else if (EqualsIgnoreCase(opt, "KEEPTTL") && !any_expire) {
     o->keepttl = true;
+  } else if (EqualsIgnoreCase(opt, "FENCE")) {
+    if (*j + 2 >= argv.size()) return false;
+    o->fence = true;
+    o->fence_lock = argv[++*j];
+    o->fence_token_arg = argv[++*j];
   } else {
     std::optional<ExpireKind> kind = ExpireOptionKind(opt);
     if (!kind || !has_next || o->keepttl || (any_expire && o->expire.kind != *kind)) return false;
@@ -50,6 +61,9 @@ bool ParseOneSetOption(const Argv& argv, size_t* j, SetOptions* o) {
 std::optional<Reply> ParseSet(const Argv& argv, SetOptions* o) {
   for (size_t j = 3; j < argv.size(); j++) {
     if (!ParseOneSetOption(argv, &j, o)) return Err(errors::kSyntax);
+  }
+  if (o->fence && !ParseUint64(o->fence_token_arg, &o->fence_token)) {
+    return Err(errors::kNotInteger);
   }
   if (o->expire.kind == ExpireKind::kNone) return std::nullopt;
   return ParseExpireValue(o->expire_arg, "set", &o->expire);
@@ -95,6 +109,12 @@ std::optional<Reply> ValidateSet(const Argv& argv) {
 Reply SetCommand(CommandContext& ctx) {
   SetOptions o;
   if (std::optional<Reply> err = ParseSet(ctx.argv, &o)) return *err;
+  // FENCE: a holder that lost its lock (expiry, a newer grant) must not
+  // write; checked before anything changes, so the rejection is atomic.
+  if (o.fence) {
+    uint64_t newest = ctx.state.locks.NewestGrant(o.fence_lock);
+    if (newest == 0 || o.fence_token < newest) return Err(errors::kFenceStale);
+  }
   return SetGeneric(ctx, SetCall{"set", ctx.argv[1], ctx.argv[2], o});
 }
 

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "sm/keyspace.h"
+#include "sm/locks.h"
 #include "sm/script_cache.h"
 #include "sm/state_machine.h"
 
@@ -18,6 +19,15 @@ struct SmState {
   std::map<uint64_t, NodeInfo> nodes;
   Keyspace keyspace;
   ScriptCache scripts;  // Lua scripts by sha1 (EVAL, SCRIPT LOAD)
+  LockTable locks;      // native locks and the fencing token counter
+
+  // Per-batch scratch, not snapshotted: Apply() sets both before any
+  // command of a batch runs, so they are a function of the snapshotted
+  // now_ms and the batch. prev_batch_ms is the clock after the previous
+  // batch (the last applied batch time); leases_rebased makes a second
+  // LOCKQ.ANNOUNCE in one batch extend nothing.
+  uint64_t prev_batch_ms = 0;
+  bool leases_rebased = false;
 };
 
 }  // namespace lockq::sm

@@ -7,6 +7,10 @@
 //                               u64 deadline_ms)              keyspace order
 //   varint n_scripts, n_scripts x (string sha1_hex, string body)  sha ascending
 //                                                     (version 2; absent in 1)
+//   u64 last_token, varint n_locks, n_locks x (string name, u8 shared,
+//       u64 last_grant, varint n_holders, n_holders x (u64 token,
+//       string owner, u64 since_ms, u64 lease_ms, u64 deadline_ms))
+//                                     names, tokens ascending (version 3)
 // Equal states give byte-identical snapshots: every container is written in
 // its (deterministic) iteration order.
 
@@ -20,7 +24,7 @@ namespace lockq::sm {
 
 std::string EncodeSnapshot(const SmState& state);
 // Decodes into *out only on success; *out is untouched on Corruption.
-// Reads versions 1 and 2. Rejects unknown versions and types, script
+// Reads versions 1, 2 and 3. Rejects unknown versions and types, script
 // digests that do not match their bodies, caches beyond the limits, trailing bytes, out-of-order or
 // duplicate nodes/keys, and deadlines beyond INT64_MAX.
 Status DecodeSnapshot(std::string_view bytes, SmState* out);

@@ -23,6 +23,8 @@ std::vector<Reply> StateMachine::Apply(const Batch& batch, uint64_t index) {
   SmState& s = state_->s;
   // The clock only moves forward: a new leader whose clock is behind the
   // old one's must not un-expire keys or extend leases (habit 1).
+  s.prev_batch_ms = s.now_ms;
+  s.leases_rebased = false;
   s.now_ms = std::max(s.now_ms, batch.leader_time_ms);
   s.applied_index = index;
   std::vector<Reply> replies;
@@ -57,7 +59,14 @@ uint64_t StateMachine::now_ms() const { return state_->s.now_ms; }
 uint64_t StateMachine::applied_index() const { return state_->s.applied_index; }
 size_t StateMachine::key_count() const { return state_->s.keyspace.size(); }
 size_t StateMachine::expiring_key_count() const { return state_->s.keyspace.expiring_count(); }
-uint64_t StateMachine::next_expiry_ms() const { return state_->s.keyspace.NextDeadline(); }
+uint64_t StateMachine::next_expiry_ms() const {
+  uint64_t keys = state_->s.keyspace.NextDeadline();
+  uint64_t leases = state_->s.locks.NextDeadline();
+  if (keys == 0 || leases == 0) return std::max(keys, leases);
+  return std::min(keys, leases);
+}
+size_t StateMachine::lock_holder_count() const { return state_->s.locks.holder_count(); }
+uint64_t StateMachine::last_lock_token() const { return state_->s.locks.last_token(); }
 const std::map<uint64_t, NodeInfo>& StateMachine::nodes() const { return state_->s.nodes; }
 
 }  // namespace lockq::sm

@@ -25,8 +25,9 @@
 
 namespace lockq::sm {
 
-// Version 2 added the script cache; Restore() still reads version 1.
-inline constexpr uint8_t kSnapshotVersion = 2;
+// Version 2 added the script cache, version 3 the lock table; Restore()
+// still reads versions 1 and 2.
+inline constexpr uint8_t kSnapshotVersion = 3;
 
 // Command flags, as data (compare Redis's src/commands/*.json).
 enum CommandFlag : uint32_t {
@@ -80,9 +81,11 @@ class StateMachine {
   uint64_t applied_index() const;   // index of the last applied batch
   size_t key_count() const;
   size_t expiring_key_count() const;
-  // Earliest key deadline in leader time, or 0 when no key has a TTL. The
-  // leader proposes LOCKQ.EXPIRE once its clock passes it.
+  // Earliest key or lock lease deadline in leader time, or 0 when there is
+  // none. The leader proposes LOCKQ.EXPIRE once its clock passes it.
   uint64_t next_expiry_ms() const;
+  size_t lock_holder_count() const;  // lock holders, expired ones not yet removed included
+  uint64_t last_lock_token() const;  // the last fencing token granted, 0 when none
   const std::map<uint64_t, NodeInfo>& nodes() const;
 
  private:

@@ -48,7 +48,8 @@ TEST(SnapshotTest, EmptyStateLayout) {
   StateMachine sm;
   std::string snap = sm.Snapshot();
   EXPECT_EQ(static_cast<uint8_t>(snap[0]), kSnapshotVersion);
-  EXPECT_EQ(snap.size(), 1u + 8 + 8 + 1 + 1 + 1);  // ..., nodes, keys, scripts
+  // ..., nodes, keys, scripts, lock token counter, locks
+  EXPECT_EQ(snap.size(), 1u + 8 + 8 + 1 + 1 + 1 + 8 + 1);
 }
 
 TEST(SnapshotTest, RoundTripIsByteIdentical) {
@@ -151,6 +152,8 @@ std::string SnapshotWith(std::function<void(ByteWriter&)> keys_part) {
   w.PutVarint(0);  // nodes
   keys_part(w);
   w.PutVarint(0);  // scripts (version 2)
+  w.PutU64(0);     // last lock token (version 3)
+  w.PutVarint(0);  // locks (version 3)
   return s;
 }
 
@@ -207,6 +210,8 @@ TEST(SnapshotTest, RejectsBadContent) {
   w.PutString("b");
   w.PutVarint(0);
   w.PutVarint(0);
+  w.PutU64(0);
+  w.PutVarint(0);
   EXPECT_FALSE(sm.Restore(s).ok());
   EXPECT_EQ(sm.applied_index(), 5u);
 }
@@ -228,10 +233,11 @@ TEST(SnapshotTest, RestoresVersion1WithoutScripts) {
   ASSERT_TRUE(sm.Restore(s).ok());
   EXPECT_EQ(sm.applied_index(), 7u);
   EXPECT_EQ(sm.key_count(), 1u);
-  // Re-snapshotted in the current version, with an empty script cache.
+  // Re-snapshotted in the current version, with an empty script cache and
+  // no locks (token counter 0, lock count 0).
   std::string now = sm.Snapshot();
   EXPECT_EQ(static_cast<uint8_t>(now[0]), kSnapshotVersion);
-  EXPECT_EQ(now.substr(1), s.substr(1) + std::string(1, '\0'));
+  EXPECT_EQ(now.substr(1), s.substr(1) + std::string(1 + 8 + 1, '\0'));
   // A version 1 snapshot with trailing script bytes is corrupt.
   EXPECT_FALSE(sm.Restore(s + std::string(1, '\0')).ok());
 }

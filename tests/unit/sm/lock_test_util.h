@@ -1,0 +1,41 @@
+#pragma once
+// Helpers shared by the native lock tests (lock_*_test.cc).
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sm/errors.h"
+#include "sm/reply.h"
+#include "testlib/sm_harness.h"
+
+namespace lockq::sm::lock_test {
+
+inline Reply I(int64_t v) { return Reply::Int(v); }
+inline Reply B(std::string s) { return Reply::Bulk(std::move(s)); }
+inline Reply E(std::string_view s) { return Reply::Error(std::string(s)); }
+inline Reply Granted(int64_t token, int64_t lease_ms) {
+  return Reply::Array({I(token), I(lease_ms)});
+}
+inline const Reply kNil = Reply::Null();
+inline const Reply kNotOwner = E(errors::kNotOwner);
+inline const Reply kStale = E(errors::kStaleToken);
+
+// One holder as LOCK.INFO reports it.
+inline Reply Holder(int64_t token, std::string owner, int64_t since_ms, int64_t expires_ms,
+                    int64_t now_ms) {
+  return Reply::Map({B("token"), I(token), B("owner"), B(std::move(owner)), B("since_ms"),
+                     I(since_ms), B("expires_ms"), I(expires_ms), B("remaining_ms"),
+                     I(expires_ms - now_ms)});
+}
+inline Reply Info(std::string mode, std::vector<Reply> holders, int64_t last_token) {
+  return Reply::Map({B("mode"), B(std::move(mode)), B("holders"),
+                     Reply::Array(std::move(holders)), B("last_token"), I(last_token)});
+}
+
+// The token of a granted LOCK.ACQUIRE reply (-1 otherwise).
+inline int64_t TokenOf(const Reply& r) {
+  return r.kind == Reply::Kind::kArray && r.elems.size() == 2 ? r.elems[0].integer : -1;
+}
+
+}  // namespace lockq::sm::lock_test
