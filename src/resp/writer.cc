@@ -94,6 +94,10 @@ void Append(const sm::Reply& r, bool resp3, std::string* out) {
     case Kind::kPush:
       return AppendAggregate(resp3 ? '>' : '*', static_cast<int64_t>(r.elems.size()), r.elems,
                              resp3, out);
+    case Kind::kDeferred:
+      // Front ends hold a deferred slot open; reaching the writer is a bug,
+      // answered rather than crashed on.
+      return AppendLine('-', "ERR internal: deferred reply written", out);
   }
   LOCKQ_CHECK(false && "unknown sm::Reply::Kind");
 }

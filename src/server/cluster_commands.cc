@@ -91,7 +91,7 @@ std::optional<Reply> Forward(LocalCtx& c) {
       }
     };
     sm::Argv& argv = (*argvs)[i];
-    if (auto err = sm::StateMachine::Precheck(argv, /*from_client=*/true)) {
+    if (auto err = sm::StateMachine::PrecheckForwarded(argv)) {
       done(*err);
       continue;
     }

@@ -82,6 +82,12 @@ void Connection::Fill(uint64_t slot, const sm::Reply& reply) {
   }
 }
 
+bool Connection::FillDeferred(uint64_t slot, const sm::Reply& reply) {
+  if (deferred_.erase(slot) == 0) return false;
+  Fill(slot, reply);
+  return true;
+}
+
 void Connection::FlushOutput() {
   dirty_ = false;
   if (closing_) return;

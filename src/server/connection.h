@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "resp/resp.h"
@@ -49,6 +50,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Reserves the next reply slot; Fill it (now or later) exactly once.
   uint64_t ReserveSlot();
   void Fill(uint64_t slot, const sm::Reply& reply);
+  // A reply that may come later as an event (a blocking acquire): the slot
+  // stays open until FillDeferred(). Returns false when the slot was
+  // already filled or is not deferred.
+  void MarkDeferred(uint64_t slot) { deferred_.insert(slot); }
+  bool FillDeferred(uint64_t slot, const sm::Reply& reply);
+  const std::set<uint64_t>& deferred() const { return deferred_; }
+  // An out-of-band message (RESP3 push; a plain array in RESP2), after
+  // the replies already queued.
+  void Push(const sm::Reply& message) { Fill(ReserveSlot(), message); }
+  // Lock names this connection observes (ELECT.OBSERVE).
+  std::set<std::string>& watching() { return watching_; }
+
   // Sends pending replies, then closes (QUIT, protocol errors).
   void CloseAfterReplies();
   // Closes at once (limits, shutdown).
@@ -85,6 +98,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool close_after_replies_ = false;
   bool dirty_ = false;  // has filled replies to write
   uint64_t commands_processed_ = 0;
+  std::set<uint64_t> deferred_;  // open slots whose reply comes as an event
+  std::set<std::string> watching_;
   std::shared_ptr<Connection> self_ref_;  // keeps us alive until uv_close completes
   friend class RespServer;
 };

@@ -38,6 +38,7 @@ Core::Core(uv_loop_t* loop, const Config& config)
   // Tells this process's batches apart from an earlier incarnation's.
   std::random_device rd;
   nonce_ = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ WallClockMs();
+  if (nonce_ == 0) nonce_ = 1;  // an all-zero sm::ClientRef means "no client"
 }
 
 Core::~Core() = default;
@@ -166,13 +167,16 @@ void Core::Apply(uint64_t index, std::string_view entry) {
     return;
   }
   std::vector<sm::Reply> replies = sm_.Apply(batch.value(), index);
+  sm::Events events = sm_.TakeEvents();
   auto it = in_flight_.find(index);
-  if (it == in_flight_.end() || !(it->second.origin == batch->origin)) return;
-  auto cbs = std::move(it->second.cbs);
-  in_flight_.erase(it);
-  for (size_t i = 0; i < cbs.size() && i < replies.size(); i++) {
-    if (cbs[i]) cbs[i](std::move(replies[i]));
+  if (it != in_flight_.end() && it->second.origin == batch->origin) {
+    auto cbs = std::move(it->second.cbs);
+    in_flight_.erase(it);
+    for (size_t i = 0; i < cbs.size() && i < replies.size(); i++) {
+      if (cbs[i]) cbs[i](std::move(replies[i]));
+    }
   }
+  if (!events.empty() && on_events_) on_events_(std::move(events));
 }
 
 std::function<std::string()> Core::PrepareSnapshot() {
@@ -232,7 +236,18 @@ void Core::TickCb(uv_timer_t* h) noexcept {
   auto* self = static_cast<Core*>(h->data);
   self->RetryWaiting();
   self->MaybeProposeExpiry();
+  self->MaybeAnnounceIncarnation();
   if (self->node_->is_leader() && !self->announced_) self->OnRoleChange(consensus::Role::kLeader, self->node_->id());
+}
+
+// Once per process: waiters that earlier incarnations of this node queued
+// for their clients leave their queues (those connections died with them).
+void Core::MaybeAnnounceIncarnation() {
+  if (incarnation_sent_ || node_->leader_id() == 0) return;
+  incarnation_sent_ = true;
+  Submit({"LOCKQ.INCARNATION", std::to_string(node_->id()), std::to_string(nonce_)}, [this](sm::Reply r) {
+    if (r.is_error()) incarnation_sent_ = false;  // the next tick retries
+  });
 }
 
 void Core::MaybeProposeExpiry() {

@@ -40,6 +40,7 @@ class Forwarder;
 class Core : public consensus::Fsm {
  public:
   using ReplyCb = std::function<void(sm::Reply)>;
+  using EventsCb = std::function<void(sm::Events)>;
 
   Core(uv_loop_t* loop, const Config& config);
   ~Core() override;
@@ -54,7 +55,12 @@ class Core : public consensus::Fsm {
   // commands that were themselves forwarded here).
   void Submit(sm::Argv argv, ReplyCb cb, bool may_forward = true);
 
+  // Receives the events of every applied entry (sm/events.h), after the
+  // entry's replies went to their callbacks.
+  void SetEventsCallback(EventsCb cb) { on_events_ = std::move(cb); }
+
   const sm::StateMachine& state() const { return sm_; }
+  uint64_t nonce() const { return nonce_; }
   consensus::Node& node() { return *node_; }
   const Config& config() const { return config_; }
   uint64_t batches_proposed() const { return batches_proposed_; }
@@ -86,6 +92,7 @@ class Core : public consensus::Fsm {
   void RetryWaiting();
   void FailInFlight(uint64_t index, const std::string& error);
   void MaybeProposeExpiry();
+  void MaybeAnnounceIncarnation();
 
   uv_loop_t* loop_;
   Config config_;
@@ -103,6 +110,8 @@ class Core : public consensus::Fsm {
   std::deque<Pending> waiting_;             // no usable leader yet
   bool expiry_in_flight_ = false;
   bool announced_ = false;
+  bool incarnation_sent_ = false;
+  EventsCb on_events_;
   uint64_t batches_proposed_ = 0;
   uint64_t commands_proposed_ = 0;
 };

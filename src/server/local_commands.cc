@@ -202,6 +202,19 @@ std::optional<Reply> ConfigCmd(LocalCtx& c) {
                       "'. Try CONFIG HELP.");
 }
 
+// ELECT.OBSERVE name: the current leader now (ELECT.LEADER's reply), then
+// a push after every change (deferred_replies.cc). ELECT.UNOBSERVE name.
+std::optional<Reply> ElectObserve(LocalCtx& c) {
+  c.server.Observe(c.conn, c.argv[1], c.slot);
+  return std::nullopt;
+}
+
+std::optional<Reply> ElectUnobserve(LocalCtx& c) {
+  bool was = c.conn->watching().count(c.argv[1]) != 0;
+  c.server.Unobserve(*c.conn, c.argv[1]);
+  return Reply::Int(was ? 1 : 0);
+}
+
 std::optional<Reply> Info(LocalCtx& c) {
   std::string section = c.argv.size() > 1 ? ToLower(c.argv[1]) : "default";
   return Reply::Bulk(BuildInfo(c.server, section));
@@ -223,6 +236,8 @@ const std::vector<LocalCommand>& LocalCommands() {
       {"INFO", -1, false, Info},
       {"LOCKQ.FORWARD", 2, true, Forward},
       {"LOCKQ.CLUSTER", -2, false, Cluster},
+      {"ELECT.OBSERVE", 2, false, ElectObserve},
+      {"ELECT.UNOBSERVE", 2, false, ElectUnobserve},
   };
   return kTable;
 }

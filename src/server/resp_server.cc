@@ -20,6 +20,7 @@ RespServer::~RespServer() = default;
 
 Status RespServer::Listen() {
   started_ms_ = WallClockMs();
+  core_->SetEventsCallback([this](sm::Events events) { OnEvents(std::move(events)); });
   struct sockaddr_storage sa;
   std::string addr = config_.RespAddress();
   if (config_.bind.find(':') != std::string::npos) addr = "[" + config_.bind + "]:" + std::to_string(config_.resp_port);
@@ -75,7 +76,16 @@ void RespServer::AcceptCb(uv_stream_t* listener, int status) noexcept {
   self->stats_.connections_accepted++;
 }
 
-void RespServer::Forget(uint64_t id) { conns_.erase(id); }
+void RespServer::Forget(uint64_t id) {
+  auto it = conns_.find(id);
+  if (it == conns_.end()) return;
+  Connection& c = *it->second;
+  // Requests still waiting for a lock leave their queues.
+  for (uint64_t slot : c.deferred()) ProposeCancel(RefOf(id, slot));
+  auto watching = c.watching();
+  for (const std::string& election : watching) Unobserve(c, election);
+  conns_.erase(it);
+}
 
 void RespServer::MarkDirty(Connection* conn) { dirty_.push_back(conn->weak_from_this()); }
 
@@ -97,6 +107,11 @@ void RespServer::Dispatch(const std::shared_ptr<Connection>& conn, sm::Argv argv
   if (RunLocalCommand(*this, conn, argv, slot)) return;
   if (auto err = sm::StateMachine::Precheck(argv, /*from_client=*/true)) {
     conn->Fill(slot, *err);
+    return;
+  }
+  const sm::CommandSpec* spec = sm::StateMachine::FindCommand(argv[0]);
+  if (spec->flags & sm::kCmdClientRef) {
+    SubmitWithClient(conn, std::move(argv), slot);
     return;
   }
   std::weak_ptr<Connection> weak = conn;

@@ -11,12 +11,15 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "server/config.h"
 #include "sm/command.h"
+#include "sm/events.h"
+#include "sm/reply.h"
 
 namespace lockq::server {
 
@@ -44,6 +47,10 @@ class RespServer {
 
   // Runs one parsed request from `conn`; its reply goes to `slot`.
   void Dispatch(const std::shared_ptr<Connection>& conn, sm::Argv argv, uint64_t slot);
+  // ELECT.OBSERVE / ELECT.UNOBSERVE name (deferred_replies.cc).
+  void Observe(const std::shared_ptr<Connection>& conn, const std::string& election, uint64_t slot);
+  void Unobserve(Connection& conn, const std::string& election);
+
   // `conn` has replies to write this loop turn.
   void MarkDirty(Connection* conn);
   // `conn` finished closing.
@@ -60,6 +67,12 @@ class RespServer {
  private:
   static void AcceptCb(uv_stream_t* server, int status) noexcept;
   static void CheckCb(uv_check_t* h) noexcept;
+  // Deferred replies and pushes (deferred_replies.cc).
+  void SubmitWithClient(const std::shared_ptr<Connection>& conn, sm::Argv argv, uint64_t slot);
+  void OnEvents(sm::Events events);
+  void ProposeCancel(const sm::ClientRef& client);
+  sm::ClientRef RefOf(uint64_t conn_id, uint64_t slot) const;
+  void NotifyObservers(const std::string& lock_name);
 
   uv_loop_t* loop_;
   Core* core_;
@@ -71,6 +84,7 @@ class RespServer {
   uint64_t started_ms_ = 0;
   std::map<uint64_t, std::shared_ptr<Connection>> conns_;
   std::vector<std::weak_ptr<Connection>> dirty_;
+  std::map<std::string, std::set<uint64_t>> observers_;  // lock name -> connection ids
   RespStats stats_;
 };
 

@@ -29,6 +29,8 @@ const Table& GetTable() {
     AddInternalFamily(&t->rows);
     AddScriptFamily(&t->rows);
     AddLockFamily(&t->rows);
+    AddSessionFamily(&t->rows);
+    AddElectFamily(&t->rows);
     for (const CommandDef& def : t->rows) {
       LOCKQ_CHECK(def.spec.name.size() <= kCommandNameMax);
       LOCKQ_CHECK(ToUpper(def.spec.name) == def.spec.name);
@@ -68,9 +70,9 @@ std::optional<Reply> CheckCommand(const Argv& argv, bool allow_internal) {
   return std::nullopt;
 }
 
-Reply Dispatch(SmState& state, const Argv& argv, uint64_t index) {
+Reply Dispatch(SmState& state, const Argv& argv, uint64_t index, const ClientRef& client) {
   if (std::optional<Reply> err = CheckCommand(argv, /*allow_internal=*/true)) return *err;
-  CommandContext ctx{argv, state.now_ms, index, state};
+  CommandContext ctx{argv, state.now_ms, index, state, client};
   return FindCommandDef(argv[0])->handler(ctx);
 }
 

@@ -32,6 +32,7 @@ struct CommandContext {
   uint64_t now_ms;  // state machine time for this batch
   uint64_t index;   // log index of the batch
   SmState& state;
+  ClientRef client;  // who sent it (LOCKQ.AS); empty for scripts and internal commands
 };
 
 using CommandHandler = Reply (*)(CommandContext& ctx);
@@ -53,8 +54,9 @@ const std::vector<CommandDef>& CommandDefs();
 std::optional<Reply> CheckCommand(const Argv& argv, bool allow_internal);
 // Redis arity convention: N exact, -N at least N (name included).
 bool ArityOk(int arity, size_t argc);
-// CheckCommand(argv, true), then the handler.
-Reply Dispatch(SmState& state, const Argv& argv, uint64_t index);
+// CheckCommand(argv, true), then the handler. `client` is who sent it, when
+// known (kCmdClientRef commands wrapped in LOCKQ.AS).
+Reply Dispatch(SmState& state, const Argv& argv, uint64_t index, const ClientRef& client = {});
 
 // Family registration, one per file.
 void AddKvFamily(std::vector<CommandDef>* table);
@@ -63,5 +65,7 @@ void AddExpireFamily(std::vector<CommandDef>* table);
 void AddInternalFamily(std::vector<CommandDef>* table);
 void AddScriptFamily(std::vector<CommandDef>* table);
 void AddLockFamily(std::vector<CommandDef>* table);
+void AddSessionFamily(std::vector<CommandDef>* table);
+void AddElectFamily(std::vector<CommandDef>* table);
 
 }  // namespace lockq::sm

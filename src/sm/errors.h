@@ -39,7 +39,20 @@ inline constexpr std::string_view kStaleToken =
     "STALETOKEN token is older than the lock's current grant";
 inline constexpr std::string_view kFenceStale =
     "STALETOKEN fencing token is older than the lock's current grant";
-inline constexpr std::string_view kLockWaitUnsupported = "ERR WAIT is not supported yet";
+inline constexpr std::string_view kLockWaitNoClient =
+    "ERR WAIT needs a client connection (it is refused inside scripts)";
+inline constexpr std::string_view kLockAlreadyWaiting = "ERR this request is already waiting";
+inline constexpr std::string_view kTooManyWaiters = "ERR too many lock waiters (1000000)";
+inline constexpr std::string_view kPermitsMismatch =
+    "ERR semaphore is held with a different number of permits";
+inline constexpr std::string_view kPermitsRange = "ERR permits must be between 1 and 1000000";
+inline constexpr std::string_view kLockHeldBySession =
+    "ERR lock is held through a session; renew it with SESSION.KEEPALIVE";
+// Sessions (session_family.cc). NOSESSION is lockq's own code.
+inline constexpr std::string_view kNoSession = "NOSESSION no such session (closed or expired)";
+inline constexpr std::string_view kNoSessionWhileWaiting =
+    "NOSESSION the session ended while the request waited";
+inline constexpr std::string_view kTooManySessions = "ERR too many sessions (1000000)";
 inline constexpr std::string_view kLockOwnerTooLong = "ERR OWNER tag longer than 256 bytes";
 inline constexpr std::string_view kTooManyLocks = "ERR too many locks (1000000)";
 inline constexpr std::string_view kLockListTooMany =

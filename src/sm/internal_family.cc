@@ -20,6 +20,21 @@
 //                                  (docs/design/native-locks.md).
 //   LOCKQ.NOOP                     nothing; a new leader commits one to learn
 //                                  its commit index (Raft thesis 6.4).
+//
+// Peer commands (kCmdPeer): a node proposes them for its own clients, and a
+// follower may forward them to the leader. A ClientRef is four integers:
+// node nonce conn slot (events.h).
+//
+//   LOCKQ.AS node nonce conn slot cmd args...
+//                                  runs cmd (a kCmdClientRef command, checked
+//                                  as a client's) knowing which connection
+//                                  sent it; its reply is cmd's
+//   LOCKQ.CANCEL node nonce conn slot
+//                                  that request's connection is gone: it
+//                                  leaves its lock queue, or its grant is
+//                                  released; Int(0)
+//   LOCKQ.INCARNATION node nonce   `node` restarted as `nonce`: waiters of its
+//                                  earlier incarnations leave their queues
 
 #include <optional>
 #include <string>
@@ -48,7 +63,7 @@ Reply ExpireCommand(CommandContext& ctx) {
   uint64_t max_keys;
   if (!ParseUint64(ctx.argv[1], &max_keys)) return Err(errors::kNotInteger);
   size_t n = ctx.state.keyspace.RemoveExpired(ctx.now_ms, static_cast<size_t>(max_keys));
-  n += ctx.state.locks.RemoveExpired(ctx.now_ms, static_cast<size_t>(max_keys));
+  n += ctx.state.locks.RemoveExpired(ctx.now_ms, static_cast<size_t>(max_keys), &ctx.state.events);
   return Reply::Int(static_cast<int64_t>(n));
 }
 
@@ -79,6 +94,64 @@ Reply AnnounceCommand(CommandContext& ctx) {
 
 Reply NoopCommand(CommandContext&) { return Reply::Ok(); }
 
+// argv[first .. first+3] as a ClientRef; false when any is not a uint64.
+bool ParseClientRef(const Argv& argv, size_t first, ClientRef* c) {
+  return ParseUint64(argv[first], &c->node) && ParseUint64(argv[first + 1], &c->nonce) &&
+         ParseUint64(argv[first + 2], &c->conn) && ParseUint64(argv[first + 3], &c->slot);
+}
+
+// The wrapped command, checked as a client's: it must be one that wants a
+// client reference.
+std::optional<Reply> ValidateAs(const Argv& argv, Argv* inner) {
+  ClientRef c;
+  if (!ParseClientRef(argv, 1, &c)) return Err(errors::kNotInteger);
+  inner->assign(argv.begin() + 5, argv.end());
+  if (auto err = CheckCommand(*inner, /*allow_internal=*/false)) return err;
+  if (!(FindCommandDef((*inner)[0])->spec.flags & kCmdClientRef)) return Err(errors::kSyntax);
+  return std::nullopt;
+}
+
+std::optional<Reply> ValidateAsOnly(const Argv& argv) {
+  Argv inner;
+  return ValidateAs(argv, &inner);
+}
+
+Reply AsCommand(CommandContext& ctx) {
+  Argv inner;
+  if (auto err = ValidateAs(ctx.argv, &inner)) return *err;
+  ClientRef c;
+  ParseClientRef(ctx.argv, 1, &c);
+  return Dispatch(ctx.state, inner, ctx.index, c);
+}
+
+std::optional<Reply> ValidateCancel(const Argv& argv) {
+  ClientRef c;
+  if (!ParseClientRef(argv, 1, &c)) return Err(errors::kNotInteger);
+  return std::nullopt;
+}
+
+Reply CancelCommand(CommandContext& ctx) {
+  ClientRef c;
+  if (!ParseClientRef(ctx.argv, 1, &c)) return Err(errors::kNotInteger);
+  ctx.state.locks.Cancel(c, ctx.now_ms, &ctx.state.events);
+  return Reply::Int(0);
+}
+
+std::optional<Reply> ValidateIncarnation(const Argv& argv) {
+  uint64_t node, nonce;
+  if (!ParseUint64(argv[1], &node) || !ParseUint64(argv[2], &nonce)) return Err(errors::kNotInteger);
+  return std::nullopt;
+}
+
+Reply IncarnationCommand(CommandContext& ctx) {
+  if (auto err = ValidateIncarnation(ctx.argv)) return *err;
+  uint64_t node = 0, nonce = 0;
+  ParseUint64(ctx.argv[1], &node);
+  ParseUint64(ctx.argv[2], &nonce);
+  ctx.state.locks.DropIncarnation(node, nonce, ctx.now_ms, &ctx.state.events);
+  return Reply::Ok();
+}
+
 }  // namespace
 
 void AddInternalFamily(std::vector<CommandDef>* t) {
@@ -87,6 +160,9 @@ void AddInternalFamily(std::vector<CommandDef>* t) {
       {{"LOCKQ.EXPIRE", 2, kI, 0, 0, 0}, ExpireCommand, ValidateExpire},
       {{"LOCKQ.ANNOUNCE", 3, kI, 0, 0, 0}, AnnounceCommand, ValidateAnnounce},
       {{"LOCKQ.NOOP", 1, kI | kCmdFast, 0, 0, 0}, NoopCommand, nullptr},
+      {{"LOCKQ.AS", -6, kI | kCmdPeer | kCmdFast, 0, 0, 0}, AsCommand, ValidateAsOnly},
+      {{"LOCKQ.CANCEL", 5, kI | kCmdPeer | kCmdFast, 0, 0, 0}, CancelCommand, ValidateCancel},
+      {{"LOCKQ.INCARNATION", 3, kI | kCmdPeer, 0, 0, 0}, IncarnationCommand, ValidateIncarnation},
   });
 }
 

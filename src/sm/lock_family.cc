@@ -1,21 +1,24 @@
-// Native lock commands, the non-blocking part (docs/design/native-locks.md):
+// Native lock commands (docs/locks.md):
 //
-//   LOCK.ACQUIRE name [SHARED] [TTL ms] [OWNER tag]  -> [token, lease_ms] | nil
-//   LOCK.RELEASE name token                          -> 1 | NOTOWNER | STALETOKEN
-//   LOCK.RENEW   name token [TTL ms]                 -> lease_ms | NOTOWNER | STALETOKEN
-//   LOCK.INFO    name                                -> map
-//   LOCK.LIST    [MATCH pattern]                     -> names of held locks
+//   LOCK.ACQUIRE name [SHARED | SEMAPHORE permits] [TTL ms | SESSION id]
+//                [WAIT ms] [OWNER tag]       -> [token, guaranteed_ms] | nil
+//   LOCK.RELEASE name token                  -> 1 | NOTOWNER | STALETOKEN
+//   LOCK.RENEW   name token [TTL ms]         -> guaranteed_ms | NOTOWNER | STALETOKEN
+//   LOCK.INFO    name                        -> map
+//   LOCK.LIST    [MATCH pattern]             -> names of held locks
 //
 // Handlers parse, check, then change the LockTable (locks.h): a failing
 // command changes nothing. Times are the batch's clock, never a local one.
-// WAIT (blocking acquire) and SESSION are not built yet.
+// A WAITing acquire that cannot be granted at once replies
+// Reply::Deferred(); its grant, timeout or NOSESSION arrives later as an
+// Event for the client connection named by ctx.client (LOCKQ.AS).
 
 #include <optional>
 #include <string>
 
-#include "sm/command_table.h"
 #include "sm/errors.h"
 #include "sm/glob.h"
+#include "sm/lock_ops.h"
 #include "sm/parse.h"
 
 namespace lockq::sm {
@@ -23,6 +26,7 @@ namespace lockq::sm {
 namespace {
 
 Reply Err(std::string_view line) { return Reply::Error(std::string(line)); }
+Reply I(uint64_t v) { return Reply::Int(static_cast<int64_t>(v)); }
 
 // A lease in ms: a positive integer (Redis's rule for SET PX).
 std::optional<Reply> ParseLeaseMs(std::string_view arg, std::string_view command,
@@ -34,33 +38,137 @@ std::optional<Reply> ParseLeaseMs(std::string_view arg, std::string_view command
   return std::nullopt;
 }
 
-// now + lease, or nullopt beyond INT64_MAX (deadlines must fit int64).
-std::optional<uint64_t> LeaseDeadline(uint64_t now_ms, uint64_t lease_ms) {
-  if (lease_ms > static_cast<uint64_t>(INT64_MAX) - now_ms) return std::nullopt;
-  return now_ms + lease_ms;
+// now + ms, or nullopt beyond INT64_MAX (deadlines must fit int64).
+std::optional<uint64_t> Deadline(uint64_t now_ms, uint64_t ms) {
+  if (ms > static_cast<uint64_t>(INT64_MAX) - now_ms) return std::nullopt;
+  return now_ms + ms;
 }
+
+std::optional<Reply> ParseToken(std::string_view arg, uint64_t* token) {
+  if (!ParseUint64(arg, token)) return Err(errors::kNotInteger);
+  return std::nullopt;
+}
+
+}  // namespace
+
+// ---- shared with elect_family.cc ------------------------------------------------
+
+std::optional<Reply> ParseHoldOption(const Argv& argv, size_t* j, std::string_view command,
+                                     AcquireArgs* a, bool* matched) {
+  *matched = true;
+  std::string_view opt = argv[*j];
+  if (*j + 1 >= argv.size()) {
+    *matched = false;
+    return std::nullopt;
+  }
+  std::string_view value = argv[*j + 1];
+  if (EqualsIgnoreCase(opt, "TTL")) {
+    if (a->session != 0) return Err(errors::kSyntax);
+    if (auto err = ParseLeaseMs(value, command, &a->lease_ms)) return err;
+    a->ttl_set = true;
+  } else if (EqualsIgnoreCase(opt, "SESSION")) {
+    if (a->ttl_set) return Err(errors::kSyntax);
+    if (!ParseUint64(value, &a->session)) return Err(errors::kNotInteger);
+    if (a->session == 0) return Err(errors::kNoSession);
+    a->lease_ms = 0;
+  } else if (EqualsIgnoreCase(opt, "WAIT")) {
+    int64_t v;
+    if (!ParseInt64(value, &v)) return Err(errors::kNotInteger);
+    if (v < 0) return Reply::Error(errors::InvalidExpireTime(command));
+    a->wait = true;
+    a->wait_ms = static_cast<uint64_t>(v);
+  } else if (EqualsIgnoreCase(opt, "OWNER")) {
+    a->owner = value;
+    if (a->owner.size() > kLockOwnerMax) return Err(errors::kLockOwnerTooLong);
+  } else {
+    *matched = false;
+    return std::nullopt;
+  }
+  ++*j;
+  return std::nullopt;
+}
+
+Reply RunAcquire(CommandContext& ctx, std::string_view name, std::string_view command,
+                 const AcquireArgs& a) {
+  if (a.session == 0 && !Deadline(ctx.now_ms, a.lease_ms)) {
+    return Reply::Error(errors::InvalidExpireTime(command));
+  }
+  uint64_t wait_deadline = 0;
+  if (a.wait) {
+    if (ctx.client.empty()) return Err(errors::kLockWaitNoClient);
+    if (a.wait_ms != 0) {
+      std::optional<uint64_t> d = Deadline(ctx.now_ms, a.wait_ms);
+      if (!d) return Reply::Error(errors::InvalidExpireTime(command));
+      wait_deadline = *d;
+    }
+  }
+  LockRequest req{a.mode, a.permits, std::string(a.owner), a.session != 0 ? 0 : a.lease_ms,
+                  a.session, ctx.client};
+  AcquireResult r = ctx.state.locks.Acquire(name, req, a.wait, wait_deadline, ctx.now_ms,
+                                            &ctx.state.events);
+  switch (r.outcome) {
+    case AcquireOutcome::kGranted:
+      return GrantReply(r.token, r.guaranteed_ms);
+    case AcquireOutcome::kQueued:
+      return Reply::Deferred();
+    case AcquireOutcome::kConflict:
+      return Reply::Null();
+    case AcquireOutcome::kTableFull:
+      return Err(ctx.state.locks.size() >= kLocksMax ? errors::kTooManyLocks
+                                                     : errors::kTooManyWaiters);
+    case AcquireOutcome::kNoSession:
+      return Err(errors::kNoSession);
+    case AcquireOutcome::kPermitsMismatch:
+      return Err(errors::kPermitsMismatch);
+    case AcquireOutcome::kAlreadyWaiting:
+      return Err(errors::kLockAlreadyWaiting);
+  }
+  return Err(errors::kSyntax);
+}
+
+Reply RunRelease(CommandContext& ctx, std::string_view name, std::string_view token_arg) {
+  uint64_t token;
+  if (auto err = ParseToken(token_arg, &token)) return *err;
+  switch (ctx.state.locks.Check(name, token, ctx.now_ms)) {
+    case LockCheck::kHolder:
+      ctx.state.locks.Release(name, token, ctx.now_ms, &ctx.state.events);
+      return Reply::Int(1);
+    case LockCheck::kStale:
+      return Err(errors::kStaleToken);
+    case LockCheck::kNotOwner:
+      break;
+  }
+  return Err(errors::kNotOwner);
+}
+
+Reply HolderInfo(const LockTable& locks, uint64_t token, const LockHolder& h, uint64_t now_ms) {
+  return Reply::Map({Reply::Bulk("token"), I(token),
+                     Reply::Bulk("owner"), Reply::Bulk(h.owner),
+                     Reply::Bulk("since_ms"), I(h.since_ms),
+                     Reply::Bulk("expires_ms"), I(locks.Expiry(h)),
+                     Reply::Bulk("remaining_ms"), I(locks.Remaining(h, now_ms)),
+                     Reply::Bulk("session"), I(h.session)});
+}
+
+namespace {
 
 // ---- LOCK.ACQUIRE -------------------------------------------------------------
 
-struct AcquireArgs {
-  bool shared = false;
-  uint64_t lease_ms = kLockTtlDefaultMs;
-  std::string_view owner;
-};
-
 std::optional<Reply> ParseAcquire(const Argv& argv, AcquireArgs* a) {
+  bool mode_set = false;
   for (size_t j = 2; j < argv.size(); j++) {
     std::string_view opt = argv[j];
-    bool has_next = j + 1 < argv.size();
-    if (EqualsIgnoreCase(opt, "SHARED")) {
-      a->shared = true;
-    } else if (EqualsIgnoreCase(opt, "WAIT")) {
-      return Err(errors::kLockWaitUnsupported);
-    } else if (EqualsIgnoreCase(opt, "TTL") && has_next) {
-      if (auto err = ParseLeaseMs(argv[++j], "lock.acquire", &a->lease_ms)) return err;
-    } else if (EqualsIgnoreCase(opt, "OWNER") && has_next) {
-      a->owner = argv[++j];
-      if (a->owner.size() > kLockOwnerMax) return Err(errors::kLockOwnerTooLong);
+    bool matched;
+    if (auto err = ParseHoldOption(argv, &j, "lock.acquire", a, &matched)) return err;
+    if (matched) continue;
+    if (EqualsIgnoreCase(opt, "SHARED") && !mode_set) {
+      a->mode = LockMode::kShared;
+      mode_set = true;
+    } else if (EqualsIgnoreCase(opt, "SEMAPHORE") && !mode_set && j + 1 < argv.size()) {
+      if (!ParseUint64(argv[++j], &a->permits)) return Err(errors::kNotInteger);
+      if (a->permits == 0 || a->permits > kPermitsMax) return Err(errors::kPermitsRange);
+      a->mode = LockMode::kSemaphore;
+      mode_set = true;
     } else {
       return Err(errors::kSyntax);
     }
@@ -76,54 +184,17 @@ std::optional<Reply> ValidateAcquire(const Argv& argv) {
 Reply AcquireCommand(CommandContext& ctx) {
   AcquireArgs a;
   if (std::optional<Reply> err = ParseAcquire(ctx.argv, &a)) return *err;
-  std::optional<uint64_t> deadline = LeaseDeadline(ctx.now_ms, a.lease_ms);
-  if (!deadline) return Reply::Error(errors::InvalidExpireTime("lock.acquire"));
-  AcquireResult r = ctx.state.locks.TryAcquire(ctx.argv[1], a.shared, a.owner, a.lease_ms,
-                                               *deadline, ctx.now_ms);
-  switch (r.outcome) {
-    case AcquireOutcome::kConflict:
-      return Reply::Null();
-    case AcquireOutcome::kTableFull:
-      return Err(errors::kTooManyLocks);
-    case AcquireOutcome::kGranted:
-      break;
-  }
-  return Reply::Array({Reply::Int(static_cast<int64_t>(r.token)),
-                       Reply::Int(static_cast<int64_t>(a.lease_ms))});
+  return RunAcquire(ctx, ctx.argv[1], "lock.acquire", a);
 }
 
 // ---- LOCK.RELEASE / LOCK.RENEW ------------------------------------------------
-
-// The token argument; tokens are granted from 1 up, so they fit int64.
-std::optional<Reply> ParseToken(std::string_view arg, uint64_t* token) {
-  if (!ParseUint64(arg, token)) return Err(errors::kNotInteger);
-  return std::nullopt;
-}
-
-std::optional<Reply> CheckHolder(CommandContext& ctx, uint64_t token) {
-  switch (ctx.state.locks.Check(ctx.argv[1], token, ctx.now_ms)) {
-    case LockCheck::kHolder:
-      return std::nullopt;
-    case LockCheck::kStale:
-      return Err(errors::kStaleToken);
-    case LockCheck::kNotOwner:
-      break;
-  }
-  return Err(errors::kNotOwner);
-}
 
 std::optional<Reply> ValidateRelease(const Argv& argv) {
   uint64_t token;
   return ParseToken(argv[2], &token);
 }
 
-Reply ReleaseCommand(CommandContext& ctx) {
-  uint64_t token;
-  if (auto err = ParseToken(ctx.argv[2], &token)) return *err;
-  if (auto err = CheckHolder(ctx, token)) return *err;
-  ctx.state.locks.Release(ctx.argv[1], token);
-  return Reply::Int(1);
-}
+Reply ReleaseCommand(CommandContext& ctx) { return RunRelease(ctx, ctx.argv[1], ctx.argv[2]); }
 
 // LOCK.RENEW name token [TTL ms]; lease_ms stays 0 without TTL (the
 // holder's last lease is reused).
@@ -142,41 +213,63 @@ std::optional<Reply> ValidateRenew(const Argv& argv) {
 Reply RenewCommand(CommandContext& ctx) {
   uint64_t token, lease_ms = 0;
   if (auto err = ParseRenew(ctx.argv, &token, &lease_ms)) return *err;
-  if (auto err = CheckHolder(ctx, token)) return *err;
-  if (lease_ms == 0) lease_ms = ctx.state.locks.Find(ctx.argv[1])->holders.at(token).lease_ms;
-  std::optional<uint64_t> deadline = LeaseDeadline(ctx.now_ms, lease_ms);
+  LockTable& locks = ctx.state.locks;
+  switch (locks.Check(ctx.argv[1], token, ctx.now_ms)) {
+    case LockCheck::kHolder:
+      break;
+    case LockCheck::kStale:
+      return Err(errors::kStaleToken);
+    case LockCheck::kNotOwner:
+      return Err(errors::kNotOwner);
+  }
+  const LockHolder& h = locks.Find(ctx.argv[1])->holders.at(token);
+  if (h.session != 0) return Err(errors::kLockHeldBySession);
+  if (lease_ms == 0) lease_ms = h.lease_ms;
+  std::optional<uint64_t> deadline = Deadline(ctx.now_ms, lease_ms);
   if (!deadline) return Reply::Error(errors::InvalidExpireTime("lock.renew"));
-  ctx.state.locks.Renew(ctx.argv[1], token, lease_ms, *deadline);
-  return Reply::Int(static_cast<int64_t>(lease_ms));
+  locks.Renew(ctx.argv[1], token, lease_ms, *deadline);
+  return I(lease_ms);
 }
 
 // ---- LOCK.INFO / LOCK.LIST ----------------------------------------------------
 
-Reply HolderInfo(uint64_t token, const LockHolder& h, uint64_t now_ms) {
-  auto i = [](uint64_t v) { return Reply::Int(static_cast<int64_t>(v)); };
-  return Reply::Map({Reply::Bulk("token"), i(token),
-                     Reply::Bulk("owner"), Reply::Bulk(h.owner),
-                     Reply::Bulk("since_ms"), i(h.since_ms),
-                     Reply::Bulk("expires_ms"), i(h.deadline_ms),
-                     Reply::Bulk("remaining_ms"), i(h.deadline_ms - now_ms)});
+const char* ModeName(LockMode m) {
+  switch (m) {
+    case LockMode::kExclusive: return "exclusive";
+    case LockMode::kShared: return "shared";
+    case LockMode::kSemaphore: return "semaphore";
+  }
+  return "?";
 }
 
-// mode: "exclusive" | "shared" | "free"; holders: live ones, token order;
-// last_token: the newest grant on this lock (what FENCE compares with), 0
-// when never granted.
+Reply WaiterInfo(const LockWaiter& w) {
+  return Reply::Map({Reply::Bulk("owner"), Reply::Bulk(w.req.owner),
+                     Reply::Bulk("mode"), Reply::Bulk(ModeName(w.req.mode)),
+                     Reply::Bulk("since_ms"), I(w.since_ms),
+                     Reply::Bulk("wait_deadline_ms"), I(w.wait_deadline_ms),
+                     Reply::Bulk("session"), I(w.req.session)});
+}
+
+// mode: exclusive | shared | semaphore | free; permits (semaphores, else
+// 0); holders: live ones, token order; waiters: FIFO order; last_token: the
+// newest grant on this lock (what FENCE compares with), 0 when never.
 Reply InfoCommand(CommandContext& ctx) {
-  const LockRecord* rec = ctx.state.locks.Find(ctx.argv[1]);
-  std::vector<Reply> holders;
+  const LockTable& locks = ctx.state.locks;
+  const LockRecord* rec = locks.Find(ctx.argv[1]);
+  std::vector<Reply> holders, waiters;
   if (rec != nullptr) {
     for (const auto& [token, h] : rec->holders) {
-      if (LockTable::Live(h, ctx.now_ms)) holders.push_back(HolderInfo(token, h, ctx.now_ms));
+      if (locks.Live(h, ctx.now_ms)) holders.push_back(HolderInfo(locks, token, h, ctx.now_ms));
     }
+    for (const LockWaiter& w : rec->waiters) waiters.push_back(WaiterInfo(w));
   }
-  std::string mode = holders.empty() ? "free" : rec->shared ? "shared" : "exclusive";
-  uint64_t last = rec == nullptr ? 0 : rec->last_grant;
+  std::string mode = holders.empty() ? "free" : ModeName(rec->mode);
+  uint64_t permits = holders.empty() ? 0 : rec->permits;
   return Reply::Map({Reply::Bulk("mode"), Reply::Bulk(std::move(mode)),
+                     Reply::Bulk("permits"), I(permits),
                      Reply::Bulk("holders"), Reply::Array(std::move(holders)),
-                     Reply::Bulk("last_token"), Reply::Int(static_cast<int64_t>(last))});
+                     Reply::Bulk("waiters"), Reply::Array(std::move(waiters)),
+                     Reply::Bulk("last_token"), I(rec == nullptr ? 0 : rec->last_grant)});
 }
 
 std::optional<Reply> ParseList(const Argv& argv, std::string_view* pattern) {
@@ -201,7 +294,7 @@ Reply ListCommand(CommandContext& ctx) {
   bool all = pattern == "*";
   std::vector<Reply> out;
   for (const auto& [name, rec] : locks.map()) {
-    if (!LockTable::Held(rec, ctx.now_ms)) continue;
+    if (!locks.Held(rec, ctx.now_ms)) continue;
     if (all || GlobMatch(pattern, name)) out.push_back(Reply::Bulk(name));
   }
   return Reply::Array(std::move(out));
@@ -213,7 +306,7 @@ void AddLockFamily(std::vector<CommandDef>* t) {
   constexpr uint32_t kW = kCmdWrite | kCmdFast;
   constexpr uint32_t kR = kCmdReadOnly | kCmdFast;
   t->insert(t->end(), {
-      {{"LOCK.ACQUIRE", -2, kW, 1, 1, 1}, AcquireCommand, ValidateAcquire},
+      {{"LOCK.ACQUIRE", -2, kW | kCmdClientRef, 1, 1, 1}, AcquireCommand, ValidateAcquire},
       {{"LOCK.RELEASE", 3, kW, 1, 1, 1}, ReleaseCommand, ValidateRelease},
       {{"LOCK.RENEW", -3, kW, 1, 1, 1}, RenewCommand, ValidateRenew},
       {{"LOCK.INFO", 2, kR, 1, 1, 1}, InfoCommand, nullptr},

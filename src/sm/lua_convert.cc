@@ -35,6 +35,7 @@ void PushReply(lua_State* L, const Reply& r) {
       break;
     case Reply::Kind::kNull:
     case Reply::Kind::kNullArray:
+    case Reply::Kind::kDeferred:  // never from scripts: WAIT is refused there
       lua_pushboolean(L, 0);
       break;
     case Reply::Kind::kStatus:

@@ -19,7 +19,7 @@ namespace {
 
 constexpr uint8_t kReplyCodecVersion = 1;
 constexpr int kReplyMaxDepth = 64;
-constexpr uint8_t kMaxKind = static_cast<uint8_t>(Reply::Kind::kPush);
+constexpr uint8_t kMaxKind = static_cast<uint8_t>(Reply::Kind::kDeferred);
 // The smallest encoded reply: kind, zigzag 0, empty string, 0 elements.
 constexpr uint64_t kMinReplyBytes = 4;
 constexpr std::string_view kTooDeep = "ERR reply nesting too deep";
@@ -96,6 +96,7 @@ void AppendDebug(const Reply& r, std::string* out) {
     case K::kBool: out->append(r.integer ? "true" : "false"); return;
     case K::kVerbatim: out->append("(verbatim) "); AppendQuoted(r.str, out); return;
     case K::kPush: AppendElems(r, ">[", ", ", "]", out); return;
+    case K::kDeferred: out->append("(deferred)"); return;
   }
   out->append("(unknown kind)");
 }

@@ -31,6 +31,8 @@ struct Reply {
     kBool = 10,      // integer is 0 or 1
     kVerbatim = 11,  // RESP3 "=" with "txt:" prefix; RESP2 bulk
     kPush = 12,      // RESP3 ">" out-of-band message (client side, pub/sub)
+    kDeferred = 13,  // "answer comes later as an Event" (a queued LOCK.ACQUIRE);
+                     // front ends hold the reply slot open, never write it
   };
 
   Kind kind = Kind::kNull;
@@ -53,8 +55,10 @@ struct Reply {
   static Reply Bool(bool b) { return Reply{Kind::kBool, b ? 1 : 0}; }
   static Reply Double(std::string text) { return Reply{Kind::kDouble, 0, std::move(text)}; }
   static Reply Verbatim(std::string text) { return Reply{Kind::kVerbatim, 0, std::move(text)}; }
+  static Reply Deferred() { return Reply{Kind::kDeferred}; }
 
   bool is_error() const { return kind == Kind::kError; }
+  bool is_deferred() const { return kind == Kind::kDeferred; }
   bool operator==(const Reply&) const = default;
 };
 

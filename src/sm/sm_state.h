@@ -28,6 +28,9 @@ struct SmState {
   // LOCKQ.ANNOUNCE in one batch extend nothing.
   uint64_t prev_batch_ms = 0;
   bool leases_rebased = false;
+  // Events of the batch being applied (events.h); StateMachine::TakeEvents()
+  // hands them to the front ends.
+  Events events;
 };
 
 }  // namespace lockq::sm

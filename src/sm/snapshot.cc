@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "common/bytes.h"
+#include "sm/lock_snapshot.h"
 #include "sm/sha1.h"
 
 namespace lockq::sm {
@@ -82,81 +83,6 @@ Status DecodeScripts(ByteReader* r, ScriptCache* scripts) {
   return Status::Ok();
 }
 
-// One holder: u64 token, string owner, u64 since_ms, u64 lease_ms,
-// u64 deadline_ms.
-Status DecodeHolder(ByteReader* r, uint64_t last_grant, LockRecord* rec) {
-  uint64_t token;
-  LockHolder h;
-  if (!r->GetU64(&token) || !r->GetString(&h.owner, kLockOwnerMax) || !r->GetU64(&h.since_ms) ||
-      !r->GetU64(&h.lease_ms) || !r->GetU64(&h.deadline_ms)) {
-    return Status::Corruption("snapshot: truncated lock holder");
-  }
-  if (token == 0 || token > last_grant ||
-      (!rec->holders.empty() && rec->holders.rbegin()->first >= token)) {
-    return Status::Corruption("snapshot: lock holders out of order");
-  }
-  if (h.deadline_ms > static_cast<uint64_t>(INT64_MAX)) {
-    return Status::Corruption("snapshot: lease deadline out of range");
-  }
-  rec->holders.emplace_hint(rec->holders.end(), token, std::move(h));
-  return Status::Ok();
-}
-
-// Version 3: u64 last_token, varint n_locks, then per lock (names strictly
-// ascending): string name, u8 shared, u64 last_grant, varint n_holders,
-// holders by ascending token.
-Status DecodeLocks(ByteReader* r, LockTable* locks) {
-  constexpr uint64_t kMinLockBytes = 1 + 1 + 8 + 1;
-  constexpr uint64_t kMinHolderBytes = 8 + 1 + 8 + 8 + 8;
-  uint64_t last_token, n;
-  if (!r->GetU64(&last_token) || !r->GetVarint(&n) || n > kLocksMax ||
-      n > r->remaining() / kMinLockBytes) {
-    return Status::Corruption("snapshot: bad lock count");
-  }
-  locks->SetLastTokenForRestore(last_token);
-  std::string prev;
-  for (uint64_t i = 0; i < n; i++) {
-    std::string name;
-    uint8_t shared;
-    uint64_t n_holders;
-    LockRecord rec;
-    if (!r->GetString(&name) || !r->GetU8(&shared) || !r->GetU64(&rec.last_grant) ||
-        !r->GetVarint(&n_holders) || n_holders > r->remaining() / kMinHolderBytes) {
-      return Status::Corruption("snapshot: truncated lock");
-    }
-    if (i > 0 && name <= prev) return Status::Corruption("snapshot: locks out of order");
-    if (shared > 1 || rec.last_grant == 0 || rec.last_grant > last_token ||
-        (shared == 0 && n_holders > 1)) {
-      return Status::Corruption("snapshot: bad lock record");
-    }
-    rec.shared = shared == 1;
-    for (uint64_t k = 0; k < n_holders; k++) {
-      if (Status st = DecodeHolder(r, rec.last_grant, &rec); !st.ok()) return st;
-    }
-    prev = name;
-    locks->AppendForRestore(std::move(name), std::move(rec));
-  }
-  return Status::Ok();
-}
-
-void EncodeLocks(const LockTable& locks, ByteWriter* w) {
-  w->PutU64(locks.last_token());
-  w->PutVarint(locks.size());
-  for (const auto& [name, rec] : locks.map()) {
-    w->PutString(name);
-    w->PutU8(rec.shared ? 1 : 0);
-    w->PutU64(rec.last_grant);
-    w->PutVarint(rec.holders.size());
-    for (const auto& [token, h] : rec.holders) {
-      w->PutU64(token);
-      w->PutString(h.owner);
-      w->PutU64(h.since_ms);
-      w->PutU64(h.lease_ms);
-      w->PutU64(h.deadline_ms);
-    }
-  }
-}
-
 }  // namespace
 
 std::string EncodeSnapshot(const SmState& state) {
@@ -207,7 +133,7 @@ Status DecodeSnapshot(std::string_view bytes, SmState* out) {
     if (Status st = DecodeScripts(&r, &s.scripts); !st.ok()) return st;
   }
   if (version >= 3) {
-    if (Status st = DecodeLocks(&r, &s.locks); !st.ok()) return st;
+    if (Status st = DecodeLocks(&r, version, &s.locks); !st.ok()) return st;
   }
   if (!r.done()) return Status::Corruption("snapshot: trailing bytes");
   *out = std::move(s);

@@ -27,10 +27,26 @@ std::vector<Reply> StateMachine::Apply(const Batch& batch, uint64_t index) {
   s.leases_rebased = false;
   s.now_ms = std::max(s.now_ms, batch.leader_time_ms);
   s.applied_index = index;
+  s.events.clear();
   std::vector<Reply> replies;
   replies.reserve(batch.commands.size());
   for (const Argv& argv : batch.commands) replies.push_back(Dispatch(s, argv, index));
   return replies;
+}
+
+Events StateMachine::TakeEvents() { return std::move(state_->s.events); }
+
+Reply StateMachine::Query(const Argv& argv) const {
+  if (std::optional<Reply> err = CheckCommand(argv, /*allow_internal=*/false)) return *err;
+  const CommandDef* def = FindCommandDef(argv[0]);
+  if (!(def->spec.flags & kCmdReadOnly) || (def->spec.flags & kCmdNoScript)) {
+    return Reply::Error("ERR internal: Query needs a read-only command");
+  }
+  // Read-only handlers do not change the state; the const_cast only fits
+  // the shared handler signature.
+  SmState& s = const_cast<SmState&>(state_->s);
+  CommandContext ctx{argv, s.now_ms, s.applied_index, s, {}};
+  return def->handler(ctx);
 }
 
 const CommandSpec* StateMachine::FindCommand(std::string_view name) {
@@ -51,6 +67,12 @@ std::optional<Reply> StateMachine::Precheck(const Argv& argv, bool from_client) 
   return CheckCommand(argv, /*allow_internal=*/!from_client);
 }
 
+std::optional<Reply> StateMachine::PrecheckForwarded(const Argv& argv) {
+  const CommandDef* def = argv.empty() ? nullptr : FindCommandDef(argv[0]);
+  bool peer = def != nullptr && (def->spec.flags & kCmdPeer);
+  return CheckCommand(argv, /*allow_internal=*/peer);
+}
+
 std::string StateMachine::Snapshot() const { return EncodeSnapshot(state_->s); }
 
 Status StateMachine::Restore(std::string_view bytes) { return DecodeSnapshot(bytes, &state_->s); }
@@ -61,11 +83,13 @@ size_t StateMachine::key_count() const { return state_->s.keyspace.size(); }
 size_t StateMachine::expiring_key_count() const { return state_->s.keyspace.expiring_count(); }
 uint64_t StateMachine::next_expiry_ms() const {
   uint64_t keys = state_->s.keyspace.NextDeadline();
-  uint64_t leases = state_->s.locks.NextDeadline();
+  uint64_t leases = state_->s.locks.NextDeadline();  // leases, sessions, waits
   if (keys == 0 || leases == 0) return std::max(keys, leases);
   return std::min(keys, leases);
 }
 size_t StateMachine::lock_holder_count() const { return state_->s.locks.holder_count(); }
+size_t StateMachine::lock_waiter_count() const { return state_->s.locks.waiter_count(); }
+size_t StateMachine::session_count() const { return state_->s.locks.sessions().size(); }
 uint64_t StateMachine::last_lock_token() const { return state_->s.locks.last_token(); }
 const std::map<uint64_t, NodeInfo>& StateMachine::nodes() const { return state_->s.nodes; }
 

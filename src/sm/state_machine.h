@@ -21,13 +21,14 @@
 
 #include "common/status.h"
 #include "sm/command.h"
+#include "sm/events.h"
 #include "sm/reply.h"
 
 namespace lockq::sm {
 
-// Version 2 added the script cache, version 3 the lock table; Restore()
-// still reads versions 1 and 2.
-inline constexpr uint8_t kSnapshotVersion = 3;
+// Version 2 added the script cache, version 3 the lock table, version 4
+// lock waiters, sessions and modes; Restore() still reads versions 1 to 3.
+inline constexpr uint8_t kSnapshotVersion = 4;
 
 // Command flags, as data (compare Redis's src/commands/*.json).
 enum CommandFlag : uint32_t {
@@ -37,6 +38,12 @@ enum CommandFlag : uint32_t {
   kCmdInternal = 1 << 3,  // proposed by lockqd itself; refused from clients
   kCmdFast = 1 << 4,
   kCmdNoScript = 1 << 5,  // refused inside Lua scripts (EVAL, SCRIPT, ...)
+  // Front ends wrap it in LOCKQ.AS so the state machine knows which client
+  // connection sent it (blocking acquires, lock-lost pushes).
+  kCmdClientRef = 1 << 6,
+  // Internal, but a follower may forward it to the leader (LOCKQ.AS,
+  // LOCKQ.CANCEL, LOCKQ.INCARNATION): peers propose it for their clients.
+  kCmdPeer = 1 << 7,
 };
 
 struct CommandSpec {
@@ -64,6 +71,13 @@ class StateMachine {
   // one reply per command in order. A bad command yields an error reply; it
   // never aborts the batch or changes state partially.
   std::vector<Reply> Apply(const Batch& batch, uint64_t index);
+  // The events of the last Apply() (deferred replies, pushes, lock
+  // changes: events.h), moved out. Every replica produces the same.
+  Events TakeEvents();
+  // Runs a read-only command (kCmdReadOnly, not a script) against the
+  // applied state, outside the log: for node-local observers that were
+  // told by an event that something changed. Not linearizable by itself.
+  Reply Query(const Argv& argv) const;
 
   // Command table lookup (case-insensitive); nullptr when unknown.
   static const CommandSpec* FindCommand(std::string_view name);
@@ -72,6 +86,9 @@ class StateMachine {
   // syntax errors, internal commands from a client. nullopt means "propose
   // it"; otherwise the error reply to send, exactly as Redis words it.
   static std::optional<Reply> Precheck(const Argv& argv, bool from_client = true);
+  // Precheck for commands a follower forwarded: a client's commands plus
+  // the kCmdPeer internal ones.
+  static std::optional<Reply> PrecheckForwarded(const Argv& argv);
 
   // Versioned full-state serialization (docs/formats.md "Snapshot").
   std::string Snapshot() const;
@@ -85,6 +102,8 @@ class StateMachine {
   // none. The leader proposes LOCKQ.EXPIRE once its clock passes it.
   uint64_t next_expiry_ms() const;
   size_t lock_holder_count() const;  // lock holders, expired ones not yet removed included
+  size_t lock_waiter_count() const;
+  size_t session_count() const;
   uint64_t last_lock_token() const;  // the last fencing token granted, 0 when none
   const std::map<uint64_t, NodeInfo>& nodes() const;
 

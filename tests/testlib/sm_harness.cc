@@ -21,7 +21,18 @@ sm::Reply SmHarness::ApplyOnly(const sm::Argv& argv) {
 }
 
 std::vector<sm::Reply> SmHarness::ApplyBatch(const sm::Batch& batch) {
-  return sm_.Apply(batch, ++index_);
+  std::vector<sm::Reply> replies = sm_.Apply(batch, ++index_);
+  events_ = sm_.TakeEvents();
+  return replies;
+}
+
+sm::Reply SmHarness::RunAs(uint64_t conn, uint64_t slot, const sm::Argv& argv) {
+  if (auto err = sm::StateMachine::Precheck(argv, /*from_client=*/true)) return *err;
+  sm::ClientRef c = ClientOf(conn, slot);
+  sm::Argv wrapped{"LOCKQ.AS", std::to_string(c.node), std::to_string(c.nonce), std::to_string(c.conn),
+                   std::to_string(c.slot)};
+  wrapped.insert(wrapped.end(), argv.begin(), argv.end());
+  return ApplyOnly(wrapped);
 }
 
 }  // namespace lockq::testing

@@ -34,6 +34,13 @@ class SmHarness {
   sm::Reply ApplyOnly(const sm::Argv& argv);
   // Applies a whole batch at the next index (its leader_time_ms as given).
   std::vector<sm::Reply> ApplyBatch(const sm::Batch& batch);
+  // Runs argv as client connection `conn`'s request in reply slot `slot`
+  // (node 1, nonce 1), as a front end does for kCmdClientRef commands
+  // (LOCKQ.AS). ClientOf() is that ClientRef.
+  sm::Reply RunAs(uint64_t conn, uint64_t slot, const sm::Argv& argv);
+  static sm::ClientRef ClientOf(uint64_t conn, uint64_t slot) { return {1, 1, conn, slot}; }
+  // The events of the last applied batch.
+  const sm::Events& events() const { return events_; }
 
   void AdvanceTime(uint64_t ms) { time_ms_ += ms; }
   void SetTime(uint64_t ms) { time_ms_ = ms; }
@@ -47,6 +54,7 @@ class SmHarness {
   sm::StateMachine sm_;
   uint64_t time_ms_;
   uint64_t index_ = 0;
+  sm::Events events_;
 };
 
 }  // namespace lockq::testing

@@ -146,7 +146,7 @@ TEST(ReplyCodecTest, Corruption) {
   EXPECT_FALSE(DecodeReplies(bad_version).ok());
   // Unknown kind.
   std::string bad_kind = EncodeReplies({Reply::Int(1)});
-  bad_kind[2] = 13;
+  bad_kind[2] = 14;
   EXPECT_FALSE(DecodeReplies(bad_kind).ok());
   // Huge declared count.
   std::string huge;

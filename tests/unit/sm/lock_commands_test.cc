@@ -106,11 +106,16 @@ TEST(LockCommandsTest, RenewExtendsFromNow) {
 TEST(LockCommandsTest, OptionErrors) {
   SmHarness h;
   const Reply kSyntax = E(errors::kSyntax);
-  EXPECT_EQ(h.Run({"LOCK.ACQUIRE", "L", "WAIT", "100"}), E(errors::kLockWaitUnsupported));
-  EXPECT_EQ(h.Run({"LOCK.ACQUIRE", "L", "WAIT"}), E(errors::kLockWaitUnsupported));
+  EXPECT_EQ(h.Run({"LOCK.ACQUIRE", "L", "WAIT", "100"}), E(errors::kLockWaitNoClient));
+  EXPECT_EQ(h.Run({"LOCK.ACQUIRE", "L", "WAIT"}), kSyntax);
+  EXPECT_EQ(h.Run({"LOCK.ACQUIRE", "L", "WAIT", "-1"}), E(errors::InvalidExpireTime("lock.acquire")));
+  EXPECT_EQ(h.Run({"LOCK.ACQUIRE", "L", "SESSION", "0"}), E(errors::kNoSession));
+  EXPECT_EQ(h.Run({"LOCK.ACQUIRE", "L", "TTL", "5", "SESSION", "1"}), kSyntax);
+  EXPECT_EQ(h.Run({"LOCK.ACQUIRE", "L", "SHARED", "SEMAPHORE", "2"}), kSyntax);
+  EXPECT_EQ(h.Run({"LOCK.ACQUIRE", "L", "SEMAPHORE", "0"}), E(errors::kPermitsRange));
   EXPECT_EQ(h.Run({"LOCK.ACQUIRE", "L", "TTL"}), kSyntax);
   EXPECT_EQ(h.Run({"LOCK.ACQUIRE", "L", "OWNER"}), kSyntax);
-  EXPECT_EQ(h.Run({"LOCK.ACQUIRE", "L", "SESSION", "1"}), kSyntax);
+  EXPECT_EQ(h.Run({"LOCK.ACQUIRE", "L", "SESSION", "1"}), E(errors::kNoSession));
   EXPECT_EQ(h.Run({"LOCK.ACQUIRE", "L", "FOO"}), kSyntax);
   EXPECT_EQ(h.Run({"LOCK.ACQUIRE", "L", "TTL", "x"}), E(errors::kNotInteger));
   EXPECT_EQ(h.Run({"LOCK.ACQUIRE", "L", "TTL", "0"}),

@@ -26,11 +26,13 @@ inline Reply Holder(int64_t token, std::string owner, int64_t since_ms, int64_t 
                     int64_t now_ms) {
   return Reply::Map({B("token"), I(token), B("owner"), B(std::move(owner)), B("since_ms"),
                      I(since_ms), B("expires_ms"), I(expires_ms), B("remaining_ms"),
-                     I(expires_ms - now_ms)});
+                     I(expires_ms - now_ms), B("session"), I(0)});
 }
-inline Reply Info(std::string mode, std::vector<Reply> holders, int64_t last_token) {
-  return Reply::Map({B("mode"), B(std::move(mode)), B("holders"),
-                     Reply::Array(std::move(holders)), B("last_token"), I(last_token)});
+inline Reply Info(std::string mode, std::vector<Reply> holders, int64_t last_token,
+                  std::vector<Reply> waiters = {}, int64_t permits = 0) {
+  return Reply::Map({B("mode"), B(std::move(mode)), B("permits"), I(permits), B("holders"),
+                     Reply::Array(std::move(holders)), B("waiters"), Reply::Array(std::move(waiters)),
+                     B("last_token"), I(last_token)});
 }
 
 // The token of a granted LOCK.ACQUIRE reply (-1 otherwise).

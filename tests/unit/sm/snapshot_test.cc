@@ -48,8 +48,8 @@ TEST(SnapshotTest, EmptyStateLayout) {
   StateMachine sm;
   std::string snap = sm.Snapshot();
   EXPECT_EQ(static_cast<uint8_t>(snap[0]), kSnapshotVersion);
-  // ..., nodes, keys, scripts, lock token counter, locks
-  EXPECT_EQ(snap.size(), 1u + 8 + 8 + 1 + 1 + 1 + 8 + 1);
+  // ..., nodes, keys, scripts, token and session counters, sessions, locks
+  EXPECT_EQ(snap.size(), 1u + 8 + 8 + 1 + 1 + 1 + 8 + 8 + 1 + 1);
 }
 
 TEST(SnapshotTest, RoundTripIsByteIdentical) {
@@ -153,6 +153,8 @@ std::string SnapshotWith(std::function<void(ByteWriter&)> keys_part) {
   keys_part(w);
   w.PutVarint(0);  // scripts (version 2)
   w.PutU64(0);     // last lock token (version 3)
+  w.PutU64(0);     // last session id (version 4)
+  w.PutVarint(0);  // sessions (version 4)
   w.PutVarint(0);  // locks (version 3)
   return s;
 }
@@ -237,7 +239,7 @@ TEST(SnapshotTest, RestoresVersion1WithoutScripts) {
   // no locks (token counter 0, lock count 0).
   std::string now = sm.Snapshot();
   EXPECT_EQ(static_cast<uint8_t>(now[0]), kSnapshotVersion);
-  EXPECT_EQ(now.substr(1), s.substr(1) + std::string(1 + 8 + 1, '\0'));
+  EXPECT_EQ(now.substr(1), s.substr(1) + std::string(1 + 8 + 8 + 1 + 1, '\0'));
   // A version 1 snapshot with trailing script bytes is corrupt.
   EXPECT_FALSE(sm.Restore(s + std::string(1, '\0')).ok());
 }

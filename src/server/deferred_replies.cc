@@ -1,0 +1,134 @@
+// Replies that come later, and pushes (docs/design/native-locks.md,
+// "Deferred replies"):
+//
+//  - A kCmdClientRef command (LOCK.ACQUIRE, ELECT.CAMPAIGN) is proposed as
+//    `LOCKQ.AS node nonce conn slot cmd...`, so the state machine knows
+//    which connection and reply slot asked. If it has to wait, its
+//    immediate reply is sm::Reply::Deferred() and the slot stays open; the
+//    grant, timeout or NOSESSION arrives as an event of a later entry.
+//  - Every node applies every entry and sees every event; it delivers those
+//    addressed to its own connections (node id and process nonce). A
+//    follower therefore answers its blocked clients itself.
+//  - Nothing is left behind by a vanished client: a connection that closes
+//    proposes LOCKQ.CANCEL for its open slots, and a grant that finds no
+//    open slot (client gone, or told TRYAGAIN) is cancelled, which releases
+//    it. A restarted node's LOCKQ.INCARNATION drops its older waiters.
+//  - Lock-lost messages are RESP3 pushes (`>4 lock.lost name token
+//    reason`) to connections that said HELLO 3. ELECT.OBSERVE connections
+//    get `elect name value token` (value and token nil without a leader)
+//    after each entry that changed the election's holder.
+
+#include <spdlog/spdlog.h>
+
+#include <string>
+
+#include "server/connection.h"
+#include "server/core.h"
+#include "server/resp_server.h"
+#include "sm/state_machine.h"
+
+namespace lockq::server {
+
+namespace {
+
+constexpr std::string_view kElectPrefix = "elect:";  // elect_family.cc's lock names
+constexpr size_t kObservesPerConnectionMax = 1024;
+
+bool IsOutcomeUnknown(const sm::Reply& r) { return r.is_error() && r.str.rfind("TRYAGAIN", 0) == 0; }
+
+}  // namespace
+
+sm::ClientRef RespServer::RefOf(uint64_t conn_id, uint64_t slot) const {
+  return {core_->node().id(), core_->nonce(), conn_id, slot};
+}
+
+void RespServer::SubmitWithClient(const std::shared_ptr<Connection>& conn, sm::Argv argv, uint64_t slot) {
+  sm::ClientRef ref = RefOf(conn->id(), slot);
+  sm::Argv wrapped{"LOCKQ.AS", std::to_string(ref.node), std::to_string(ref.nonce),
+                   std::to_string(ref.conn), std::to_string(ref.slot)};
+  wrapped.reserve(wrapped.size() + argv.size());
+  for (std::string& a : argv) wrapped.push_back(std::move(a));
+  conn->MarkDeferred(slot);
+  std::weak_ptr<Connection> weak = conn;
+  core_->Submit(std::move(wrapped), [this, weak, slot, ref](sm::Reply reply) {
+    if (reply.is_deferred()) return;  // queued: the answer comes as an event
+    auto c = weak.lock();
+    bool delivered = c && c->FillDeferred(slot, reply);
+    // The client was told TRYAGAIN, yet the request may have been queued or
+    // granted: take it back so no lock waits for someone who gave up.
+    if (delivered && IsOutcomeUnknown(reply)) ProposeCancel(ref);
+  });
+}
+
+void RespServer::ProposeCancel(const sm::ClientRef& c) {
+  core_->Submit({"LOCKQ.CANCEL", std::to_string(c.node), std::to_string(c.nonce), std::to_string(c.conn),
+                 std::to_string(c.slot)},
+                [](sm::Reply r) {
+                  if (r.is_error()) spdlog::warn("LOCKQ.CANCEL failed: {}", r.str);
+                });
+}
+
+void RespServer::OnEvents(sm::Events events) {
+  uint64_t me = core_->node().id();
+  uint64_t nonce = core_->nonce();
+  std::set<std::string> changed;
+  for (sm::Event& e : events) {
+    if (e.kind == sm::Event::Kind::kChange) {
+      if (observers_.count(e.topic) != 0) changed.insert(e.topic);
+      continue;
+    }
+    if (e.client.node != me || e.client.nonce != nonce) continue;
+    auto it = conns_.find(e.client.conn);
+    Connection* c = it == conns_.end() ? nullptr : it->second.get();
+    if (e.kind == sm::Event::Kind::kReply) {
+      if (c != nullptr && c->FillDeferred(e.client.slot, e.reply)) continue;
+      // A grant nobody will learn of: release it.
+      if (e.reply.kind == sm::Reply::Kind::kArray) ProposeCancel(e.client);
+    } else if (c != nullptr && c->protocol() >= 3) {
+      c->Push(e.reply);
+    }
+  }
+  for (const std::string& lock : changed) NotifyObservers(lock);
+}
+
+void RespServer::NotifyObservers(const std::string& lock) {
+  auto it = observers_.find(lock);
+  if (it == observers_.end()) return;
+  std::string election = lock.substr(kElectPrefix.size());
+  sm::Reply leader = core_->state().Query({"ELECT.LEADER", election});
+  sm::Reply value = sm::Reply::Null(), token = sm::Reply::Null();
+  if (leader.kind == sm::Reply::Kind::kMap && leader.elems.size() >= 4) {
+    value = leader.elems[1];
+    token = leader.elems[3];
+  }
+  sm::Reply push{sm::Reply::Kind::kPush, 0, {}, {sm::Reply::Bulk("elect"), sm::Reply::Bulk(election), value, token}};
+  for (uint64_t id : it->second) {
+    auto c = conns_.find(id);
+    if (c != conns_.end()) c->second->Push(push);
+  }
+}
+
+void RespServer::Observe(const std::shared_ptr<Connection>& conn, const std::string& election, uint64_t slot) {
+  if (conn->watching().size() >= kObservesPerConnectionMax && conn->watching().count(election) == 0) {
+    conn->Fill(slot, sm::Reply::Error("ERR too many observed elections on this connection (1024)"));
+    return;
+  }
+  conn->watching().insert(election);
+  observers_[std::string(kElectPrefix) + election].insert(conn->id());
+  // The current leader, read through the log (linearizable); changes after
+  // it arrive as pushes.
+  std::weak_ptr<Connection> weak = conn;
+  core_->Submit({"ELECT.LEADER", election}, [weak, slot](sm::Reply r) {
+    if (auto c = weak.lock()) c->Fill(slot, r);
+  });
+}
+
+void RespServer::Unobserve(Connection& conn, const std::string& election) {
+  conn.watching().erase(election);
+  auto it = observers_.find(std::string(kElectPrefix) + election);
+  if (it == observers_.end()) return;
+  it->second.erase(conn.id());
+  if (it->second.empty()) observers_.erase(it);
+}
+
+}  // namespace lockq::server
