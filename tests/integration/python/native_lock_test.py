@@ -1,0 +1,315 @@
+#!/usr/bin/python3
+"""Native blocking locks (issue 4) with real lockqd processes and python3-redis:
+
+- counting: 8 processes x 100 rounds of LOCK.ACQUIRE ... WAIT -> GET ->
+  SET+1 (fenced) -> LOCK.RELEASE gives exactly 800, on 1 node, and on 3
+  nodes while the leader is killed and restarted during the run (clients
+  move to another node);
+- FIFO: waiters queued one after another (on different nodes) are granted
+  in the order they queued, and LOCK.INFO lists them in that order;
+- a waiter whose connection closes leaves the queue.
+
+Run by ctest as: native_lock_test.py --lockqd PATH
+"""
+import argparse
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+import redis
+from redis.exceptions import ConnectionError, ResponseError, TimeoutError
+
+LOCKQD = None
+PROCS, ROUNDS = 8, 100
+LOCK = "counter-lock"
+TTL_MS = 3000    # a grant to a client whose node died is held this long
+WAIT_MS = 20000  # server-side wait per attempt
+RETRYABLE = (ConnectionError, TimeoutError, ResponseError)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Cluster:
+    """n lockqd processes on loopback, each with its own data dir."""
+
+    def __init__(self, n):
+        self.dir = tempfile.mkdtemp(prefix="lockq-native-")
+        self.resp = [free_port() for _ in range(n)]
+        self.raft = [free_port() for _ in range(n)]
+        self.spec = ",".join("%d=127.0.0.1:%d" % (i + 1, p) for i, p in enumerate(self.raft))
+        self.procs = [None] * n
+        for i in range(n):
+            self.start(i)
+        self.wait_leader()
+
+    def start(self, i):
+        log = open(os.path.join(self.dir, "node%d.log" % (i + 1)), "ab")
+        args = [LOCKQD, "--node-id", str(i + 1), "--data-dir", os.path.join(self.dir, "n%d" % (i + 1)),
+                "--resp-port", str(self.resp[i]), "--raft-addr", "127.0.0.1:%d" % self.raft[i],
+                "--amqp-port", "0", "--http-port", "0",
+                "--election-timeout-ms", "300", "--heartbeat-timeout-ms", "50"]
+        if len(self.resp) > 1:
+            args += ["--initial-cluster", self.spec]
+        self.procs[i] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+
+    def leader(self):
+        for i, port in enumerate(self.resp):
+            if self.procs[i] is None or self.procs[i].poll() is not None:
+                continue
+            try:
+                info = redis.Redis(port=port, socket_timeout=1).info("replication")
+                if info.get("raft_role") == "leader":
+                    return i
+            except redis.RedisError:
+                pass
+        return None
+
+    def wait_leader(self, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            i = self.leader()
+            if i is not None:
+                try:
+                    redis.Redis(port=self.resp[i], socket_timeout=2).set("ready", "1")
+                    return i
+                except redis.RedisError:
+                    pass
+            time.sleep(0.1)
+        raise RuntimeError("no leader within %ss" % timeout)
+
+    def kill(self, i):
+        self.procs[i].send_signal(signal.SIGKILL)
+        self.procs[i].wait(timeout=10)
+
+    def stop(self):
+        for p in self.procs:
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait(timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def logs(self):
+        out = []
+        for i in range(len(self.procs)):
+            with open(os.path.join(self.dir, "node%d.log" % (i + 1)), "rb") as f:
+                out.append("--- node %d ---\n%s" % (i + 1, f.read()[-3000:].decode(errors="replace")))
+        return "\n".join(out)
+
+
+class Nodes:
+    """A client that moves to the next node when one fails or answers TRYAGAIN."""
+
+    def __init__(self, ports, start):
+        self.clients = [redis.Redis(port=p, socket_timeout=WAIT_MS / 1000 + 10, socket_connect_timeout=1)
+                        for p in ports]
+        self.i = start % len(ports)
+
+    def next(self):
+        self.i = (self.i + 1) % len(self.clients)
+        time.sleep(0.05)
+
+    def run(self, fn, deadline_s=90):
+        deadline = time.time() + deadline_s
+        while True:
+            try:
+                return fn(self.clients[self.i])
+            except RETRYABLE as e:
+                if isinstance(e, ResponseError) and "TRYAGAIN" not in str(e):
+                    raise
+                if time.time() > deadline:
+                    raise
+                self.next()
+
+
+def acquire(nodes, owner):
+    """Blocks in the server until granted; returns the token. A request whose
+    outcome is unknown (TRYAGAIN, lost connection) is simply asked again: the
+    server cancels an unanswered grant, or it expires with its lease."""
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            r = nodes.clients[nodes.i].execute_command(
+                "LOCK.ACQUIRE", LOCK, "TTL", TTL_MS, "WAIT", WAIT_MS, "OWNER", owner)
+            if r is not None:
+                return int(r[0])
+        except RETRYABLE as e:
+            if isinstance(e, ResponseError) and "TRYAGAIN" not in str(e):
+                raise
+            nodes.next()
+    raise RuntimeError("no grant within 120 s")
+
+
+def release(nodes, token):
+    def do(client):
+        try:
+            client.execute_command("LOCK.RELEASE", LOCK, token)
+        except ResponseError as e:
+            # An earlier attempt whose reply was lost released it already.
+            if "NOTOWNER" not in str(e) and "STALETOKEN" not in str(e):
+                raise
+    nodes.run(do)
+
+
+def worker(ports, index, results):
+    nodes = Nodes(ports, index)
+    done = 0
+    for _ in range(ROUNDS):
+        token = acquire(nodes, "w%d" % index)
+        value = nodes.run(lambda c: int(c.get("counter") or 0))
+        # Fenced: if our lease ran out and someone else holds the lock now,
+        # the write is refused instead of clobbering theirs.
+        nodes.run(lambda c: c.execute_command("SET", "counter", value + 1, "FENCE", LOCK, token))
+        release(nodes, token)
+        done += 1
+    results.put(done)
+
+
+def count(cluster, kill_leaders):
+    results = multiprocessing.Queue()
+    procs = [multiprocessing.Process(target=worker, args=(cluster.resp, i, results)) for i in range(PROCS)]
+    for p in procs:
+        p.start()
+    kills = 0
+    deadline = time.time() + 300
+    while any(p.is_alive() for p in procs) and time.time() < deadline:
+        time.sleep(0.5)
+        if kills < kill_leaders:
+            leader = cluster.leader()
+            if leader is not None:
+                cluster.kill(leader)
+                kills += 1
+                print("killed leader node %d" % (leader + 1), flush=True)
+                time.sleep(0.7)
+                cluster.start(leader)
+    for p in procs:
+        p.join(timeout=60)
+        if p.is_alive():
+            p.kill()
+    done = sum(results.get(timeout=5) for _ in procs)
+    final = Nodes(cluster.resp, 0).run(lambda c: int(c.get("counter")))
+    print("nodes: %d, leader kills: %d, rounds done: %d, counter: %d"
+          % (len(cluster.resp), kills, done, final), flush=True)
+    return kills, done, final
+
+
+def wait_until(pred, what, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def lock_info(client, name):
+    raw = client.execute_command("LOCK.INFO", name)
+    info = dict(zip(raw[0::2], raw[1::2]))
+    waiters = [dict(zip(w[0::2], w[1::2])) for w in info[b"waiters"]]
+    holders = [dict(zip(h[0::2], h[1::2])) for h in info[b"holders"]]
+    return holders, waiters
+
+
+class NativeLockTest(unittest.TestCase):
+    def test_counting_single_node(self):
+        cluster = Cluster(1)
+        try:
+            kills, done, final = count(cluster, kill_leaders=0)
+            self.assertEqual(done, PROCS * ROUNDS)
+            self.assertEqual(final, PROCS * ROUNDS, cluster.logs())
+        finally:
+            cluster.stop()
+
+    def test_counting_three_nodes_while_leaders_die(self):
+        cluster = Cluster(3)
+        try:
+            kills, done, final = count(cluster, kill_leaders=3)
+            self.assertGreaterEqual(kills, 1)
+            self.assertEqual(done, PROCS * ROUNDS)
+            self.assertEqual(final, PROCS * ROUNDS, cluster.logs())
+        finally:
+            cluster.stop()
+
+    def check_fifo(self, cluster, n_waiters=9):
+        ports = cluster.resp
+        admin = redis.Redis(port=ports[0], socket_timeout=10)
+        first = admin.execute_command("LOCK.ACQUIRE", "fifo", "TTL", 60000)
+        grants = []  # (waiter index, token) in grant order
+        lock = threading.Lock()
+
+        def waiter(i):
+            c = redis.Redis(port=ports[i % len(ports)], socket_timeout=60)
+            r = c.execute_command("LOCK.ACQUIRE", "fifo", "TTL", 60000, "WAIT", 50000, "OWNER", "w%d" % i)
+            with lock:
+                grants.append((i, int(r[0])))
+            c.execute_command("LOCK.RELEASE", "fifo", int(r[0]))
+
+        threads = []
+        for i in range(n_waiters):
+            t = threading.Thread(target=waiter, args=(i,))
+            t.start()
+            threads.append(t)
+            # The next waiter starts only once this one is in the queue.
+            wait_until(lambda: len(lock_info(admin, "fifo")[1]) == i + 1, "waiter %d queued" % i)
+        owners = [w[b"owner"].decode() for w in lock_info(admin, "fifo")[1]]
+        print("queue:", owners, flush=True)
+        self.assertEqual(owners, ["w%d" % i for i in range(n_waiters)])
+        admin.execute_command("LOCK.RELEASE", "fifo", int(first[0]))
+        for t in threads:
+            t.join(timeout=60)
+        print("grants (waiter, token):", grants, flush=True)
+        self.assertEqual([i for i, _ in grants], list(range(n_waiters)))
+        tokens = [t for _, t in grants]
+        self.assertEqual(tokens, sorted(tokens))
+        self.assertGreater(tokens[0], int(first[0]))
+
+    def check_disconnect_leaves_queue(self, cluster):
+        ports = cluster.resp
+        admin = redis.Redis(port=ports[0], socket_timeout=10)
+        held = admin.execute_command("LOCK.ACQUIRE", "gone", "TTL", 60000)
+        # A raw connection (to the last node: a follower on 3 nodes) that
+        # queues and then vanishes without reading its reply.
+        s = socket.create_connection(("127.0.0.1", ports[-1]))
+        s.sendall(b"*6\r\n$12\r\nLOCK.ACQUIRE\r\n$4\r\ngone\r\n$4\r\nWAIT\r\n$1\r\n0\r\n$5\r\nOWNER\r\n$4\r\nlost\r\n")
+        wait_until(lambda: len(lock_info(admin, "gone")[1]) == 1, "the waiter queued")
+        s.close()
+        wait_until(lambda: len(lock_info(admin, "gone")[1]) == 0, "the waiter left the queue")
+        admin.execute_command("LOCK.RELEASE", "gone", int(held[0]))
+        holders, waiters = lock_info(admin, "gone")
+        self.assertEqual((holders, waiters), ([], []))
+
+    def test_fifo_and_disconnect_single_node(self):
+        cluster = Cluster(1)
+        try:
+            self.check_fifo(cluster)
+            self.check_disconnect_leaves_queue(cluster)
+        finally:
+            cluster.stop()
+
+    def test_fifo_and_disconnect_three_nodes(self):
+        cluster = Cluster(3)
+        try:
+            self.check_fifo(cluster)
+            self.check_disconnect_leaves_queue(cluster)
+        finally:
+            cluster.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lockqd", required=True)
+    args, rest = parser.parse_known_args()
+    LOCKQD = args.lockqd
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
