@@ -13,6 +13,8 @@
 //    proposes LOCKQ.CANCEL for its open slots, and a grant that finds no
 //    open slot (client gone, or told TRYAGAIN) is cancelled, which releases
 //    it. A restarted node's LOCKQ.INCARNATION drops its older waiters.
+//  - A WAIT that no entry answers by WAIT + --no-leader-timeout-ms (no
+//    leader) gets TRYAGAIN and is cancelled, rather than hang.
 //  - Lock-lost messages are RESP3 pushes (`>4 lock.lost name token
 //    reason`) to connections that said HELLO 3. ELECT.OBSERVE connections
 //    get `elect name value token` (value and token nil without a leader)
@@ -22,6 +24,7 @@
 
 #include <string>
 
+#include "common/strings.h"
 #include "server/connection.h"
 #include "server/core.h"
 #include "server/resp_server.h"
@@ -36,6 +39,21 @@ constexpr size_t kObservesPerConnectionMax = 1024;
 
 bool IsOutcomeUnknown(const sm::Reply& r) { return r.is_error() && r.str.rfind("TRYAGAIN", 0) == 0; }
 
+constexpr const char* kErrWaitUnanswered =
+    "TRYAGAIN no answer to the lock wait (no leader?); outcome unknown, the request is being cancelled";
+
+// The WAIT argument of a prechecked LOCK.ACQUIRE / ELECT.CAMPAIGN; 0 when
+// absent or unlimited.
+uint64_t WaitMs(const sm::Argv& argv) {
+  for (size_t i = 2; i + 1 < argv.size(); i++) {
+    if (EqualsIgnoreCase(argv[i], "WAIT")) {
+      auto v = ParseInt64(argv[i + 1]);
+      return v && *v > 0 ? static_cast<uint64_t>(*v) : 0;
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 sm::ClientRef RespServer::RefOf(uint64_t conn_id, uint64_t slot) const {
@@ -44,11 +62,15 @@ sm::ClientRef RespServer::RefOf(uint64_t conn_id, uint64_t slot) const {
 
 void RespServer::SubmitWithClient(const std::shared_ptr<Connection>& conn, sm::Argv argv, uint64_t slot) {
   sm::ClientRef ref = RefOf(conn->id(), slot);
+  uint64_t wait = WaitMs(argv);
   sm::Argv wrapped{"LOCKQ.AS", std::to_string(ref.node), std::to_string(ref.nonce),
                    std::to_string(ref.conn), std::to_string(ref.slot)};
   wrapped.reserve(wrapped.size() + argv.size());
   for (std::string& a : argv) wrapped.push_back(std::move(a));
   conn->MarkDeferred(slot);
+  if (wait != 0) {
+    backstops_.emplace(WallClockMs() + wait + config_.limits.no_leader_timeout_ms, ref);
+  }
   std::weak_ptr<Connection> weak = conn;
   core_->Submit(std::move(wrapped), [this, weak, slot, ref](sm::Reply reply) {
     if (reply.is_deferred()) return;  // queued: the answer comes as an event
@@ -58,6 +80,19 @@ void RespServer::SubmitWithClient(const std::shared_ptr<Connection>& conn, sm::A
     // granted: take it back so no lock waits for someone who gave up.
     if (delivered && IsOutcomeUnknown(reply)) ProposeCancel(ref);
   });
+}
+
+void RespServer::BackstopCb(uv_timer_t* h) noexcept { static_cast<RespServer*>(h->data)->ExpireBackstops(); }
+
+void RespServer::ExpireBackstops() {
+  uint64_t now = WallClockMs();
+  while (!backstops_.empty() && backstops_.begin()->first <= now) {
+    sm::ClientRef ref = backstops_.begin()->second;
+    backstops_.erase(backstops_.begin());
+    auto it = conns_.find(ref.conn);
+    if (it == conns_.end() || ref.nonce != core_->nonce()) continue;
+    if (it->second->FillDeferred(ref.slot, sm::Reply::Error(kErrWaitUnanswered))) ProposeCancel(ref);
+  }
 }
 
 void RespServer::ProposeCancel(const sm::ClientRef& c) {

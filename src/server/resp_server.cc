@@ -37,6 +37,9 @@ Status RespServer::Listen() {
   uv_check_init(loop_, &flush_);
   flush_.data = this;
   uv_check_start(&flush_, &RespServer::CheckCb);
+  uv_timer_init(loop_, &backstop_timer_);
+  backstop_timer_.data = this;
+  uv_timer_start(&backstop_timer_, &RespServer::BackstopCb, 100, 100);
   spdlog::info("resp: listening on {}", addr);
   return Status::Ok();
 }
@@ -47,6 +50,7 @@ void RespServer::Close() {
   uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
   uv_check_stop(&flush_);
   uv_close(reinterpret_cast<uv_handle_t*>(&flush_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&backstop_timer_), nullptr);
   auto conns = conns_;
   for (auto& [id, c] : conns) c->CloseNow();
 }

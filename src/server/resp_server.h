@@ -73,18 +73,24 @@ class RespServer {
   void ProposeCancel(const sm::ClientRef& client);
   sm::ClientRef RefOf(uint64_t conn_id, uint64_t slot) const;
   void NotifyObservers(const std::string& lock_name);
+  static void BackstopCb(uv_timer_t* h) noexcept;
+  void ExpireBackstops();
 
   uv_loop_t* loop_;
   Core* core_;
   Config config_;
   uv_tcp_t listener_ {};
   uv_check_t flush_ {};
+  uv_timer_t backstop_timer_ {};
   bool listening_ = false;
   uint64_t next_id_ = 1;
   uint64_t started_ms_ = 0;
   std::map<uint64_t, std::shared_ptr<Connection>> conns_;
   std::vector<std::weak_ptr<Connection>> dirty_;
   std::map<std::string, std::set<uint64_t>> observers_;  // lock name -> connection ids
+  // Deferred requests with a WAIT: if no entry answers them by WAIT plus
+  // --no-leader-timeout-ms (no leader), they get TRYAGAIN rather than hang.
+  std::multimap<uint64_t, sm::ClientRef> backstops_;  // wall-clock deadline ms
   RespStats stats_;
 };
 

@@ -124,3 +124,45 @@ TEST(LockPushIT, ObserversSeeEveryLeaderChange) {
 
 }  // namespace
 }  // namespace lockq::testing
+
+namespace lockq::testing {
+namespace {
+
+// A waiter queued on a follower whose leader and other peer die: no entry
+// can answer it, so it gets TRYAGAIN after WAIT + --no-leader-timeout-ms
+// instead of hanging; with a majority back, its queue entry was cancelled.
+TEST(LockPushIT, WaitWithoutLeaderIsAnsweredTryAgain) {
+  ProcessCluster c({.nodes = 3, .extra_args = {"--no-leader-timeout-ms", "1000"}});
+  LQ_ASSERT_OK(c.Start());
+  int leader = c.Leader();
+  ASSERT_GE(leader, 0);
+  int survivor = (leader + 1) % 3;
+  LQ_CONNECT(holder, c, leader);
+  int64_t t1 = TokenOf(holder.Call({"LOCK.ACQUIRE", "w", "TTL", "60000"}));
+  ASSERT_GT(t1, 0);
+  LQ_CONNECT(waiter, c, survivor);
+  waiter.set_timeout(std::chrono::seconds(30));
+  ASSERT_TRUE(waiter.SendRaw("*6\r\n$12\r\nLOCK.ACQUIRE\r\n$1\r\nw\r\n$3\r\nTTL\r\n$4\r\n1000\r\n$4\r\nWAIT\r\n$4\r\n1500\r\n").ok());
+  LQ_CONNECT(admin, c, survivor);
+  for (int i = 0; i < 200; i++) {
+    auto info = admin.Call({"LOCK.INFO", "w"});
+    if (info.ok() && Dbg(info.value()).find("wait_deadline_ms") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  c.Kill9(leader);
+  c.Kill9((leader + 2) % 3);
+  auto start = std::chrono::steady_clock::now();
+  auto r = waiter.ReadReply();
+  auto waited = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - start);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->str.rfind("TRYAGAIN", 0), 0u) << Dbg(r.value());
+  std::printf("[no-leader] LOCK.ACQUIRE WAIT 1500 answered '%s' after %lld ms\n", r->str.c_str(),
+              static_cast<long long>(waited.count()));
+  // The connection goes on working.
+  auto ping = waiter.Call({"PING"});
+  ASSERT_TRUE(ping.ok());
+  EXPECT_EQ(ping->str, "PONG");
+}
+
+}  // namespace
+}  // namespace lockq::testing
