@@ -86,6 +86,14 @@ void Keyspace(std::ostringstream& o, RespServer& s) {
   o << "\r\n";
 }
 
+// lockq's native locks (docs/locks.md), from this node's applied state.
+void Locks(std::ostringstream& o, RespServer& s) {
+  const sm::StateMachine& state = s.core().state();
+  o << "# Locks\r\nlock_holders:" << state.lock_holder_count() << "\r\nlock_waiters:" << state.lock_waiter_count()
+    << "\r\nlock_sessions:" << state.session_count() << "\r\nlock_last_token:" << state.last_lock_token()
+    << "\r\n\r\n";
+}
+
 }  // namespace
 
 std::string BuildInfo(RespServer& server, std::string_view section) {
@@ -97,6 +105,7 @@ std::string BuildInfo(RespServer& server, std::string_view section) {
   if (all || section == "stats") Stats(o, server);
   if (all || section == "replication") Replication(o, server);
   if (all || section == "keyspace") Keyspace(o, server);
+  if (all || section == "locks") Locks(o, server);
   std::string out = o.str();
   while (out.size() >= 2 && out.compare(out.size() - 2, 2, "\r\n") == 0) out.resize(out.size() - 2);
   return out + "\r\n";
