@@ -16,103 +16,24 @@ the final reads on every node). Assertions are about order and outcome
 only; every wait has a deadline. Run by ctest as:
 fenced_pause_test.py --lockqd PATH (python3-redis, under /usr/bin/python3).
 """
-import argparse
-import ctypes
 import os
 import queue
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
-import time
 import unittest
 
-import redis
-from redis.exceptions import ConnectionError, ResponseError, TimeoutError
+import lockq_cluster
+from lockq_cluster import WAIT_S, Cluster, client, retry, spawn, wait_until
 
-LOCKQD = None
 LOCK, RESOURCE = "lock", "resource"
 A_TTL_MS = 1000    # A's lease: short, it runs out while A is stopped
 B_TTL_MS = 60000   # B's lease: long, so B still holds the lock at the end
-WAIT_S = 60        # bound on every wait for the cluster (slow, busy machine)
-
-# Every child of this test (lockqd nodes, holder A) is SIGKILLed by the
-# kernel if the test process dies, even by SIGKILL from a ctest timeout.
-_libc = ctypes.CDLL(None, use_errno=True)
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent():
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-_children = []  # every Popen we started; killed at exit and on SIGTERM
-_dirs = []      # data dirs, removed on SIGTERM too
-
-
-def spawn(argv, **kw):
-    p = subprocess.Popen(argv, preexec_fn=_die_with_parent, **kw)
-    _children.append(p)
-    return p
-
-
-def kill_all():
-    for p in _children:
-        if p.poll() is None:
-            p.kill()  # SIGKILL also ends a stopped process
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-
-
-def _on_sigterm(signum, frame):
-    """Ends the run at once (unittest would record SystemExit as one test's
-    error and go on to the next)."""
-    kill_all()
-    for d in _dirs:
-        shutil.rmtree(d, ignore_errors=True)
-    sys.stdout.flush()
-    os._exit(128 + signum)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def client(port):
-    return redis.Redis(host="127.0.0.1", port=port, socket_timeout=10, socket_connect_timeout=2)
-
-
-def retry(fn, what, deadline_s=WAIT_S):
-    """fn() until it does not fail with TRYAGAIN or a connection error
-    (an election on a busy machine); other errors propagate."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        try:
-            return fn()
-        except (ConnectionError, TimeoutError, ResponseError) as e:
-            if isinstance(e, ResponseError) and "TRYAGAIN" not in str(e):
-                raise
-            if time.monotonic() > deadline:
-                raise AssertionError("%s: still failing after %ss: %s" % (what, deadline_s, e))
-            time.sleep(0.1)
-
-
-def pairs(flat):
-    """A RESP2 map (flat key/value array) as a dict with str keys."""
-    return {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)}
 
 
 def lock_info(r):
-    info = pairs(retry(lambda: r.execute_command("LOCK.INFO", LOCK), "LOCK.INFO"))
-    info["holders"] = [pairs(h) for h in info["holders"]]
-    return info
+    return lockq_cluster.lock_info(r, LOCK)
 
 
 def holder_tokens(info):
@@ -123,98 +44,6 @@ def proc_state(pid):
     """The one-letter state in /proc/PID/stat ('T' when stopped)."""
     with open("/proc/%d/stat" % pid) as f:
         return f.read().rsplit(")", 1)[1].split()[0]
-
-
-def wait_until(pred, what, timeout=WAIT_S, step=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(step)
-    raise AssertionError("timed out after %ss waiting until %s" % (timeout, what))
-
-
-class Cluster:
-    """n lockqd processes on loopback (n == 1: a plain single node)."""
-
-    def __init__(self, n):
-        self.n = n
-        self.dir = tempfile.mkdtemp(prefix="lockq-fencepause-")
-        _dirs.append(self.dir)
-        for attempt in range(3):  # a picked port may be taken meanwhile
-            self.resp = [free_port() for _ in range(n)]
-            self.raft = [free_port() for _ in range(n)]
-            self.procs = [self.start(i, attempt) for i in range(n)]
-            try:
-                self.wait_ready()
-                return
-            except RuntimeError as e:
-                print("cluster start attempt %d failed: %s" % (attempt + 1, e), flush=True)
-                print(self.logs(), flush=True)
-                self.stop()
-        raise RuntimeError("could not start %d lockqd node(s)" % n)
-
-    def start(self, i, attempt):
-        data = os.path.join(self.dir, "try%d-n%d" % (attempt, i + 1))
-        argv = [LOCKQD, "--node-id", str(i + 1), "--data-dir", data,
-                "--resp-port", str(self.resp[i]), "--raft-addr", "127.0.0.1:%d" % self.raft[i],
-                "--amqp-port", "0", "--http-port", "0"]
-        if self.n > 1:
-            argv += ["--initial-cluster",
-                     ",".join("%d=127.0.0.1:%d" % (j + 1, p) for j, p in enumerate(self.raft))]
-        with open(os.path.join(self.dir, "node%d.log" % (i + 1)), "ab") as log:
-            return spawn(argv, stdout=log, stderr=subprocess.STDOUT)
-
-    def wait_ready(self, timeout=30):
-        """Every node answers a write (a follower by forwarding it)."""
-        deadline = time.monotonic() + timeout
-        pending = set(range(self.n))
-        while pending:
-            for i in sorted(pending):
-                if self.procs[i].poll() is not None:
-                    raise RuntimeError("node %d exited with %s" % (i + 1, self.procs[i].returncode))
-                try:
-                    if client(self.resp[i]).set("ready-%d" % (i + 1), "1"):
-                        pending.discard(i)
-                except redis.RedisError:
-                    pass
-            if pending and time.monotonic() > deadline:
-                raise RuntimeError("nodes %s not ready within %ss" % (sorted(pending), timeout))
-            if pending:
-                time.sleep(0.1)
-
-    def roles(self):
-        out = []
-        for port in self.resp:
-            try:
-                out.append(client(port).info("replication").get("raft_role"))
-            except redis.RedisError:
-                out.append(None)
-        return out
-
-    def leader(self):
-        deadline = time.monotonic() + WAIT_S
-        while time.monotonic() < deadline:
-            roles = self.roles()
-            if roles.count("leader") == 1:
-                return roles.index("leader")
-            time.sleep(0.1)
-        raise AssertionError("no single leader within %ss: %s" % (WAIT_S, self.roles()))
-
-    def stop(self):
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait(timeout=10)
-
-    def logs(self):
-        out = []
-        for i in range(self.n):
-            path = os.path.join(self.dir, "node%d.log" % (i + 1))
-            if os.path.exists(path):
-                with open(path, "rb") as f:
-                    out.append("--- node %d ---\n%s" % (i + 1, f.read()[-3000:].decode(errors="replace")))
-        return "\n".join(out)
 
 
 # Holder A. Prints GRANTED token lease_ms once it holds the lock, then does
@@ -391,12 +220,11 @@ class FencedPauseTest(unittest.TestCase):
             raise
         finally:
             cluster.stop()
-            shutil.rmtree(cluster.dir, ignore_errors=True)
 
     def test_three_nodes_a_on_a_follower(self):
         cluster = Cluster(3)
         try:
-            leader = cluster.leader()
+            leader = cluster.wait_leader()
             followers = [i for i in range(3) if i != leader]
             self.scenario(cluster, a_node=followers[0], b_node=followers[1], check_nodes=[0, 1, 2])
         except BaseException:
@@ -404,16 +232,7 @@ class FencedPauseTest(unittest.TestCase):
             raise
         finally:
             cluster.stop()
-            shutil.rmtree(cluster.dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--lockqd", required=True)
-    args, rest = parser.parse_known_args()
-    LOCKQD = os.path.abspath(args.lockqd)
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
-        unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
-    finally:
-        kill_all()
+    lockq_cluster.main()

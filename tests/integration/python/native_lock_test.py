@@ -11,127 +11,25 @@
 
 Run by ctest as: native_lock_test.py --lockqd PATH
 """
-import argparse
 import multiprocessing
-import os
-import shutil
-import signal
 import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 import unittest
 
-import redis
-from redis.exceptions import ConnectionError, ResponseError, TimeoutError
+from redis.exceptions import ResponseError
 
-LOCKQD = None
+import lockq_cluster
+from lockq_cluster import RETRYABLE, Cluster, Nodes, client, is_tryagain, lock_info, wait_until
+
 PROCS, ROUNDS = 8, 100
 LOCK = "counter-lock"
 TTL_MS = 3000    # a grant to a client whose node died is held this long
 WAIT_MS = 20000  # server-side wait per attempt
-RETRYABLE = (ConnectionError, TimeoutError, ResponseError)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Cluster:
-    """n lockqd processes on loopback, each with its own data dir."""
-
-    def __init__(self, n):
-        self.dir = tempfile.mkdtemp(prefix="lockq-native-")
-        self.resp = [free_port() for _ in range(n)]
-        self.raft = [free_port() for _ in range(n)]
-        self.spec = ",".join("%d=127.0.0.1:%d" % (i + 1, p) for i, p in enumerate(self.raft))
-        self.procs = [None] * n
-        for i in range(n):
-            self.start(i)
-        self.wait_leader()
-
-    def start(self, i):
-        log = open(os.path.join(self.dir, "node%d.log" % (i + 1)), "ab")
-        args = [LOCKQD, "--node-id", str(i + 1), "--data-dir", os.path.join(self.dir, "n%d" % (i + 1)),
-                "--resp-port", str(self.resp[i]), "--raft-addr", "127.0.0.1:%d" % self.raft[i],
-                "--amqp-port", "0", "--http-port", "0",
-                "--election-timeout-ms", "300", "--heartbeat-timeout-ms", "50"]
-        if len(self.resp) > 1:
-            args += ["--initial-cluster", self.spec]
-        self.procs[i] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-
-    def leader(self):
-        for i, port in enumerate(self.resp):
-            if self.procs[i] is None or self.procs[i].poll() is not None:
-                continue
-            try:
-                info = redis.Redis(port=port, socket_timeout=1).info("replication")
-                if info.get("raft_role") == "leader":
-                    return i
-            except redis.RedisError:
-                pass
-        return None
-
-    def wait_leader(self, timeout=20):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            i = self.leader()
-            if i is not None:
-                try:
-                    redis.Redis(port=self.resp[i], socket_timeout=2).set("ready", "1")
-                    return i
-                except redis.RedisError:
-                    pass
-            time.sleep(0.1)
-        raise RuntimeError("no leader within %ss" % timeout)
-
-    def kill(self, i):
-        self.procs[i].send_signal(signal.SIGKILL)
-        self.procs[i].wait(timeout=10)
-
-    def stop(self):
-        for p in self.procs:
-            if p is not None and p.poll() is None:
-                p.kill()
-                p.wait(timeout=10)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def logs(self):
-        out = []
-        for i in range(len(self.procs)):
-            with open(os.path.join(self.dir, "node%d.log" % (i + 1)), "rb") as f:
-                out.append("--- node %d ---\n%s" % (i + 1, f.read()[-3000:].decode(errors="replace")))
-        return "\n".join(out)
-
-
-class Nodes:
-    """A client that moves to the next node when one fails or answers TRYAGAIN."""
-
-    def __init__(self, ports, start):
-        self.clients = [redis.Redis(port=p, socket_timeout=WAIT_MS / 1000 + 10, socket_connect_timeout=1)
-                        for p in ports]
-        self.i = start % len(ports)
-
-    def next(self):
-        self.i = (self.i + 1) % len(self.clients)
-        time.sleep(0.05)
-
-    def run(self, fn, deadline_s=90):
-        deadline = time.time() + deadline_s
-        while True:
-            try:
-                return fn(self.clients[self.i])
-            except RETRYABLE as e:
-                if isinstance(e, ResponseError) and "TRYAGAIN" not in str(e):
-                    raise
-                if time.time() > deadline:
-                    raise
-                self.next()
+def nodes_for(ports, index):
+    return Nodes(ports, index, timeout=WAIT_MS / 1000 + 10)
 
 
 def acquire(nodes, owner):
@@ -141,12 +39,12 @@ def acquire(nodes, owner):
     deadline = time.time() + 120
     while time.time() < deadline:
         try:
-            r = nodes.clients[nodes.i].execute_command(
+            r = nodes.current().execute_command(
                 "LOCK.ACQUIRE", LOCK, "TTL", TTL_MS, "WAIT", WAIT_MS, "OWNER", owner)
             if r is not None:
                 return int(r[0])
         except RETRYABLE as e:
-            if isinstance(e, ResponseError) and "TRYAGAIN" not in str(e):
+            if not is_tryagain(e):
                 raise
             nodes.next()
     raise RuntimeError("no grant within 120 s")
@@ -164,7 +62,7 @@ def release(nodes, token):
 
 
 def worker(ports, index, results):
-    nodes = Nodes(ports, index)
+    nodes = nodes_for(ports, index)
     done = 0
     for _ in range(ROUNDS):
         token = acquire(nodes, "w%d" % index)
@@ -199,27 +97,10 @@ def count(cluster, kill_leaders):
         if p.is_alive():
             p.kill()
     done = sum(results.get(timeout=5) for _ in procs)
-    final = Nodes(cluster.resp, 0).run(lambda c: int(c.get("counter")))
+    final = nodes_for(cluster.resp, 0).run(lambda c: int(c.get("counter")))
     print("nodes: %d, leader kills: %d, rounds done: %d, counter: %d"
           % (len(cluster.resp), kills, done, final), flush=True)
     return kills, done, final
-
-
-def wait_until(pred, what, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting for " + what)
-
-
-def lock_info(client, name):
-    raw = client.execute_command("LOCK.INFO", name)
-    info = dict(zip(raw[0::2], raw[1::2]))
-    waiters = [dict(zip(w[0::2], w[1::2])) for w in info[b"waiters"]]
-    holders = [dict(zip(h[0::2], h[1::2])) for h in info[b"holders"]]
-    return holders, waiters
 
 
 class NativeLockTest(unittest.TestCase):
@@ -244,13 +125,13 @@ class NativeLockTest(unittest.TestCase):
 
     def check_fifo(self, cluster, n_waiters=9):
         ports = cluster.resp
-        admin = redis.Redis(port=ports[0], socket_timeout=10)
+        admin = client(ports[0])
         first = admin.execute_command("LOCK.ACQUIRE", "fifo", "TTL", 60000)
         grants = []  # (waiter index, token) in grant order
         lock = threading.Lock()
 
         def waiter(i):
-            c = redis.Redis(port=ports[i % len(ports)], socket_timeout=60)
+            c = client(ports[i % len(ports)], 60)
             r = c.execute_command("LOCK.ACQUIRE", "fifo", "TTL", 60000, "WAIT", 50000, "OWNER", "w%d" % i)
             with lock:
                 grants.append((i, int(r[0])))
@@ -262,8 +143,8 @@ class NativeLockTest(unittest.TestCase):
             t.start()
             threads.append(t)
             # The next waiter starts only once this one is in the queue.
-            wait_until(lambda: len(lock_info(admin, "fifo")[1]) == i + 1, "waiter %d queued" % i)
-        owners = [w[b"owner"].decode() for w in lock_info(admin, "fifo")[1]]
+            wait_until(lambda: len(lock_info(admin, "fifo")["waiters"]) == i + 1, "waiter %d queued" % i)
+        owners = [w["owner"].decode() for w in lock_info(admin, "fifo")["waiters"]]
         print("queue:", owners, flush=True)
         self.assertEqual(owners, ["w%d" % i for i in range(n_waiters)])
         admin.execute_command("LOCK.RELEASE", "fifo", int(first[0]))
@@ -277,18 +158,18 @@ class NativeLockTest(unittest.TestCase):
 
     def check_disconnect_leaves_queue(self, cluster):
         ports = cluster.resp
-        admin = redis.Redis(port=ports[0], socket_timeout=10)
+        admin = client(ports[0])
         held = admin.execute_command("LOCK.ACQUIRE", "gone", "TTL", 60000)
         # A raw connection (to the last node: a follower on 3 nodes) that
         # queues and then vanishes without reading its reply.
         s = socket.create_connection(("127.0.0.1", ports[-1]))
         s.sendall(b"*6\r\n$12\r\nLOCK.ACQUIRE\r\n$4\r\ngone\r\n$4\r\nWAIT\r\n$1\r\n0\r\n$5\r\nOWNER\r\n$4\r\nlost\r\n")
-        wait_until(lambda: len(lock_info(admin, "gone")[1]) == 1, "the waiter queued")
+        wait_until(lambda: len(lock_info(admin, "gone")["waiters"]) == 1, "the waiter queued")
         s.close()
-        wait_until(lambda: len(lock_info(admin, "gone")[1]) == 0, "the waiter left the queue")
+        wait_until(lambda: len(lock_info(admin, "gone")["waiters"]) == 0, "the waiter left the queue")
         admin.execute_command("LOCK.RELEASE", "gone", int(held[0]))
-        holders, waiters = lock_info(admin, "gone")
-        self.assertEqual((holders, waiters), ([], []))
+        info = lock_info(admin, "gone")
+        self.assertEqual((info["holders"], info["waiters"]), ([], []))
 
     def test_fifo_and_disconnect_single_node(self):
         cluster = Cluster(1)
@@ -308,8 +189,4 @@ class NativeLockTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--lockqd", required=True)
-    args, rest = parser.parse_known_args()
-    LOCKQD = args.lockqd
-    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+    lockq_cluster.main()

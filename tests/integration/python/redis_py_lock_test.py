@@ -6,56 +6,15 @@ and falls back to SCRIPT LOAD on NOSCRIPT; acquire is SET NX PX. Run by
 ctest as: redis_py_lock_test.py --lockqd PATH. Uses Debian's python3-redis
 (import under /usr/bin/python3).
 """
-import argparse
 import multiprocessing
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 import unittest
 
 import redis
 from redis.exceptions import LockError, LockNotOwnedError
 
-LOCKQD = None
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class LockqdProcess:
-    """One single-node lockqd on loopback with its own data dir."""
-
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="lockq-pylock-")
-        self.port = free_port()
-        raft = free_port()
-        self.log = open(os.path.join(self.dir, "lockqd.log"), "wb")
-        self.proc = subprocess.Popen(
-            [LOCKQD, "--data-dir", os.path.join(self.dir, "data"), "--resp-port", str(self.port),
-             "--raft-addr", "127.0.0.1:%d" % raft, "--amqp-port", "0", "--http-port", "0"],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            try:
-                if redis.Redis(port=self.port, socket_timeout=2).set("ready", "1"):
-                    return
-            except redis.exceptions.RedisError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("lockqd did not become ready")
-
-    def stop(self):
-        self.proc.kill()
-        self.proc.wait(timeout=10)
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+import lockq_cluster
+from lockq_cluster import Cluster, client
 
 
 def count_worker(port, rounds, results):
@@ -72,8 +31,9 @@ def count_worker(port, rounds, results):
 class RedisPyLockTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.server = LockqdProcess()
-        cls.r = redis.Redis(port=cls.server.port, socket_timeout=10)
+        cls.server = Cluster(1)
+        cls.port = cls.server.resp[0]
+        cls.r = client(cls.port)
 
     @classmethod
     def tearDownClass(cls):
@@ -134,7 +94,7 @@ class RedisPyLockTest(unittest.TestCase):
         """8 processes x 100 rounds of lock -> GET -> SET+1 -> unlock = 800."""
         self.r.delete("counter")
         results = multiprocessing.Queue()
-        procs = [multiprocessing.Process(target=count_worker, args=(self.server.port, 100, results))
+        procs = [multiprocessing.Process(target=count_worker, args=(self.port, 100, results))
                  for _ in range(8)]
         for p in procs:
             p.start()
@@ -145,8 +105,4 @@ class RedisPyLockTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--lockqd", required=True)
-    args, rest = parser.parse_known_args()
-    LOCKQD = args.lockqd
-    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+    lockq_cluster.main()

@@ -1,0 +1,263 @@
+"""Real lockqd processes for the Python integration tests (python3-redis,
+under /usr/bin/python3).
+
+    lockq_cluster.main(__doc__)          # parses --lockqd, runs unittest
+    cluster = Cluster(3)                 # n nodes on 127.0.0.1, own data dirs
+    i = cluster.wait_leader()
+    cluster.kill(i); cluster.start(i)    # kill -9, restart with the same data
+    cluster.stop()                       # kills and removes the data
+
+Every child process dies with the test process, even when ctest SIGKILLs it
+on a timeout (PR_SET_PDEATHSIG); SIGTERM kills them all and exits at once.
+Every wait is bounded.
+"""
+import argparse
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import redis
+from redis.exceptions import ConnectionError, ResponseError, TimeoutError
+
+LOCKQD = None          # set by main()
+WAIT_S = 60            # bound on waits for the cluster (slow, busy machine)
+RETRYABLE = (ConnectionError, TimeoutError, ResponseError)
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG = 1
+_children = []  # every Popen started through spawn()
+_dirs = []      # data dirs, removed on SIGTERM too
+
+
+def _die_with_parent():
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def spawn(argv, **kw):
+    """subprocess.Popen whose process dies with this one."""
+    p = subprocess.Popen(argv, preexec_fn=_die_with_parent, **kw)
+    _children.append(p)
+    return p
+
+
+def kill_all():
+    for p in _children:
+        if p.poll() is None:
+            p.kill()  # SIGKILL also ends a stopped process
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+def _on_sigterm(signum, frame):
+    kill_all()
+    for d in _dirs:
+        shutil.rmtree(d, ignore_errors=True)
+    sys.stdout.flush()
+    os._exit(128 + signum)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def client(port, timeout=10):
+    return redis.Redis(host="127.0.0.1", port=port, socket_timeout=timeout, socket_connect_timeout=2)
+
+
+def is_tryagain(e):
+    return not isinstance(e, ResponseError) or "TRYAGAIN" in str(e)
+
+
+def retry(fn, what, deadline_s=WAIT_S):
+    """fn() until it stops failing with TRYAGAIN or a connection error (an
+    election on a busy machine); other errors propagate."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            return fn()
+        except RETRYABLE as e:
+            if not is_tryagain(e):
+                raise
+            if time.monotonic() > deadline:
+                raise AssertionError("%s: still failing after %ss: %s" % (what, deadline_s, e))
+            time.sleep(0.1)
+
+
+def wait_until(pred, what, timeout=WAIT_S, step=0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(step)
+    raise AssertionError("timed out after %ss waiting until %s" % (timeout, what))
+
+
+def pairs(flat):
+    """A RESP2 map (flat key/value array) as a dict with str keys."""
+    return {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)}
+
+
+def lock_info(r, name):
+    """LOCK.INFO as a dict; holders and waiters as lists of dicts."""
+    info = pairs(retry(lambda: r.execute_command("LOCK.INFO", name), "LOCK.INFO"))
+    info["holders"] = [pairs(h) for h in info["holders"]]
+    info["waiters"] = [pairs(w) for w in info["waiters"]]
+    return info
+
+
+class Cluster:
+    """n lockqd processes on loopback (n == 1: a plain single node), with a
+    fast election timeout so failover tests stay short."""
+
+    def __init__(self, n, prefix="lockq-py-", extra_args=()):
+        self.n = n
+        self.extra_args = list(extra_args)
+        self.dir = tempfile.mkdtemp(prefix=prefix)
+        _dirs.append(self.dir)
+        for self.attempt in range(3):  # a picked port may be taken meanwhile
+            self.resp = [free_port() for _ in range(n)]
+            self.raft = [free_port() for _ in range(n)]
+            self.procs = [None] * n
+            for i in range(n):
+                self.start(i)
+            try:
+                self.wait_ready()
+                return
+            except RuntimeError as e:
+                print("cluster start attempt %d failed: %s\n%s" % (self.attempt + 1, e, self.logs()), flush=True)
+                self.kill_all()
+        raise RuntimeError("could not start %d lockqd node(s)" % n)
+
+    def start(self, i):
+        """Starts node i (again: same ports and data dir)."""
+        argv = [LOCKQD, "--node-id", str(i + 1),
+                "--data-dir", os.path.join(self.dir, "try%d-n%d" % (self.attempt, i + 1)),
+                "--resp-port", str(self.resp[i]), "--raft-addr", "127.0.0.1:%d" % self.raft[i],
+                "--amqp-port", "0", "--http-port", "0",
+                "--election-timeout-ms", "300", "--heartbeat-timeout-ms", "50"] + self.extra_args
+        if self.n > 1:
+            argv += ["--initial-cluster", ",".join("%d=127.0.0.1:%d" % (j + 1, p) for j, p in enumerate(self.raft))]
+        with open(os.path.join(self.dir, "node%d.log" % (i + 1)), "ab") as log:
+            self.procs[i] = spawn(argv, stdout=log, stderr=subprocess.STDOUT)
+
+    def alive(self, i):
+        return self.procs[i] is not None and self.procs[i].poll() is None
+
+    def wait_ready(self, timeout=30):
+        """Every node answers a write (a follower by forwarding it)."""
+        deadline = time.monotonic() + timeout
+        pending = set(range(self.n))
+        while pending:
+            for i in sorted(pending):
+                if not self.alive(i):
+                    raise RuntimeError("node %d exited with %s" % (i + 1, self.procs[i].returncode))
+                try:
+                    if client(self.resp[i]).set("ready-%d" % (i + 1), "1"):
+                        pending.discard(i)
+                except redis.RedisError:
+                    pass
+            if pending and time.monotonic() > deadline:
+                raise RuntimeError("nodes %s not ready within %ss" % (sorted(pending), timeout))
+            if pending:
+                time.sleep(0.1)
+
+    def roles(self):
+        out = []
+        for i, port in enumerate(self.resp):
+            try:
+                out.append(client(port, 1).info("replication").get("raft_role") if self.alive(i) else None)
+            except redis.RedisError:
+                out.append(None)
+        return out
+
+    def leader(self):
+        """The index of the node that says it leads, or None (one look)."""
+        roles = self.roles()
+        return roles.index("leader") if roles.count("leader") == 1 else None
+
+    def wait_leader(self, timeout=WAIT_S):
+        """The leader's index once it accepts a write."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            i = self.leader()
+            if i is not None:
+                try:
+                    client(self.resp[i], 2).set("ready", "1")
+                    return i
+                except redis.RedisError:
+                    pass
+            time.sleep(0.1)
+        raise AssertionError("no leader within %ss: %s" % (timeout, self.roles()))
+
+    def kill(self, i):
+        """kill -9 node i."""
+        self.procs[i].send_signal(signal.SIGKILL)
+        self.procs[i].wait(timeout=10)
+
+    def kill_all(self):
+        for i in range(self.n):
+            if self.alive(i):
+                self.kill(i)
+
+    def stop(self):
+        self.kill_all()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def logs(self):
+        out = []
+        for i in range(self.n):
+            path = os.path.join(self.dir, "node%d.log" % (i + 1))
+            if os.path.exists(path):
+                with open(path, "rb") as f:
+                    out.append("--- node %d ---\n%s" % (i + 1, f.read()[-3000:].decode(errors="replace")))
+        return "\n".join(out)
+
+
+class Nodes:
+    """A client that moves to the next node when one fails or answers TRYAGAIN."""
+
+    def __init__(self, ports, start, timeout=10):
+        self.clients = [client(p, timeout) for p in ports]
+        self.i = start % len(ports)
+
+    def current(self):
+        return self.clients[self.i]
+
+    def next(self):
+        self.i = (self.i + 1) % len(self.clients)
+        time.sleep(0.05)
+
+    def run(self, fn, deadline_s=90):
+        deadline = time.monotonic() + deadline_s
+        while True:
+            try:
+                return fn(self.current())
+            except RETRYABLE as e:
+                if not is_tryagain(e) or time.monotonic() > deadline:
+                    raise
+                self.next()
+
+
+def main():
+    """Parses --lockqd, then runs the calling module's unittest cases."""
+    global LOCKQD
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lockqd", required=True)
+    args, rest = parser.parse_known_args()
+    LOCKQD = os.path.abspath(args.lockqd)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        unittest.main(module="__main__", argv=[sys.argv[0]] + rest, verbosity=2)
+    finally:
+        kill_all()
