@@ -249,6 +249,34 @@ class Nodes:
                 self.next()
 
 
+def count_with_workers(cluster, worker, n_workers, kill_leaders=0, deadline_s=300):
+    """Runs worker(ports, index, results) in n_workers processes; while they
+    run, kill -9s the leader up to kill_leaders times (restarting it 0.7 s
+    later). Returns (kills, the sum of what the workers put in results)."""
+    import multiprocessing
+    results = multiprocessing.Queue()
+    procs = [multiprocessing.Process(target=worker, args=(cluster.resp, i, results)) for i in range(n_workers)]
+    for p in procs:
+        p.start()
+    kills = 0
+    deadline = time.monotonic() + deadline_s
+    while any(p.is_alive() for p in procs) and time.monotonic() < deadline:
+        time.sleep(0.4)
+        if kills < kill_leaders:
+            leader = cluster.leader()
+            if leader is not None:
+                cluster.kill(leader)
+                kills += 1
+                print("killed leader node %d" % (leader + 1), flush=True)
+                time.sleep(0.7)
+                cluster.start(leader)
+    for p in procs:
+        p.join(timeout=60)
+        if p.is_alive():
+            p.kill()
+    return kills, sum(results.get(timeout=5) for _ in procs)
+
+
 def main():
     """Parses --lockqd, then runs the calling module's unittest cases."""
     global LOCKQD

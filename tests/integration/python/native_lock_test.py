@@ -11,7 +11,6 @@
 
 Run by ctest as: native_lock_test.py --lockqd PATH
 """
-import multiprocessing
 import socket
 import threading
 import time
@@ -20,7 +19,7 @@ import unittest
 from redis.exceptions import ResponseError
 
 import lockq_cluster
-from lockq_cluster import RETRYABLE, Cluster, Nodes, client, is_tryagain, lock_info, wait_until
+from lockq_cluster import RETRYABLE, Cluster, Nodes, client, count_with_workers, is_tryagain, lock_info, wait_until
 
 PROCS, ROUNDS = 8, 100
 LOCK = "counter-lock"
@@ -76,27 +75,7 @@ def worker(ports, index, results):
 
 
 def count(cluster, kill_leaders):
-    results = multiprocessing.Queue()
-    procs = [multiprocessing.Process(target=worker, args=(cluster.resp, i, results)) for i in range(PROCS)]
-    for p in procs:
-        p.start()
-    kills = 0
-    deadline = time.time() + 300
-    while any(p.is_alive() for p in procs) and time.time() < deadline:
-        time.sleep(0.5)
-        if kills < kill_leaders:
-            leader = cluster.leader()
-            if leader is not None:
-                cluster.kill(leader)
-                kills += 1
-                print("killed leader node %d" % (leader + 1), flush=True)
-                time.sleep(0.7)
-                cluster.start(leader)
-    for p in procs:
-        p.join(timeout=60)
-        if p.is_alive():
-            p.kill()
-    done = sum(results.get(timeout=5) for _ in procs)
+    kills, done = count_with_workers(cluster, worker, PROCS, kill_leaders=kill_leaders)
     final = nodes_for(cluster.resp, 0).run(lambda c: int(c.get("counter")))
     print("nodes: %d, leader kills: %d, rounds done: %d, counter: %d"
           % (len(cluster.resp), kills, done, final), flush=True)

@@ -6,14 +6,12 @@ nodes and move to another on a connection error or TRYAGAIN.
 
 Run by ctest as: redis_py_lock_failover_test.py --lockqd PATH
 """
-import multiprocessing
-import time
 import unittest
 
 from redis.exceptions import LockError
 
 import lockq_cluster
-from lockq_cluster import RETRYABLE, Cluster, Nodes
+from lockq_cluster import RETRYABLE, Cluster, Nodes, count_with_workers
 
 PROCS, ROUNDS = 8, 100
 
@@ -59,25 +57,7 @@ class RedisPyLockFailoverTest(unittest.TestCase):
     def test_counting_while_the_leader_is_killed(self):
         cluster = Cluster(3)
         try:
-            results = multiprocessing.Queue()
-            procs = [multiprocessing.Process(target=worker, args=(cluster.resp, i, results)) for i in range(PROCS)]
-            for p in procs:
-                p.start()
-            kills = 0
-            deadline = time.time() + 240
-            while any(p.is_alive() for p in procs) and time.time() < deadline:
-                time.sleep(0.3)
-                if kills < 3:
-                    leader = cluster.leader()
-                    if leader is not None:
-                        cluster.kill(leader)  # kill -9 the leader mid-run
-                        kills += 1
-                        print("killed leader node %d" % (leader + 1), flush=True)
-                        time.sleep(0.7)
-                        cluster.start(leader)
-            for p in procs:
-                p.join(timeout=60)
-            done = sum(results.get(timeout=5) for _ in procs)
+            kills, done = count_with_workers(cluster, worker, PROCS, kill_leaders=3, deadline_s=240)
             final = Nodes(cluster.resp, 0).run(lambda c: int(c.get("counter")))
             print("leader kills: %d, rounds done: %d, counter: %d" % (kills, done, final), flush=True)
             self.assertGreaterEqual(kills, 1)
