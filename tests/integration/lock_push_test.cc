@@ -76,7 +76,9 @@ TEST(LockPushIT, SessionExpiryReleasesAndGrantsTheNextWaiterOnAnotherNode) {
   EXPECT_GT(t2, t1) << Describe(granted);
   Reply push = ExpectPush(a, "lock.lost");
   EXPECT_EQ(push.elems.size(), 4u);
-  if (push.elems.size() == 4) EXPECT_EQ(push.elems[3].str, "session expired");
+  if (push.elems.size() == 4) {
+    EXPECT_EQ(push.elems[3].str, "session expired");
+  }
   auto gone = d.Call({"SESSION.KEEPALIVE", sid});
   ASSERT_TRUE(gone.ok());
   EXPECT_EQ(gone->str, "NOSESSION no such session (closed or expired)");
