@@ -299,6 +299,9 @@ TEST(LockSnapshotV4Test, RejectsCorruptTables) {
     t.sessions = {{3, 10, 2000}, {1, 500, 1500}};
   }));
   EXPECT_TRUE(bad([](Table& t) { t.sessions[0].deadline = UINT64_MAX; }));
+  // A session waiter with a lease, like a session holder with one: once
+  // granted it would be a holder no snapshot accepts.
+  EXPECT_TRUE(bad([](Table& t) { t.locks[1].waiters[0].lease = 100; }));
   // The same client waiting twice, on one lock or on two.
   EXPECT_TRUE(bad([](Table& t) { t.locks[1].waiters[0].client = C(2); }));
   EXPECT_TRUE(bad([](Table& t) { t.locks[0].waiters.push_back(t.locks[0].waiters[0]); }));
