@@ -340,6 +340,34 @@ TEST(LockCancelTest, CancellingAGrantedRequestReleasesItAndGrantsTheNext) {
   EXPECT_EQ(h.Run({"LOCK.INFO", "L"}).elems[1], B("exclusive"));
 }
 
+TEST(LockCancelTest, CancelNamesOneRequestSlot) {
+  SmHarness h(1000);
+  h.Run({"LOCK.ACQUIRE", "L"});
+  h.RunAs(2, 1, {"LOCK.ACQUIRE", "L", "WAIT", "0", "OWNER", "s1"});
+  h.RunAs(2, 2, {"LOCK.ACQUIRE", "L", "WAIT", "0", "OWNER", "s2"});
+  EXPECT_EQ(h.ApplyOnly(Cancel(SmHarness::ClientOf(2, 1))), I(0));
+  EXPECT_EQ(h.Run({"LOCK.INFO", "L"}).elems[7], Reply::Array({Waiter("s2", "exclusive", 1000, 0)}));
+  EXPECT_EQ(h.ApplyOnly(Cancel({1, 2, 2, 2})), I(0));  // another incarnation's request
+  EXPECT_EQ(h.sm().lock_waiter_count(), 1u);
+}
+
+TEST(LockCancelTest, EventsOfAMultiCommandBatchAreInOrder) {
+  SmHarness h(1000);
+  h.RunAs(1, 1, {"LOCK.ACQUIRE", "L"});
+  h.RunAs(2, 1, {"LOCK.ACQUIRE", "L", "WAIT", "0"});
+  h.RunAs(3, 1, {"LOCK.ACQUIRE", "L", "WAIT", "0"});
+  Batch b;
+  b.leader_time_ms = 1010;
+  // The holder's connection closes; then the new holder's; then a new
+  // request joins behind the third.
+  b.commands = {Cancel(C(1)), Cancel(C(2)), As(C(4), {"LOCK.ACQUIRE", "L", "WAIT", "0"})};
+  EXPECT_EQ(h.ApplyBatch(b), (std::vector<Reply>{I(0), I(0), kDeferred}));
+  EXPECT_EQ(h.events(),
+            (Events{ChangeEvent("L"), ChangeEvent("L"), ReplyEvent(C(2), Granted(2, 30000)),
+                    ChangeEvent("L"), ChangeEvent("L"), ReplyEvent(C(3), Granted(3, 30000))}));
+  EXPECT_EQ(h.sm().lock_waiter_count(), 1u);
+}
+
 TEST(LockCancelTest, CancelArgumentsAreIntegers) {
   SmHarness h;
   EXPECT_EQ(h.ApplyOnly({"LOCKQ.CANCEL", "1", "1", "x", "1"}), E(errors::kNotInteger));
