@@ -74,7 +74,9 @@ Status DecodeWaiter(ByteReader* r, const LockTable& locks, std::set<ClientRef>* 
   }
   if (!ValidMode(mode, w.req.permits) || w.req.client.empty() || !clients->insert(w.req.client).second ||
       w.wait_deadline_ms > kMaxDeadline ||
-      (w.req.session != 0 && locks.FindSession(w.req.session) == nullptr)) {
+      (w.req.session != 0 && (locks.FindSession(w.req.session) == nullptr || w.req.lease_ms != 0))) {
+    // A session request has no lease (RunAcquire): granted with one, it
+    // would become a holder DecodeHolder refuses.
     return Bad("bad lock waiter");
   }
   w.req.mode = static_cast<LockMode>(mode);
