@@ -93,4 +93,26 @@ size_t StateMachine::session_count() const { return state_->s.locks.sessions().s
 uint64_t StateMachine::last_lock_token() const { return state_->s.locks.last_token(); }
 const std::map<uint64_t, NodeInfo>& StateMachine::nodes() const { return state_->s.nodes; }
 
+std::vector<LockView> StateMachine::LockViews() const {
+  std::vector<LockView> out;
+  out.reserve(state_->s.locks.size());
+  for (const auto& [name, rec] : state_->s.locks.map()) {
+    LockView& v = out.emplace_back();
+    v.name = name;
+    v.shared = rec.mode == LockMode::kShared;
+    v.last_grant = rec.last_grant;
+    v.holders.reserve(rec.holders.size());
+    for (const auto& [token, h] : rec.holders) {
+      v.holders.push_back({token, h.owner, h.since_ms, h.lease_ms, h.deadline_ms});
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> StateMachine::PeekString(std::string_view key) const {
+  const Value* v = state_->s.keyspace.Find(key, state_->s.now_ms);
+  if (v == nullptr || v->type != ValueType::kString) return std::nullopt;
+  return v->str;
+}
+
 }  // namespace lockq::sm

@@ -22,6 +22,7 @@
 #include "common/status.h"
 #include "sm/command.h"
 #include "sm/events.h"
+#include "sm/lock_view.h"
 #include "sm/reply.h"
 
 namespace lockq::sm {
@@ -106,6 +107,15 @@ class StateMachine {
   size_t session_count() const;
   uint64_t last_lock_token() const;  // the last fencing token granted, 0 when none
   const std::map<uint64_t, NodeInfo>& nodes() const;
+
+  // ---- read-only views for audits (the simulation's checkers) ----------------
+  // Every lock record with all its holders, expired ones not yet removed
+  // included (sm/lock_view.h). O(locks + holders); a copy, so callers may
+  // keep it while this machine applies more.
+  std::vector<LockView> LockViews() const;
+  // The string value `key` reads as at now_ms() (GET without the log), or
+  // nullopt when it is absent, expired or not a string.
+  std::optional<std::string> PeekString(std::string_view key) const;
 
  private:
   struct State;

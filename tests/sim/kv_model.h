@@ -1,7 +1,11 @@
 #pragma once
 // An independent model of the commands the simulation proposes (SET [PX],
-// GET, DEL, INCR, LOCKQ.EXPIRE, LOCKQ.NOOP), written from the Redis and
-// docs semantics rather than from src/sm. It follows the reference replay of
+// GET, DEL, INCR, LOCKQ.EXPIRE, LOCKQ.NOOP, LOCKQ.ANNOUNCE), written from the
+// Redis and docs semantics rather than from src/sm. Lock commands are the
+// LockAudit's (tests/testlib/sim_lock_audit.h): here LOCK.* replies are not
+// checked, a fenced SET changes the model's key iff it replied OK (the audit
+// checks that decision), and LOCKQ.EXPIRE's reply may add up to max expired
+// lock holders to the keys it removed. It follows the reference replay of
 // the committed log and checks, after every committed entry:
 //   - the state machine clock is max(previous, batch.leader_time_ms);
 //   - every reply equals the model's;
@@ -68,7 +72,12 @@ class KvModel {
   std::string ApplyCommand(const sm::Argv& argv, const sm::Reply& got) {
     const std::string& name = argv[0];
     sm::Reply want;
-    if (name == "SET") {
+    if (name == "LOCK.ACQUIRE" || name == "LOCK.RELEASE" || name == "LOCK.RENEW") {
+      return {};  // LockAudit's
+    } else if (name == "SET" && argv.size() == 6 && argv[3] == "FENCE") {
+      if (got == sm::Reply::Ok()) keys_[argv[1]] = Entry{argv[2], 0};
+      return {};  // accepted or refused: LockAudit checks which is right
+    } else if (name == "SET") {
       Entry e{argv[2], 0};
       if (argv.size() == 5) e.deadline_ms = now_ms_ + std::stoull(argv[4]);  // PX ms
       keys_[argv[1]] = e;
@@ -101,8 +110,15 @@ class KvModel {
       e.value = std::to_string(old + 1);
       want = sm::Reply::Int(old + 1);
     } else if (name == "LOCKQ.EXPIRE") {
-      want = sm::Reply::Int(static_cast<int64_t>(ExpireUpTo(std::stoull(argv[1]))));
-    } else if (name == "LOCKQ.NOOP") {
+      // Keys first (up to max), then up to max expired lock holders.
+      uint64_t max = std::stoull(argv[1]);
+      int64_t keys = static_cast<int64_t>(ExpireUpTo(max));
+      if (got.kind != sm::Reply::Kind::kInt || got.integer < keys ||
+          got.integer > keys + static_cast<int64_t>(max)) {
+        return Mismatch(argv, sm::Reply::Int(keys), got) + " (+ up to " + argv[1] + " holders)";
+      }
+      return {};
+    } else if (name == "LOCKQ.NOOP" || name == "LOCKQ.ANNOUNCE") {
       want = sm::Reply::Ok();
     } else {
       return "the model does not know " + name;

@@ -1,8 +1,10 @@
 // Random fault schedules on raft_fixture: client traffic (SET with and
-// without PX, GET, DEL, INCR on hot counters, leader-proposed LOCKQ.EXPIRE)
-// under partitions, kills, disk/network latency, io faults, clock skew and
-// leader changes. Checked after every applied entry and every fixture step
-// (SimCluster's auditor + KvModel), and at the end after healing: replicas
+// without PX, GET, DEL, INCR on hot counters, native locks: LOCK.ACQUIRE
+// [SHARED] [TTL] [OWNER], LOCK.RELEASE, LOCK.RENEW, SET ... FENCE;
+// leader-proposed LOCKQ.EXPIRE and LOCKQ.ANNOUNCE) under partitions, kills,
+// disk/network latency, io faults, clock skew and leader changes. Checked
+// after every applied entry and every fixture step (SimCluster's auditor
+// with its LockAudit + KvModel), and at the end after healing: replicas
 // converge to equal snapshots, and acknowledged INCRs are never lost.
 // Replay a seed: see docs/simulation.md or the command printed on failure.
 
@@ -25,14 +27,20 @@ namespace {
 constexpr const char* kFilter = "SimRandom.FaultScheduleKeepsReplicasConsistent";
 constexpr unsigned kTtlKeys = 6;
 constexpr unsigned kCounters = 3;
+constexpr unsigned kLocks = 3;  // lk:i, guarding fenced key fk:i
 
 struct SeedStats {
   uint64_t committed = 0, acked = 0, restores = 0, snapshots = 0;
+  uint64_t grants = 0, fenced_rejections = 0, rebases = 0;
 };
 
 class Workload {
  public:
-  Workload(SimCluster& c, KvModel& model) : c_(c), model_(model), rng_(c.rng()) {}
+  // `locks`: mix lock commands in and announce new leaders. Off, the
+  // workload draws exactly the random numbers it drew before locks existed
+  // (SimRandom.BareLibraftDivergesWhereIoGuardHolds depends on its seeds).
+  Workload(SimCluster& c, KvModel& model, bool locks)
+      : c_(c), model_(model), rng_(c.rng()), locks_(locks), announced_term_(c.size(), 0) {}
 
   void RunStep() {
     Faults();
@@ -84,6 +92,7 @@ class Workload {
 
   void ClientOps() {
     int leader = c_.AnyLeader();
+    if (locks_ && leader >= 0) Announce(static_cast<unsigned>(leader));
     // Sometimes ask a random server: a follower refuses (NOTLEADER).
     int target = Chance(0.1) ? static_cast<int>(AnyServer()) : leader;
     if (target < 0) return;
@@ -105,7 +114,59 @@ class Workload {
     }
   }
 
+  // As lockqd (server::Core::OnRoleChange): a new leader's first proposal is
+  // LOCKQ.ANNOUNCE, retried until it commits; it re-bases lock leases.
+  void Announce(unsigned l) {
+    if (announce_ != nullptr && announce_->done && announce_->status != 0) {
+      announced_term_[announce_->server] = 0;  // failed: retry
+      announce_ = nullptr;
+    }
+    uint64_t term = c_.term(l);
+    if (announced_term_[l] == term) return;
+    const SimProposal* p =
+        c_.Propose(l, {{"LOCKQ.ANNOUNCE", std::to_string(l + 1), "sim:" + std::to_string(l)}});
+    if (p == nullptr) return;
+    announced_term_[l] = term;
+    announce_ = p;
+  }
+
+  std::string Token(const std::string& lock) {
+    const std::vector<uint64_t>& tokens = c_.lock_audit().TokensOf(lock);
+    uint64_t r = Below(10);
+    if (tokens.empty()) return std::to_string(1 + Below(4));
+    if (r < 6) return std::to_string(tokens.back());  // the newest
+    if (r < 9) {                                       // a recent one
+      return std::to_string(tokens[tokens.size() - 1 - Below(std::min<size_t>(8, tokens.size()))]);
+    }
+    return std::to_string(1 + Below(tokens.back() + 2));  // anything, maybe never granted
+  }
+
+  sm::Argv RandomLockCommand() {
+    unsigned i = static_cast<unsigned>(Below(kLocks));
+    std::string lock = "lk:" + std::to_string(i);
+    uint64_t r = Below(100);
+    if (r < 40) {
+      sm::Argv cmd{"LOCK.ACQUIRE", lock};
+      if (Chance(0.35)) cmd.push_back("SHARED");
+      uint64_t t = Below(100);
+      // Mostly short leases, so they run out under faults; a few 30 s defaults.
+      if (t < 85) cmd.insert(cmd.end(), {"TTL", std::to_string(50 + Below(3000))});
+      else if (t < 95) cmd.insert(cmd.end(), {"TTL", std::to_string(3000 + Below(7000))});
+      if (Chance(0.7)) cmd.insert(cmd.end(), {"OWNER", "c" + std::to_string(Below(4))});
+      return cmd;
+    }
+    if (r < 55) return {"LOCK.RELEASE", lock, Token(lock)};
+    if (r < 75) {
+      sm::Argv cmd{"LOCK.RENEW", lock, Token(lock)};
+      if (Chance(0.6)) cmd.insert(cmd.end(), {"TTL", std::to_string(50 + Below(3000))});
+      return cmd;
+    }
+    return {"SET", "fk:" + std::to_string(i), "w" + std::to_string(rng_() % 100000), "FENCE", lock,
+            Token(lock)};
+  }
+
   sm::Argv RandomCommand() {
+    if (locks_ && Chance(0.35)) return RandomLockCommand();
     std::string ttl_key = "ttl:" + std::to_string(Below(kTtlKeys));
     std::string counter = "ctr:" + std::to_string(Below(kCounters));
     std::string value = "v" + std::to_string(rng_() % 100000);
@@ -122,6 +183,9 @@ class Workload {
   KvModel& model_;
   std::set<unsigned> io_faulted_;
   std::mt19937_64& rng_;
+  bool locks_;
+  std::vector<uint64_t> announced_term_;  // per server: term it announced in
+  const SimProposal* announce_ = nullptr;
 };
 
 // Final check (c): acked INCRs <= final value <= acked + unknown outcomes.
@@ -152,7 +216,8 @@ std::string CheckCounters(const SimCluster& c, const KvModel& model) {
   return {};
 }
 
-std::string RunSeed(uint64_t seed, uint64_t steps, SeedStats* stats, bool io_guard = true) {
+std::string RunSeed(uint64_t seed, uint64_t steps, SeedStats* stats, bool io_guard = true,
+                    bool locks = true) {
   SimOptions o;
   o.seed = seed;
   o.io_guard = io_guard;
@@ -167,7 +232,7 @@ std::string RunSeed(uint64_t seed, uint64_t steps, SeedStats* stats, bool io_gua
     std::string err = model.Apply(index, b, replies, ref);
     if (!err.empty()) c.Fail("model: " + err);
   });
-  Workload w(c, model);
+  Workload w(c, model, locks);
   for (uint64_t step = 0; step < steps && !c.failed(); step++) w.RunStep();
   if (!c.failed()) c.ConvergeAndCheck();
   if (!c.failed()) {
@@ -175,6 +240,9 @@ std::string RunSeed(uint64_t seed, uint64_t steps, SeedStats* stats, bool io_gua
     if (!err.empty()) c.Fail(err);
   }
   stats->committed += c.committed_commands();
+  stats->grants += c.lock_audit().grants();
+  stats->fenced_rejections += c.lock_audit().fenced_rejections();
+  stats->rebases += c.lock_audit().rebases();
   for (const auto& p : c.proposals()) stats->acked += p->done && p->status == 0;
   for (unsigned i = 0; i < c.size(); i++) {
     stats->restores += c.adapter(i).snapshots_restored();
@@ -205,12 +273,16 @@ TEST(SimRandom, FaultScheduleKeepsReplicasConsistent) {
   double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("[sim] %zu seeds x %llu steps in %.1fs: %llu committed commands, %llu acked "
-              "proposals, %llu snapshots taken, %llu restored\n",
+              "proposals, %llu snapshots taken, %llu restored; locks: %llu grants, %llu stale "
+              "fenced writes refused, %llu re-bases\n",
               cfg.seeds.size(), static_cast<unsigned long long>(cfg.steps), secs,
               static_cast<unsigned long long>(stats.committed),
               static_cast<unsigned long long>(stats.acked),
               static_cast<unsigned long long>(stats.snapshots),
-              static_cast<unsigned long long>(stats.restores));
+              static_cast<unsigned long long>(stats.restores),
+              static_cast<unsigned long long>(stats.grants),
+              static_cast<unsigned long long>(stats.fenced_rejections),
+              static_cast<unsigned long long>(stats.rebases));
 }
 
 // The reason consensus::IoGuard exists, kept as a regression test: on these
@@ -221,10 +293,10 @@ TEST(SimRandom, FaultScheduleKeepsReplicasConsistent) {
 TEST(SimRandom, BareLibraftDivergesWhereIoGuardHolds) {
   for (uint64_t seed : {73u, 100u}) {
     SeedStats stats;
-    std::string bare = RunSeed(seed, 3000, &stats, /*io_guard=*/false);
+    std::string bare = RunSeed(seed, 3000, &stats, /*io_guard=*/false, /*locks=*/false);
     EXPECT_NE(bare.find("divergence"), std::string::npos)
         << "seed " << seed << " without IoGuard: " << (bare.empty() ? "passed" : bare.substr(0, 200));
-    std::string guarded = RunSeed(seed, 3000, &stats, /*io_guard=*/true);
+    std::string guarded = RunSeed(seed, 3000, &stats, /*io_guard=*/true, /*locks=*/false);
     EXPECT_EQ(guarded, "") << "seed " << seed << " with IoGuard";
   }
 }

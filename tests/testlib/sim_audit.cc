@@ -41,6 +41,9 @@ std::string SimCluster::RecentTrace() const {
 void SimCluster::OnApply(unsigned server, uint64_t index, std::string_view entry,
                          const sm::Batch* batch, const std::vector<sm::Reply>& replies,
                          uint64_t state_hash) {
+  // raft_fixture_close can still apply entries; the test's observer (and
+  // the model it feeds) may already be gone, and the run is over anyway.
+  if (closing_) return;
   const SimFsm& fsm = *fsms_[server];
   const struct raft* r = raft(server);
   if (batch == nullptr) {
@@ -78,10 +81,19 @@ void SimCluster::OnApply(unsigned server, uint64_t index, std::string_view entry
   state_hashes_.emplace(index, state_hash);
   CheckFingerprint(index, Fnv1a64(sm::EncodeReplies(replies), state_hash), Who(server));
   AdvanceReference();
+  // The reference has passed `index`, so the lock model has too.
+  CheckLocks(Who(server), fsm.sm());
+}
+
+void SimCluster::CheckLocks(const std::string& who, const sm::StateMachine& sm) {
+  if (failed()) return;
+  std::string err = lock_audit_.CheckReplica(sm);
+  if (!err.empty()) Fail("lock audit: " + who + " " + err);
 }
 
 void SimCluster::OnRestore(unsigned server, std::string_view bytes,
                            const sm::StateMachine& restored) {
+  if (closing_) return;
   if (restored.Snapshot() != bytes) {
     Fail(Who(server) + ": restored state does not re-serialize to the snapshot it came from");
     return;
@@ -96,6 +108,7 @@ void SimCluster::OnRestore(unsigned server, std::string_view bytes,
   }
   Trace(Who(server) + " restored snapshot at sm index " +
         std::to_string(restored.applied_index()));
+  CheckLocks(Who(server), restored);
 }
 
 void SimCluster::RecordLog(uint64_t index, bool command, std::string_view bytes,
@@ -135,6 +148,11 @@ void SimCluster::AdvanceReference() {
     std::vector<sm::Reply> replies = ref_sm_.Apply(batch.value(), index);
     uint64_t state_hash = Fnv1a64(ref_sm_.Snapshot());
     CheckFingerprint(index, Fnv1a64(sm::EncodeReplies(replies), state_hash), "reference");
+    // The lock model follows the committed log; the reference is checked
+    // against it first (before the test's observer decodes its snapshot).
+    std::string lock_err = lock_audit_.OnCommitted(index, batch.value(), replies, ref_sm_.now_ms());
+    if (!lock_err.empty()) Fail("lock audit: " + lock_err);
+    CheckLocks("reference", ref_sm_);
     if (ref_observer_) ref_observer_(index, batch.value(), replies, ref_sm_);
   }
 }

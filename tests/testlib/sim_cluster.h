@@ -12,7 +12,11 @@
 //     the fingerprint (snapshot bytes + replies) of every replica at index i
 //     must equal the reference's at i;
 //   - an acknowledged proposal (raft_apply callback status 0) must sit in the
-//     committed log at the index libraft reported, exactly once.
+//     committed log at the index libraft reported, exactly once;
+//   - the lock checkers (sim_lock_audit.h): a model of the native locks
+//     follows the committed log, and every replica's lock table, fencing
+//     counter and fenced keys are checked against it after every apply and
+//     restore (exclusivity, token order, leases, fenced writes).
 // The first violation is recorded in failure(); the run is then useless and
 // the test prints the seed and stops.
 //
@@ -37,6 +41,7 @@
 #include "sm/command.h"
 #include "sm/reply.h"
 #include "sm/state_machine.h"
+#include "testlib/sim_lock_audit.h"
 
 struct raft;
 struct raft_fixture;
@@ -172,6 +177,7 @@ class SimCluster {
   void set_reference_observer(ReferenceObserver obs) { ref_observer_ = std::move(obs); }
   const sm::StateMachine& reference() const { return ref_sm_; }
   uint64_t reference_index() const { return ref_index_; }
+  const LockAudit& lock_audit() const { return lock_audit_; }
   // Committed command entries seen so far (index -> bytes).
   size_t committed_commands() const { return committed_commands_; }
   // Records a violation (the first one is kept with the recent trace).
@@ -207,6 +213,8 @@ class SimCluster {
   void OnRestore(unsigned server, std::string_view bytes, const sm::StateMachine& restored);
   void RecordLog(uint64_t index, bool command, std::string_view bytes, unsigned server);
   void CheckFingerprint(uint64_t index, uint64_t fp, const std::string& who);
+  // The lock checkers on one replica's (or the reference's) state.
+  void CheckLocks(const std::string& who, const sm::StateMachine& sm);
   void AdvanceReference();
   void OnProposalDone(SimProposal* p);
   void AfterStep();
@@ -241,6 +249,7 @@ class SimCluster {
   sm::StateMachine ref_sm_;
   uint64_t ref_index_ = 0;  // highest raft index the reference has passed
   ReferenceObserver ref_observer_;
+  LockAudit lock_audit_;
 
   std::string failure_;
   std::deque<std::string> trace_;
