@@ -39,12 +39,16 @@ different clients compare directly:
                   that just released are counted (`self_regrant_pct`) but
                   not used as handoffs.
 
+--procs P spreads the clients over P processes (default 1); they share the
+system-wide CLOCK_MONOTONIC, so the timeline merges the same way.
+
 Every loop is bounded by the deadline; a blocking acquire by --wait-ms (lockq
 WAIT) or the HTTP timeout (etcd). Prints one JSON line."""
 import argparse
 import base64
 import http.client
 import json
+import multiprocessing
 import socket
 import sys
 import threading
@@ -221,28 +225,9 @@ def ms(x):
     return None if x != x else round(x * 1000, 3)
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--mode", choices=("setnx", "native-try", "native-wait", "etcd"), required=True)
-    p.add_argument("--clients", type=int, default=1)
-    p.add_argument("--locks", choices=("distinct", "one"), default="distinct")
-    p.add_argument("--duration", type=float, default=5.0, help="seconds measured")
-    p.add_argument("--warmup", type=float, default=0.5, help="seconds not measured")
-    p.add_argument("--ttl-ms", type=int, default=30000)
-    p.add_argument("--wait-ms", type=int, default=2000, help="native-wait: WAIT per attempt")
-    p.add_argument("--poll-ms", type=float, default=1.0, help="sleep after a refused try-lock")
-    p.add_argument("--timeout", type=float, default=10.0, help="socket/HTTP timeout, s")
-    p.add_argument("--prefix", default="lock:", help="lock names are <prefix><i>")
-    args = p.parse_args()
-
-    sha = None
-    if args.mode == "setnx":
-        c = Resp(args.host, args.port, args.timeout)
-        sha = check(c.call(b"SCRIPT", b"LOAD", RELEASE_SCRIPT))
-        c.close()
-
+def run_clients(args, cids, sha, sync):
+    """Runs clients `cids` as threads of this process; sync() is called once
+    all have connected and returns the window (t_measure, t_end)."""
     def make(cid):
         if args.mode == "setnx":
             return SetNxLocker(args, cid, sha)
@@ -252,8 +237,12 @@ def main():
             return NativeLocker(args, cid, args.wait_ms)
         return EtcdLocker(args, cid)
 
-    barrier = threading.Barrier(args.clients + 1)
     state = {}
+
+    def set_times():
+        state["t_measure"], state["t_end"] = sync()
+    # All clients connect first; the window opens once all are connected.
+    barrier = threading.Barrier(len(cids) + 1, action=set_times)
     results = []
     errors = []
     unavailable = []
@@ -338,21 +327,91 @@ def main():
             except Exception:
                 pass
 
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(args.clients)]
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in cids]
     for t in threads:
         t.start()
-    now = time.perf_counter()
-    state["t_measure"] = now + args.warmup
-    state["t_end"] = now + args.warmup + args.duration
     barrier.wait()
     for t in threads:
         t.join(args.warmup + args.duration + args.timeout + max(args.wait_ms / 1000.0, 1) + 10)
     hung = sum(t.is_alive() for t in threads)
-    t_measure, t_end = state["t_measure"], state["t_end"]
+    with mu:
+        return {"results": list(results), "errors": list(errors), "unavailable": list(unavailable),
+                "hung": hung, "times": (state["t_measure"], state["t_end"])}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--mode", choices=("setnx", "native-try", "native-wait", "etcd"), required=True)
+    p.add_argument("--clients", type=int, default=1)
+    p.add_argument("--locks", choices=("distinct", "one"), default="distinct")
+    p.add_argument("--duration", type=float, default=5.0, help="seconds measured")
+    p.add_argument("--warmup", type=float, default=0.5, help="seconds not measured")
+    p.add_argument("--ttl-ms", type=int, default=30000)
+    p.add_argument("--wait-ms", type=int, default=2000, help="native-wait: WAIT per attempt")
+    p.add_argument("--poll-ms", type=float, default=1.0, help="sleep after a refused try-lock")
+    p.add_argument("--timeout", type=float, default=10.0, help="socket/HTTP timeout, s")
+    p.add_argument("--prefix", default="lock:", help="lock names are <prefix><i>")
+    p.add_argument("--procs", type=int, default=1,
+                   help="spread the clients over this many processes (one clock: CLOCK_MONOTONIC)")
+    args = p.parse_args()
+
+    sha = None
+    if args.mode == "setnx":
+        c = Resp(args.host, args.port, args.timeout)
+        sha = check(c.call(b"SCRIPT", b"LOAD", RELEASE_SCRIPT))
+        c.close()
+
+    procs = max(1, min(args.procs, args.clients))
+    if procs == 1:
+        def sync():
+            now = time.perf_counter()
+            return now + args.warmup, now + args.warmup + args.duration
+        got = run_clients(args, list(range(args.clients)), sha, sync)
+        times = got.pop("times")
+    else:
+        # Child processes, clients dealt round-robin. Every process reads the
+        # same system-wide CLOCK_MONOTONIC (time.perf_counter on Linux), and
+        # the parent fixes the measurement window once all have connected.
+        ctx = multiprocessing.get_context("fork")
+        ready, go = ctx.Barrier(procs + 1), ctx.Barrier(procs + 1)
+        shared = ctx.Array("d", 2)
+        q = ctx.Queue()
+
+        def child(cids):
+            def sync():
+                ready.wait()
+                go.wait()
+                return shared[0], shared[1]
+            r = run_clients(args, cids, sha, sync)
+            q.put(r)
+
+        kids = [ctx.Process(target=child, args=(list(range(k, args.clients, procs)),), daemon=True)
+                for k in range(procs)]
+        for k in kids:
+            k.start()
+        ready.wait(timeout=60)
+        now = time.perf_counter()
+        shared[0], shared[1] = now + args.warmup, now + args.warmup + args.duration
+        go.wait(timeout=60)
+        got = {"results": [], "errors": [], "unavailable": [], "hung": 0}
+        deadline = time.perf_counter() + args.warmup + args.duration + args.timeout + args.wait_ms / 1000.0 + 30
+        for _ in kids:
+            r = q.get(timeout=max(1.0, deadline - time.perf_counter()))
+            r.pop("times")
+            for key in ("results", "errors", "unavailable"):
+                got[key].extend(r[key])
+            got["hung"] += r["hung"]
+        for k in kids:
+            k.join(5)
+        times = (shared[0], shared[1])
+    results, errors, unavailable, hung = got["results"], got["errors"], got["unavailable"], got["hung"]
+    t_measure, t_end = times
 
     out = {"mode": args.mode, "clients": args.clients, "locks": args.locks,
            "duration_s": args.duration, "poll_ms": args.poll_ms if args.mode in ("setnx", "native-try") else None,
-           "ttl_ms": args.ttl_ms}
+           "ttl_ms": args.ttl_ms, "procs": procs}
     if args.mode == "native-wait":
         out["wait_ms"] = args.wait_ms
     if unavailable:
