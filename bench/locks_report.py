@@ -137,3 +137,91 @@ def render(lock_rows, all_rows, p):
         v = r.get("handoff_p50_ms") if ok(r) else None
         p("| contended handoff p50 < 1 ms, 1 node | c50 one lock, lockq %s | %s ms | — | — | %s |" % (
             short[m], fmt(v), "—" if v is None else ("yes" if v < 1 else "no")))
+
+
+def render_ab(ab_rows, all_rows, p):
+    """Rows of `run-all --suite locks-ab`: the target comparisons, one block
+    per round, every system up at once."""
+    rounds = sorted({r["round"] for r in ab_rows})
+    names = dict(SYSTEMS)
+    mnames = {"setnx": "SET NX + EVALSHA", "native-try": "LOCK.ACQUIRE try", "etcd": "etcd lock API"}
+
+    def find(system, mode, c, l, rnd):
+        for r in ab_rows:
+            if (r.get("system"), r.get("mode"), r.get("clients"), r.get("locks"), r.get("round")) == (system, mode, c, l, rnd):
+                return r if "cycles_per_s" in r else None
+        return None
+
+    def val(r, l):
+        if r is None:
+            return None
+        return r["cycles_per_s"] if l == "distinct" else r["grants_per_s"]
+
+    def median(xs):
+        xs = sorted(x for x in xs if x is not None)
+        if not xs:
+            return None
+        n = len(xs)
+        return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+    p()
+    p("### Locks, interleaved rounds (`--suite locks-ab`)")
+    p()
+    p("All four systems up at once; each round runs every comparison back to back (same generator and "
+      "shapes as above). Cells: cycles/s (own locks) or grants/s (one lock), with cycle p50 ms "
+      "(own locks) or handoff p50 ms (one lock).")
+    p()
+    p("| shape | system | protocol | " + " | ".join("round %d" % r for r in rounds) + " | median |")
+    p("|---|---|---|" + "---:|" * (len(rounds) + 1))
+    combos = [("lockq1", "native-try"), ("lockq1", "setnx"), ("redis-always", "setnx"),
+              ("lockq3", "native-try"), ("lockq3", "setnx"), ("etcd3", "etcd")]
+    for c, l in SHAPES:
+        for s, m in combos:
+            rs = [find(s, m, c, l, rnd) for rnd in rounds]
+            if all(r is None for r in rs):
+                continue
+            cells = []
+            for r in rs:
+                if r is None:
+                    cells.append("—")
+                else:
+                    lat = r["cycle_p50_ms"] if l == "distinct" else r.get("handoff_p50_ms")
+                    cells.append("%s (%s)" % (f"{val(r, l):,.0f}", fmt(lat)))
+            med = median(val(r, l) for r in rs)
+            p("| c%d %s | %s | %s | %s | %s |" % (c, "own locks" if l == "distinct" else "one lock", names[s], mnames[m],
+                                                " | ".join(cells), "—" if med is None else f"{med:,.0f}"))
+    p()
+    p("Ratios per round (median of the rounds' ratios last):")
+    p()
+    p("| target | shape | lockq protocol | " + " | ".join("round %d" % r for r in rounds) + " | median | met (median) |")
+    p("|---|---|---|" + "---:|" * (len(rounds) + 1) + "---|")
+    for target, a_sys, b_sys, b_mode, need in (("1 node ≥ redis fsync always", "lockq1", "redis-always", "setnx", 1),
+                                               ("3 nodes ≥ 10x etcd", "lockq3", "etcd3", "etcd", 10)):
+        for c, l in SHAPES:
+            for m in ("native-try", "setnx"):
+                ratios = []
+                for rnd in rounds:
+                    a, b = val(find(a_sys, m, c, l, rnd), l), val(find(b_sys, b_mode, c, l, rnd), l)
+                    ratios.append(a / b if a is not None and b else None)
+                med = median(ratios)
+                f = (lambda x: "—" if x is None else "%.2fx" % x) if need < 2 else (lambda x: "—" if x is None else "%.1fx" % x)
+                p("| %s | c%d %s | %s | %s | %s | %s |" % (target, c, "own locks" if l == "distinct" else "one lock", mnames[m],
+                                                         " | ".join(f(x) for x in ratios), f(med),
+                                                         "—" if med is None else ("yes" if med >= need else "no")))
+    hand = [find("lockq1", "native-try", 50, "one", rnd) for rnd in rounds]
+    hv = [r.get("handoff_p50_ms") for r in hand if r]
+    if hv:
+        p()
+        p("Contended handoff p50 on 1 node with the try-lock + 1 ms poll, per round: "
+          + ", ".join("%s ms" % fmt(x) for x in hv) + " (WAIT, the intended path, is not in this build).")
+    bad = [r for r in ab_rows if r.get("error") or r.get("errors") or r.get("exclusion_violations")]
+    p()
+    p("Errors / violations: " + ("none." if not bad else "; ".join(
+        "%s %s c%s %s r%s: %s errors %s, %s violations" % (r.get("system"), r.get("mode"), r.get("clients"), r.get("locks"),
+                                                          r.get("round"), r.get("errors"), r.get("error_samples") or r.get("error"),
+                                                          r.get("exclusion_violations")) for r in bad)))
+    probes = [r for r in all_rows if r.get("gen") == "dd" and r["system"].startswith("ab-")]
+    if probes:
+        p()
+        p("Disk probe (ms per 4 KiB O_DSYNC write) and load before each round: " + "; ".join(
+            "%s %.2f ms, load %s" % (r["system"][3:], r["dd_ms"], r["load"]) for r in probes) + ".")

@@ -123,6 +123,10 @@ lock_rows = [r for r in rows if r.get("gen") == "locks"]
 if lock_rows:
     import locks_report
     locks_report.render(lock_rows, rows, p)
+ab_rows = [r for r in rows if r.get("gen") == "locks-ab"]
+if ab_rows:
+    import locks_report
+    locks_report.render_ab(ab_rows, rows, p)
 p()
 p("### Machine")
 p()
