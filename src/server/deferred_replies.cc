@@ -95,6 +95,22 @@ void RespServer::ExpireBackstops() {
   }
 }
 
+void RespServer::SubmitForChannel(const std::shared_ptr<Connection>& conn, sm::Argv argv, uint64_t slot) {
+  if (conn->protocol() < 3 && EqualsIgnoreCase(argv[0], "Q.CONSUME")) {
+    conn->Fill(slot, sm::Reply::Error("ERR Q.CONSUME delivers RESP3 pushes: send HELLO 3 first, or use Q.FETCH"));
+    return;
+  }
+  conn->set_used_queues();
+  sm::ClientRef ref = RefOf(conn->id(), 0);
+  sm::Argv wrapped{"LOCKQ.AS", std::to_string(ref.node), std::to_string(ref.nonce), std::to_string(ref.conn), "0"};
+  wrapped.reserve(wrapped.size() + argv.size());
+  for (std::string& a : argv) wrapped.push_back(std::move(a));
+  std::weak_ptr<Connection> weak = conn;
+  core_->Submit(std::move(wrapped), [weak, slot](sm::Reply reply) {
+    if (auto c = weak.lock()) c->Fill(slot, reply);
+  });
+}
+
 void RespServer::ProposeCancel(const sm::ClientRef& c) {
   core_->Submit({"LOCKQ.CANCEL", std::to_string(c.node), std::to_string(c.nonce), std::to_string(c.conn),
                  std::to_string(c.slot)},
