@@ -119,11 +119,11 @@ void RespServer::ProposeCancel(const sm::ClientRef& c) {
                 });
 }
 
-void RespServer::OnEvents(sm::Events events) {
+void RespServer::OnEvents(const sm::Events& events) {
   uint64_t me = core_->node().id();
   uint64_t nonce = core_->nonce();
   std::set<std::string> changed;
-  for (sm::Event& e : events) {
+  for (const sm::Event& e : events) {
     if (e.kind == sm::Event::Kind::kChange) {
       if (observers_.count(e.topic) != 0) changed.insert(e.topic);
       continue;

@@ -20,7 +20,7 @@ RespServer::~RespServer() = default;
 
 Status RespServer::Listen() {
   started_ms_ = WallClockMs();
-  core_->SetEventsCallback([this](sm::Events events) { OnEvents(std::move(events)); });
+  core_->AddEventsListener([this](const sm::Events& events) { OnEvents(events); });
   struct sockaddr_storage sa;
   std::string addr = config_.RespAddress();
   if (config_.bind.find(':') != std::string::npos) addr = "[" + config_.bind + "]:" + std::to_string(config_.resp_port);

@@ -72,7 +72,7 @@ class RespServer {
   // Queue commands act for the connection (channel 0): acks, consumers and
   // exclusive queues belong to it, and go when it closes.
   void SubmitForChannel(const std::shared_ptr<Connection>& conn, sm::Argv argv, uint64_t slot);
-  void OnEvents(sm::Events events);
+  void OnEvents(const sm::Events& events);
   void ProposeCancel(const sm::ClientRef& client);
   sm::ClientRef RefOf(uint64_t conn_id, uint64_t slot) const;
   void NotifyObservers(const std::string& lock_name);
