@@ -112,11 +112,24 @@ void RespServer::SubmitForChannel(const std::shared_ptr<Connection>& conn, sm::A
 }
 
 void RespServer::ProposeCancel(const sm::ClientRef& c) {
-  core_->Submit({"LOCKQ.CANCEL", std::to_string(c.node), std::to_string(c.nonce), std::to_string(c.conn),
-                 std::to_string(c.slot)},
-                [](sm::Reply r) {
-                  if (r.is_error()) spdlog::warn("LOCKQ.CANCEL failed: {}", r.str);
-                });
+  SubmitCleanup({"LOCKQ.CANCEL", std::to_string(c.node), std::to_string(c.nonce), std::to_string(c.conn),
+                 std::to_string(c.slot)});
+}
+
+// Cleanup for a client that is gone is idempotent and must not be lost to
+// a leader change: TRYAGAIN answers are retried (each attempt waits up to
+// --no-leader-timeout-ms for a leader). A node that dies meanwhile is
+// covered by its next incarnation's LOCKQ.INCARNATION.
+void RespServer::SubmitCleanup(sm::Argv argv, int attempts) {
+  sm::Argv copy = argv;
+  core_->Submit(std::move(argv), [this, copy = std::move(copy), attempts](sm::Reply r) mutable {
+    if (!r.is_error()) return;
+    if (IsOutcomeUnknown(r) && attempts > 1 && listening_) {
+      SubmitCleanup(std::move(copy), attempts - 1);
+      return;
+    }
+    spdlog::warn("{} failed: {}", copy[0] == "LOCKQ.AS" ? copy.back() : copy[0], r.str);
+  });
 }
 
 void RespServer::OnEvents(const sm::Events& events) {
@@ -136,7 +149,9 @@ void RespServer::OnEvents(const sm::Events& events) {
       // A grant nobody will learn of: release it.
       if (e.reply.kind == sm::Reply::Kind::kArray) ProposeCancel(e.client);
     } else if (c != nullptr && c->protocol() >= 3) {
-      c->Push(e.reply);
+      sm::Reply push = e.reply;  // out of band, whatever shape the engine gave it
+      push.kind = sm::Reply::Kind::kPush;
+      c->Push(push);
     }
   }
   for (const std::string& lock : changed) NotifyObservers(lock);

@@ -88,9 +88,8 @@ void RespServer::Forget(uint64_t id) {
   for (uint64_t slot : c.deferred()) ProposeCancel(RefOf(id, slot));
   if (c.used_queues()) {
     sm::ClientRef ref = RefOf(id, 0);
-    core_->Submit({"LOCKQ.AS", std::to_string(ref.node), std::to_string(ref.nonce), std::to_string(ref.conn), "0",
-                   "Q.DISCONNECT"},
-                  [](sm::Reply) {});
+    SubmitCleanup({"LOCKQ.AS", std::to_string(ref.node), std::to_string(ref.nonce), std::to_string(ref.conn), "0",
+                   "Q.DISCONNECT"});
   }
   auto watching = c.watching();
   for (const std::string& election : watching) Unobserve(c, election);
