@@ -59,6 +59,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // An out-of-band message (RESP3 push; a plain array in RESP2), after
   // the replies already queued.
   void Push(const sm::Reply& message) { Fill(ReserveSlot(), message); }
+  // It ran queue commands: its consumers and unacked messages are released
+  // when it closes.
+  bool used_queues() const { return used_queues_; }
+  void set_used_queues() { used_queues_ = true; }
   // Lock names this connection observes (ELECT.OBSERVE).
   std::set<std::string>& watching() { return watching_; }
 
@@ -100,6 +104,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint64_t commands_processed_ = 0;
   std::set<uint64_t> deferred_;  // open slots whose reply comes as an event
   std::set<std::string> watching_;
+  bool used_queues_ = false;
   std::shared_ptr<Connection> self_ref_;  // keeps us alive until uv_close completes
   friend class RespServer;
 };

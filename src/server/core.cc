@@ -176,7 +176,8 @@ void Core::Apply(uint64_t index, std::string_view entry) {
       if (cbs[i]) cbs[i](std::move(replies[i]));
     }
   }
-  if (!events.empty() && on_events_) on_events_(std::move(events));
+  if (events.empty()) return;
+  for (const EventsCb& cb : on_events_) cb(events);
 }
 
 std::function<std::string()> Core::PrepareSnapshot() {

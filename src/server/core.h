@@ -40,7 +40,7 @@ class Forwarder;
 class Core : public consensus::Fsm {
  public:
   using ReplyCb = std::function<void(sm::Reply)>;
-  using EventsCb = std::function<void(sm::Events)>;
+  using EventsCb = std::function<void(const sm::Events&)>;
 
   Core(uv_loop_t* loop, const Config& config);
   ~Core() override;
@@ -55,9 +55,9 @@ class Core : public consensus::Fsm {
   // commands that were themselves forwarded here).
   void Submit(sm::Argv argv, ReplyCb cb, bool may_forward = true);
 
-  // Receives the events of every applied entry (sm/events.h), after the
-  // entry's replies went to their callbacks.
-  void SetEventsCallback(EventsCb cb) { on_events_ = std::move(cb); }
+  // Every front end (RESP, AMQP) receives the events of every applied
+  // entry (sm/events.h), after the entry's replies went to their callbacks.
+  void AddEventsListener(EventsCb cb) { on_events_.push_back(std::move(cb)); }
 
   const sm::StateMachine& state() const { return sm_; }
   uint64_t nonce() const { return nonce_; }
@@ -111,7 +111,7 @@ class Core : public consensus::Fsm {
   bool expiry_in_flight_ = false;
   bool announced_ = false;
   bool incarnation_sent_ = false;
-  EventsCb on_events_;
+  std::vector<EventsCb> on_events_;
   uint64_t batches_proposed_ = 0;
   uint64_t commands_proposed_ = 0;
 };

@@ -95,19 +95,48 @@ void RespServer::ExpireBackstops() {
   }
 }
 
-void RespServer::ProposeCancel(const sm::ClientRef& c) {
-  core_->Submit({"LOCKQ.CANCEL", std::to_string(c.node), std::to_string(c.nonce), std::to_string(c.conn),
-                 std::to_string(c.slot)},
-                [](sm::Reply r) {
-                  if (r.is_error()) spdlog::warn("LOCKQ.CANCEL failed: {}", r.str);
-                });
+void RespServer::SubmitForChannel(const std::shared_ptr<Connection>& conn, sm::Argv argv, uint64_t slot) {
+  if (conn->protocol() < 3 && EqualsIgnoreCase(argv[0], "Q.CONSUME")) {
+    conn->Fill(slot, sm::Reply::Error("ERR Q.CONSUME delivers RESP3 pushes: send HELLO 3 first, or use Q.FETCH"));
+    return;
+  }
+  conn->set_used_queues();
+  sm::ClientRef ref = RefOf(conn->id(), 0);
+  sm::Argv wrapped{"LOCKQ.AS", std::to_string(ref.node), std::to_string(ref.nonce), std::to_string(ref.conn), "0"};
+  wrapped.reserve(wrapped.size() + argv.size());
+  for (std::string& a : argv) wrapped.push_back(std::move(a));
+  std::weak_ptr<Connection> weak = conn;
+  core_->Submit(std::move(wrapped), [weak, slot](sm::Reply reply) {
+    if (auto c = weak.lock()) c->Fill(slot, reply);
+  });
 }
 
-void RespServer::OnEvents(sm::Events events) {
+void RespServer::ProposeCancel(const sm::ClientRef& c) {
+  SubmitCleanup({"LOCKQ.CANCEL", std::to_string(c.node), std::to_string(c.nonce), std::to_string(c.conn),
+                 std::to_string(c.slot)});
+}
+
+// Cleanup for a client that is gone is idempotent and must not be lost to
+// a leader change: TRYAGAIN answers are retried (each attempt waits up to
+// --no-leader-timeout-ms for a leader). A node that dies meanwhile is
+// covered by its next incarnation's LOCKQ.INCARNATION.
+void RespServer::SubmitCleanup(sm::Argv argv, int attempts) {
+  sm::Argv copy = argv;
+  core_->Submit(std::move(argv), [this, copy = std::move(copy), attempts](sm::Reply r) mutable {
+    if (!r.is_error()) return;
+    if (IsOutcomeUnknown(r) && attempts > 1 && listening_) {
+      SubmitCleanup(std::move(copy), attempts - 1);
+      return;
+    }
+    spdlog::warn("{} failed: {}", copy[0] == "LOCKQ.AS" ? copy.back() : copy[0], r.str);
+  });
+}
+
+void RespServer::OnEvents(const sm::Events& events) {
   uint64_t me = core_->node().id();
   uint64_t nonce = core_->nonce();
   std::set<std::string> changed;
-  for (sm::Event& e : events) {
+  for (const sm::Event& e : events) {
     if (e.kind == sm::Event::Kind::kChange) {
       if (observers_.count(e.topic) != 0) changed.insert(e.topic);
       continue;
@@ -120,7 +149,9 @@ void RespServer::OnEvents(sm::Events events) {
       // A grant nobody will learn of: release it.
       if (e.reply.kind == sm::Reply::Kind::kArray) ProposeCancel(e.client);
     } else if (c != nullptr && c->protocol() >= 3) {
-      c->Push(e.reply);
+      sm::Reply push = e.reply;  // out of band, whatever shape the engine gave it
+      push.kind = sm::Reply::Kind::kPush;
+      c->Push(push);
     }
   }
   for (const std::string& lock : changed) NotifyObservers(lock);

@@ -20,7 +20,7 @@ RespServer::~RespServer() = default;
 
 Status RespServer::Listen() {
   started_ms_ = WallClockMs();
-  core_->SetEventsCallback([this](sm::Events events) { OnEvents(std::move(events)); });
+  core_->AddEventsListener([this](const sm::Events& events) { OnEvents(events); });
   struct sockaddr_storage sa;
   std::string addr = config_.RespAddress();
   if (config_.bind.find(':') != std::string::npos) addr = "[" + config_.bind + "]:" + std::to_string(config_.resp_port);
@@ -86,6 +86,11 @@ void RespServer::Forget(uint64_t id) {
   Connection& c = *it->second;
   // Requests still waiting for a lock leave their queues.
   for (uint64_t slot : c.deferred()) ProposeCancel(RefOf(id, slot));
+  if (c.used_queues()) {
+    sm::ClientRef ref = RefOf(id, 0);
+    SubmitCleanup({"LOCKQ.AS", std::to_string(ref.node), std::to_string(ref.nonce), std::to_string(ref.conn), "0",
+                   "Q.DISCONNECT"});
+  }
   auto watching = c.watching();
   for (const std::string& election : watching) Unobserve(c, election);
   conns_.erase(it);
@@ -116,6 +121,10 @@ void RespServer::Dispatch(const std::shared_ptr<Connection>& conn, sm::Argv argv
   const sm::CommandSpec* spec = sm::StateMachine::FindCommand(argv[0]);
   if (spec->flags & sm::kCmdClientRef) {
     SubmitWithClient(conn, std::move(argv), slot);
+    return;
+  }
+  if (spec->flags & sm::kCmdChannelRef) {
+    SubmitForChannel(conn, std::move(argv), slot);
     return;
   }
   std::weak_ptr<Connection> weak = conn;

@@ -69,8 +69,12 @@ class RespServer {
   static void CheckCb(uv_check_t* h) noexcept;
   // Deferred replies and pushes (deferred_replies.cc).
   void SubmitWithClient(const std::shared_ptr<Connection>& conn, sm::Argv argv, uint64_t slot);
-  void OnEvents(sm::Events events);
+  // Queue commands act for the connection (channel 0): acks, consumers and
+  // exclusive queues belong to it, and go when it closes.
+  void SubmitForChannel(const std::shared_ptr<Connection>& conn, sm::Argv argv, uint64_t slot);
+  void OnEvents(const sm::Events& events);
   void ProposeCancel(const sm::ClientRef& client);
+  void SubmitCleanup(sm::Argv argv, int attempts = 20);
   sm::ClientRef RefOf(uint64_t conn_id, uint64_t slot) const;
   void NotifyObservers(const std::string& lock_name);
   static void BackstopCb(uv_timer_t* h) noexcept;

@@ -31,6 +31,7 @@ const Table& GetTable() {
     AddLockFamily(&t->rows);
     AddSessionFamily(&t->rows);
     AddElectFamily(&t->rows);
+    AddQueueFamily(&t->rows);
     for (const CommandDef& def : t->rows) {
       LOCKQ_CHECK(def.spec.name.size() <= kCommandNameMax);
       LOCKQ_CHECK(ToUpper(def.spec.name) == def.spec.name);

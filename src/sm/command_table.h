@@ -67,5 +67,6 @@ void AddScriptFamily(std::vector<CommandDef>* table);
 void AddLockFamily(std::vector<CommandDef>* table);
 void AddSessionFamily(std::vector<CommandDef>* table);
 void AddElectFamily(std::vector<CommandDef>* table);
+void AddQueueFamily(std::vector<CommandDef>* table);
 
 }  // namespace lockq::sm

@@ -64,6 +64,7 @@ Reply ExpireCommand(CommandContext& ctx) {
   if (!ParseUint64(ctx.argv[1], &max_keys)) return Err(errors::kNotInteger);
   size_t n = ctx.state.keyspace.RemoveExpired(ctx.now_ms, static_cast<size_t>(max_keys));
   n += ctx.state.locks.RemoveExpired(ctx.now_ms, static_cast<size_t>(max_keys), &ctx.state.events);
+  n += ctx.state.queues.RemoveExpired(ctx.now_ms, static_cast<size_t>(max_keys), &ctx.state.events);
   return Reply::Int(static_cast<int64_t>(n));
 }
 
@@ -107,7 +108,7 @@ std::optional<Reply> ValidateAs(const Argv& argv, Argv* inner) {
   if (!ParseClientRef(argv, 1, &c)) return Err(errors::kNotInteger);
   inner->assign(argv.begin() + 5, argv.end());
   if (auto err = CheckCommand(*inner, /*allow_internal=*/false)) return err;
-  if (!(FindCommandDef((*inner)[0])->spec.flags & kCmdClientRef)) return Err(errors::kSyntax);
+  if (!(FindCommandDef((*inner)[0])->spec.flags & (kCmdClientRef | kCmdChannelRef))) return Err(errors::kSyntax);
   return std::nullopt;
 }
 
@@ -149,6 +150,7 @@ Reply IncarnationCommand(CommandContext& ctx) {
   ParseUint64(ctx.argv[1], &node);
   ParseUint64(ctx.argv[2], &nonce);
   ctx.state.locks.DropIncarnation(node, nonce, ctx.now_ms, &ctx.state.events);
+  ctx.state.queues.DropIncarnation(node, nonce, ctx.now_ms, &ctx.state.events);
   return Reply::Ok();
 }
 

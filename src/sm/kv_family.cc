@@ -112,8 +112,7 @@ Reply SetCommand(CommandContext& ctx) {
   // FENCE: a holder that lost its lock (expiry, a newer grant) must not
   // write; checked before anything changes, so the rejection is atomic.
   if (o.fence) {
-    uint64_t newest = ctx.state.locks.NewestGrant(o.fence_lock);
-    if (newest == 0 || o.fence_token < newest) return Err(errors::kFenceStale);
+    if (!ctx.state.locks.FenceAdmits(o.fence_lock, o.fence_token)) return Err(errors::kFenceStale);
   }
   return SetGeneric(ctx, SetCall{"set", ctx.argv[1], ctx.argv[2], o});
 }

@@ -163,6 +163,12 @@ class LockTable {
 
   const LockRecord* Find(std::string_view name) const;  // nullptr: never used
   uint64_t NewestGrant(std::string_view name) const;    // 0 when never granted
+  // A fenced write with `token` on lock `name` may go ahead: the lock was
+  // granted, and not since a grant newer than `token`.
+  bool FenceAdmits(std::string_view name, uint64_t token) const {
+    uint64_t newest = NewestGrant(name);
+    return newest != 0 && token >= newest;
+  }
   bool Held(const LockRecord& rec, uint64_t now_ms) const;
 
   // Removes up to `max` expired things, earliest deadline first in each of:

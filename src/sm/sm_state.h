@@ -8,6 +8,7 @@
 
 #include "sm/keyspace.h"
 #include "sm/locks.h"
+#include "sm/queues.h"
 #include "sm/script_cache.h"
 #include "sm/state_machine.h"
 
@@ -20,6 +21,7 @@ struct SmState {
   Keyspace keyspace;
   ScriptCache scripts;  // Lua scripts by sha1 (EVAL, SCRIPT LOAD)
   LockTable locks;      // native locks and the fencing token counter
+  QueueEngine queues;   // exchanges, queues, messages, consumers
 
   // Per-batch scratch, not snapshotted: Apply() sets both before any
   // command of a batch runs, so they are a function of the snapshotted

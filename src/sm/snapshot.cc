@@ -4,6 +4,7 @@
 
 #include "common/bytes.h"
 #include "sm/lock_snapshot.h"
+#include "sm/queue_snapshot.h"
 #include "sm/sha1.h"
 
 namespace lockq::sm {
@@ -110,6 +111,7 @@ std::string EncodeSnapshot(const SmState& state) {
     w.PutString(body);
   }
   EncodeLocks(state.locks, &w);
+  EncodeQueues(state.queues, &w);
   return out;
 }
 
@@ -134,6 +136,9 @@ Status DecodeSnapshot(std::string_view bytes, SmState* out) {
   }
   if (version >= 3) {
     if (Status st = DecodeLocks(&r, version, &s.locks); !st.ok()) return st;
+  }
+  if (version >= 5) {
+    if (Status st = DecodeQueues(&r, &s.queues); !st.ok()) return st;
   }
   if (!r.done()) return Status::Corruption("snapshot: trailing bytes");
   *out = std::move(s);

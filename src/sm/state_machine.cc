@@ -82,10 +82,12 @@ uint64_t StateMachine::applied_index() const { return state_->s.applied_index; }
 size_t StateMachine::key_count() const { return state_->s.keyspace.size(); }
 size_t StateMachine::expiring_key_count() const { return state_->s.keyspace.expiring_count(); }
 uint64_t StateMachine::next_expiry_ms() const {
-  uint64_t keys = state_->s.keyspace.NextDeadline();
-  uint64_t leases = state_->s.locks.NextDeadline();  // leases, sessions, waits
-  if (keys == 0 || leases == 0) return std::max(keys, leases);
-  return std::min(keys, leases);
+  uint64_t next = 0;
+  for (uint64_t d : {state_->s.keyspace.NextDeadline(), state_->s.locks.NextDeadline(),  // leases, sessions, waits
+                     state_->s.queues.NextDeadline()}) {                                 // message TTLs
+    if (d != 0 && (next == 0 || d < next)) next = d;
+  }
+  return next;
 }
 size_t StateMachine::lock_holder_count() const { return state_->s.locks.holder_count(); }
 size_t StateMachine::lock_waiter_count() const { return state_->s.locks.waiter_count(); }

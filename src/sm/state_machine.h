@@ -28,8 +28,9 @@
 namespace lockq::sm {
 
 // Version 2 added the script cache, version 3 the lock table, version 4
-// lock waiters, sessions and modes; Restore() still reads versions 1 to 3.
-inline constexpr uint8_t kSnapshotVersion = 4;
+// lock waiters, sessions and modes, version 5 the queue engine; Restore()
+// still reads versions 1 to 4.
+inline constexpr uint8_t kSnapshotVersion = 5;
 
 // Command flags, as data (compare Redis's src/commands/*.json).
 enum CommandFlag : uint32_t {
@@ -45,6 +46,9 @@ enum CommandFlag : uint32_t {
   // Internal, but a follower may forward it to the leader (LOCKQ.AS,
   // LOCKQ.CANCEL, LOCKQ.INCARNATION): peers propose it for their clients.
   kCmdPeer = 1 << 7,
+  // Acts for a channel (queue commands): front ends wrap it in LOCKQ.AS
+  // with slot = the AMQP channel number, or 0 for a RESP connection.
+  kCmdChannelRef = 1 << 8,
 };
 
 struct CommandSpec {

@@ -161,7 +161,7 @@ TEST(LockSnapshotTest, RestoresVersion2WithoutLocks) {
   std::string now = sm.Snapshot();
   EXPECT_EQ(static_cast<uint8_t>(now[0]), kSnapshotVersion);
   // Empty lock part: last_token, last_session, no sessions, no locks.
-  EXPECT_EQ(now.substr(1), v2.substr(1) + std::string(8 + 8 + 1 + 1, '\0'));
+  EXPECT_EQ(now.substr(1), v2.substr(1) + EmptyTailAfterScripts());
   // Lock bytes after a version 2 snapshot are trailing garbage.
   EXPECT_FALSE(sm.Restore(v2 + std::string(8 + 1, '\0')).ok());
   EXPECT_EQ(sm.Snapshot(), now);

@@ -8,9 +8,17 @@
 #include "sm/errors.h"
 #include "sm/events.h"
 #include "sm/reply.h"
+#include "sm/state_machine.h"
 #include "testlib/sm_harness.h"
 
 namespace lockq::sm::lock_test {
+
+// The bytes an empty state machine writes after its script cache: the
+// empty lock table and queue engine (version 4 and 5 sections).
+inline std::string EmptyTailAfterScripts() {
+  constexpr size_t kHeader = 1 + 8 + 8 + 1 + 1 + 1;  // version, index, now, nodes, keys, scripts
+  return StateMachine().Snapshot().substr(kHeader);
+}
 
 inline Reply I(int64_t v) { return Reply::Int(v); }
 inline Reply B(std::string s) { return Reply::Bulk(std::move(s)); }

@@ -5,6 +5,7 @@
 
 #include <random>
 
+#include "lock_test_util.h"
 #include "testlib/sm_harness.h"
 #include "common/bytes.h"
 #include "sm/state_machine.h"
@@ -49,7 +50,12 @@ TEST(SnapshotTest, EmptyStateLayout) {
   std::string snap = sm.Snapshot();
   EXPECT_EQ(static_cast<uint8_t>(snap[0]), kSnapshotVersion);
   // ..., nodes, keys, scripts, token and session counters, sessions, locks
-  EXPECT_EQ(snap.size(), 1u + 8 + 8 + 1 + 1 + 1 + 8 + 8 + 1 + 1);
+  // Lock table: token and session counters, no sessions, no locks.
+  std::string tail = lock_test::EmptyTailAfterScripts();
+  EXPECT_EQ(tail.substr(0, 8 + 8 + 1 + 1), std::string(18, '\0'));
+  // Queue engine: the six builtin exchanges, nothing else.
+  EXPECT_EQ(tail.size(), 18u + 68 + 1 + 1 + 1 + 1 + 8);
+  EXPECT_EQ(snap.size(), 1u + 8 + 8 + 1 + 1 + 1 + tail.size());
 }
 
 TEST(SnapshotTest, RoundTripIsByteIdentical) {
@@ -152,10 +158,8 @@ std::string SnapshotWith(std::function<void(ByteWriter&)> keys_part) {
   w.PutVarint(0);  // nodes
   keys_part(w);
   w.PutVarint(0);  // scripts (version 2)
-  w.PutU64(0);     // last lock token (version 3)
-  w.PutU64(0);     // last session id (version 4)
-  w.PutVarint(0);  // sessions (version 4)
-  w.PutVarint(0);  // locks (version 3)
+  std::string tail = lock_test::EmptyTailAfterScripts();  // no locks, no queues
+  s += tail;
   return s;
 }
 
@@ -239,7 +243,7 @@ TEST(SnapshotTest, RestoresVersion1WithoutScripts) {
   // no locks (token counter 0, lock count 0).
   std::string now = sm.Snapshot();
   EXPECT_EQ(static_cast<uint8_t>(now[0]), kSnapshotVersion);
-  EXPECT_EQ(now.substr(1), s.substr(1) + std::string(1 + 8 + 8 + 1 + 1, '\0'));
+  EXPECT_EQ(now.substr(1), s.substr(1) + std::string(1, '\0') + lock_test::EmptyTailAfterScripts());
   // A version 1 snapshot with trailing script bytes is corrupt.
   EXPECT_FALSE(sm.Restore(s + std::string(1, '\0')).ok());
 }
