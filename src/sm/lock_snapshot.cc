@@ -3,6 +3,8 @@
 #include <set>
 #include <string>
 
+#include "sm/client_ref_codec.h"
+
 namespace lockq::sm {
 
 namespace {
@@ -10,17 +12,6 @@ namespace {
 constexpr auto kMaxDeadline = static_cast<uint64_t>(INT64_MAX);
 
 Status Bad(const char* what) { return Status::Corruption(std::string("snapshot: ") + what); }
-
-void PutClient(const ClientRef& c, ByteWriter* w) {
-  w->PutU64(c.node);
-  w->PutU64(c.nonce);
-  w->PutU64(c.conn);
-  w->PutU64(c.slot);
-}
-
-bool GetClient(ByteReader* r, ClientRef* c) {
-  return r->GetU64(&c->node) && r->GetU64(&c->nonce) && r->GetU64(&c->conn) && r->GetU64(&c->slot);
-}
 
 bool ValidMode(uint8_t mode, uint64_t permits) {
   if (mode > kMaxLockMode) return false;
@@ -50,7 +41,7 @@ Status DecodeHolder(ByteReader* r, uint8_t version, const LockTable& locks, Lock
       !r->GetU64(&h.lease_ms) || !r->GetU64(&h.deadline_ms)) {
     return Bad("truncated lock holder");
   }
-  if (version >= 4 && (!r->GetU64(&h.session) || !GetClient(r, &h.client))) return Bad("truncated lock holder");
+  if (version >= 4 && (!r->GetU64(&h.session) || !GetClientRef(r, &h.client))) return Bad("truncated lock holder");
   if (token == 0 || token > rec->last_grant ||
       (!rec->holders.empty() && rec->holders.rbegin()->first >= token)) {
     return Bad("lock holders out of order");
@@ -68,7 +59,7 @@ Status DecodeWaiter(ByteReader* r, const LockTable& locks, std::set<ClientRef>* 
   LockWaiter w;
   uint8_t mode;
   if (!r->GetU8(&mode) || !r->GetU64(&w.req.permits) || !r->GetString(&w.req.owner, kLockOwnerMax) ||
-      !r->GetU64(&w.req.lease_ms) || !r->GetU64(&w.req.session) || !GetClient(r, &w.req.client) ||
+      !r->GetU64(&w.req.lease_ms) || !r->GetU64(&w.req.session) || !GetClientRef(r, &w.req.client) ||
       !r->GetU64(&w.since_ms) || !r->GetU64(&w.wait_deadline_ms)) {
     return Bad("truncated lock waiter");
   }
@@ -109,7 +100,7 @@ void EncodeLocks(const LockTable& locks, ByteWriter* w) {
       w->PutU64(h.lease_ms);
       w->PutU64(h.deadline_ms);
       w->PutU64(h.session);
-      PutClient(h.client, w);
+      PutClientRef(h.client, w);
     }
     w->PutVarint(rec.waiters.size());
     for (const LockWaiter& wt : rec.waiters) {
@@ -118,7 +109,7 @@ void EncodeLocks(const LockTable& locks, ByteWriter* w) {
       w->PutString(wt.req.owner);
       w->PutU64(wt.req.lease_ms);
       w->PutU64(wt.req.session);
-      PutClient(wt.req.client, w);
+      PutClientRef(wt.req.client, w);
       w->PutU64(wt.since_ms);
       w->PutU64(wt.wait_deadline_ms);
     }

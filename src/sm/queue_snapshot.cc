@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "sm/client_ref_codec.h"
+
 namespace lockq::sm {
 
 namespace {
@@ -10,22 +12,12 @@ constexpr uint64_t kCountMax = 100'000'000;  // any count: bounded before reserv
 
 Status Bad(const char* what) { return Status::Corruption(std::string("snapshot: queues: ") + what); }
 
-void PutClient(const ClientRef& c, ByteWriter* w) {
-  w->PutU64(c.node);
-  w->PutU64(c.nonce);
-  w->PutU64(c.conn);
-  w->PutU64(c.slot);
-}
-void GetClient(ByteReader* r, ClientRef* c) {
-  r->GetU64(&c->node) && r->GetU64(&c->nonce) && r->GetU64(&c->conn) && r->GetU64(&c->slot);
-}
-
 void PutKey(const ConsumerKey& k, ByteWriter* w) {
-  PutClient(k.channel, w);
+  PutClientRef(k.channel, w);
   w->PutString(k.tag);
 }
 void GetKey(ByteReader* r, ConsumerKey* k) {
-  GetClient(r, &k->channel);
+  GetClientRef(r, &k->channel);
   r->GetString(&k->tag, kNameMax);
 }
 
@@ -165,7 +157,7 @@ void EncodeQueues(const QueueEngine& e, ByteWriter* w) {
   for (const auto& [name, q] : e.queues()) {
     w->PutString(name);
     w->PutU8((q.durable ? 1 : 0) | (q.exclusive ? 2 : 0) | (q.auto_delete ? 4 : 0) | (q.had_consumer ? 8 : 0));
-    PutClient(q.owner, w);
+    PutClientRef(q.owner, w);
     PutArgs(q.args, w);
     w->PutU64(q.next_id);
     w->PutU64(q.rr);
@@ -194,7 +186,7 @@ void EncodeQueues(const QueueEngine& e, ByteWriter* w) {
   }
   w->PutVarint(e.channels().size());
   for (const auto& [ch, s] : e.channels()) {
-    PutClient(ch, w);
+    PutClientRef(ch, w);
     w->PutU64(s.prefetch);
     w->PutU64(s.unacked);
   }
@@ -242,7 +234,7 @@ Status DecodeQueues(ByteReader* r, QueueEngine* out) {
     uint64_t m = 0;
     r->GetString(&name, kNameMax);
     r->GetU8(&flags);
-    GetClient(r, &q.owner);
+    GetClientRef(r, &q.owner);
     if (!r->ok() || flags > 15 || !GetArgs(r, &q.args) || !r->GetU64(&q.next_id) || !r->GetU64(&q.rr) ||
         !GetCount(r, &m)) {
       return Bad("truncated queue");
@@ -303,7 +295,7 @@ Status DecodeQueues(ByteReader* r, QueueEngine* out) {
   for (uint64_t i = 0; i < n; i++) {
     ClientRef ch;
     ChannelState s;
-    GetClient(r, &ch);
+    GetClientRef(r, &ch);
     r->GetU64(&s.prefetch);
     if (!r->GetU64(&s.unacked)) return Bad("truncated channel");
     channels.emplace(ch, s);
