@@ -91,20 +91,38 @@ bool Connection::FillDeferred(uint64_t slot, const sm::Reply& reply) {
 void Connection::FlushOutput() {
   dirty_ = false;
   if (closing_) return;
-  auto* w = new WriteReq;
+  std::string out;
   while (!slots_.empty() && slots_.front().ready) {
-    if (w->bytes.empty()) w->bytes = std::move(slots_.front().bytes);
-    else w->bytes += slots_.front().bytes;
+    if (out.empty()) out = std::move(slots_.front().bytes);
+    else out += slots_.front().bytes;
     slots_.pop_front();
     first_slot_++;
   }
-  if (w->bytes.empty()) {
-    delete w;
-  } else {
+  // Fast path: write at once with uv_try_write. Every completed uv_write
+  // costs an epoll_ctl (libuv re-arms the socket when its write queue
+  // drains) plus a request and a callback. Only when no unparsed input is
+  // buffered: WriteCb is what resumes parsing input held back by
+  // ShouldPauseReading.
+  auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
+  if (!out.empty() && inbuf_pos_ == inbuf_.size() && uv_stream_get_write_queue_size(stream) == 0) {
+    uv_buf_t buf = uv_buf_init(out.data(), out.size());
+    int n = uv_try_write(stream, &buf, 1);
+    if (n < 0 && n != UV_EAGAIN) {
+      CloseNow();
+      return;
+    }
+    if (n > 0) {
+      unsent_bytes_ -= std::min(unsent_bytes_, static_cast<size_t>(n));
+      out.erase(0, static_cast<size_t>(n));
+    }
+  }
+  if (!out.empty()) {
+    auto* w = new WriteReq;
+    w->bytes = std::move(out);
     w->conn = shared_from_this();
     w->req.data = w;
     uv_buf_t buf = uv_buf_init(w->bytes.data(), w->bytes.size());
-    if (uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, &Connection::WriteCb) != 0) {
+    if (uv_write(&w->req, stream, &buf, 1, &Connection::WriteCb) != 0) {
       delete w;
       CloseNow();
       return;

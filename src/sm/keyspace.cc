@@ -21,14 +21,42 @@ uint64_t ScanHash(std::string_view key) {
   return (h & ((uint64_t{1} << 62) - 1)) | 1;
 }
 
+Keyspace::Keyspace(const Keyspace& other) : map_(other.map_), deadlines_(other.deadlines_) {
+  RebuildIndex();
+}
+
+Keyspace& Keyspace::operator=(const Keyspace& other) {
+  if (this == &other) return *this;
+  map_ = other.map_;
+  deadlines_ = other.deadlines_;
+  RebuildIndex();
+  return *this;
+}
+
+void Keyspace::RebuildIndex() {
+  index_.clear();
+  index_.reserve(map_.size());
+  for (auto it = map_.begin(); it != map_.end(); ++it) index_.emplace(it->first.key, it);
+}
+
+Keyspace::Map::iterator Keyspace::Lookup(std::string_view key) {
+  auto it = index_.find(key);
+  return it == index_.end() ? map_.end() : it->second;
+}
+
+Keyspace::Map::const_iterator Keyspace::Lookup(std::string_view key) const {
+  auto it = index_.find(key);
+  return it == index_.end() ? map_.end() : Map::const_iterator(it->second);
+}
+
 const Value* Keyspace::Find(std::string_view key, uint64_t now_ms) const {
-  auto it = map_.find(MapKeyView{ScanHash(key), key});
+  auto it = Lookup(key);
   if (it == map_.end() || !Live(it->second, now_ms)) return nullptr;
   return &it->second;
 }
 
 Value* Keyspace::FindMutable(std::string_view key, uint64_t now_ms) {
-  auto it = map_.find(MapKeyView{ScanHash(key), key});
+  auto it = Lookup(key);
   if (it == map_.end()) return nullptr;
   if (!Live(it->second, now_ms)) {
     EraseIt(it);
@@ -38,14 +66,14 @@ Value* Keyspace::FindMutable(std::string_view key, uint64_t now_ms) {
 }
 
 void Keyspace::Put(std::string_view key, Value value, uint64_t now_ms) {
-  uint64_t h = ScanHash(key);
-  auto it = map_.find(MapKeyView{h, key});
+  auto it = Lookup(key);
   if (value.deadline_ms != 0 && value.deadline_ms <= now_ms) {
     if (it != map_.end()) EraseIt(it);
     return;
   }
   if (it == map_.end()) {
-    it = map_.emplace(MapKey{h, std::string(key)}, Value{}).first;
+    it = map_.emplace(MapKey{ScanHash(key), std::string(key)}, Value{}).first;
+    index_.emplace(it->first.key, it);
   } else if (it->second.deadline_ms != 0) {
     deadlines_.erase({it->second.deadline_ms, it->first.key});
   }
@@ -54,7 +82,7 @@ void Keyspace::Put(std::string_view key, Value value, uint64_t now_ms) {
 }
 
 void Keyspace::SetDeadline(std::string_view key, uint64_t deadline_ms) {
-  auto it = map_.find(MapKeyView{ScanHash(key), key});
+  auto it = Lookup(key);
   LOCKQ_CHECK(it != map_.end());
   Value& v = it->second;
   if (v.deadline_ms == deadline_ms) return;
@@ -64,7 +92,7 @@ void Keyspace::SetDeadline(std::string_view key, uint64_t deadline_ms) {
 }
 
 bool Keyspace::Erase(std::string_view key, uint64_t now_ms) {
-  auto it = map_.find(MapKeyView{ScanHash(key), key});
+  auto it = Lookup(key);
   if (it == map_.end()) return false;
   bool live = Live(it->second, now_ms);
   EraseIt(it);
@@ -73,10 +101,12 @@ bool Keyspace::Erase(std::string_view key, uint64_t now_ms) {
 
 void Keyspace::EraseIt(Map::iterator it) {
   if (it->second.deadline_ms != 0) deadlines_.erase({it->second.deadline_ms, it->first.key});
+  index_.erase(it->first.key);
   map_.erase(it);
 }
 
 void Keyspace::Clear() {
+  index_.clear();
   map_.clear();
   deadlines_.clear();
 }
@@ -84,14 +114,14 @@ void Keyspace::Clear() {
 void Keyspace::AppendForRestore(std::string key, Value value) {
   uint64_t h = ScanHash(key);
   if (value.deadline_ms != 0) deadlines_.emplace(value.deadline_ms, key);
-  map_.emplace_hint(map_.end(), MapKey{h, std::move(key)}, std::move(value));
+  auto it = map_.emplace_hint(map_.end(), MapKey{h, std::move(key)}, std::move(value));
+  index_.emplace(it->first.key, it);
 }
 
 size_t Keyspace::RemoveExpired(uint64_t now_ms, size_t max_keys) {
   size_t removed = 0;
   while (removed < max_keys && !deadlines_.empty() && deadlines_.begin()->first <= now_ms) {
-    std::string key = deadlines_.begin()->second;
-    auto it = map_.find(MapKeyView{ScanHash(key), key});
+    auto it = Lookup(deadlines_.begin()->second);
     LOCKQ_CHECK(it != map_.end());
     EraseIt(it);
     removed++;

@@ -13,8 +13,9 @@
 // reads never change state. The deadline index is a std::set of
 // (deadline, key), earliest first.
 //
-// Every container is ordered: iteration order, and so snapshots, depend only
-// on the contents.
+// Every container that is iterated is ordered: iteration order, and so
+// snapshots, depend only on the contents. The hash index (key -> map entry)
+// is only ever probed, never iterated.
 
 #include <cstddef>
 #include <cstdint>
@@ -23,6 +24,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -72,6 +74,14 @@ class Keyspace {
   };
   using Map = std::map<MapKey, Value, MapLess>;
 
+  Keyspace() = default;
+  // Copies rebuild the index (it points into map_); moves keep it, since
+  // moving a std::map keeps its nodes.
+  Keyspace(const Keyspace& other);
+  Keyspace& operator=(const Keyspace& other);
+  Keyspace(Keyspace&&) = default;
+  Keyspace& operator=(Keyspace&&) = default;
+
   // The live value of `key` at `now_ms`, or nullptr when missing or expired.
   const Value* Find(std::string_view key, uint64_t now_ms) const;
   // Same, for changing value.str in place. An expired entry met here is
@@ -113,9 +123,18 @@ class Keyspace {
   static bool Live(const Value& v, uint64_t now_ms) {
     return v.deadline_ms == 0 || v.deadline_ms > now_ms;
   }
+  Map::iterator Lookup(std::string_view key);
+  Map::const_iterator Lookup(std::string_view key) const;
   void EraseIt(Map::iterator it);
+  void RebuildIndex();
 
   Map map_;
+  // key -> its entry in map_ (the string_view points at the key inside the
+  // map node, which never moves). A lookup is one hash probe instead of a
+  // walk down a tree of ~17 levels at 100k keys, each level a cache miss:
+  // that walk was 12% of lockqd's CPU for SET with 50 clients and 29% with
+  // pipelining (perf, 1 node, 100k random keys).
+  std::unordered_map<std::string_view, Map::iterator> index_;
   std::set<std::pair<uint64_t, std::string>> deadlines_;
 };
 
