@@ -1,0 +1,593 @@
+// AMQP connection: I/O, output slots, handshake, channels and errors
+// (amqp_connection.h). Method numbers and structs are librabbitmq's
+// (amqp_framing.h); section numbers cite the AMQP 0-9-1 specification.
+
+#include "server/amqp_connection.h"
+
+#include <amqp.h>
+#include <amqp_framing.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "amqp/frame.h"
+#include "server/amqp_server.h"
+#include "server/core.h"
+#include "sm/state_machine.h"
+
+namespace lockq::server {
+
+using amqp::Bytes;
+
+namespace {
+
+constexpr uint16_t kChannelMax = 2047;
+constexpr uint32_t kFrameMax = 131072;
+constexpr uint32_t kFrameMinBytes = 4096;  // section 4.2.3: frame-min-size
+constexpr uint16_t kHeartbeatS = 60;
+constexpr uint64_t kHandshakeTimeoutMs = 10000;
+constexpr uint64_t kCloseOkTimeoutMs = 2000;
+constexpr size_t kReplyTextMax = 255;  // shortstr
+
+struct WriteReq {
+  uv_write_t req {};
+  std::shared_ptr<AmqpConnection> conn;
+  std::string bytes;
+};
+
+char g_read_slab[64 * 1024];
+
+amqp_table_entry_t Entry(const char* key, amqp_field_value_t v) { return {amqp_cstring_bytes(key), v}; }
+amqp_field_value_t Str(const char* s) {
+  amqp_field_value_t v{};
+  v.kind = AMQP_FIELD_KIND_UTF8;
+  v.value.bytes = amqp_cstring_bytes(s);
+  return v;
+}
+amqp_field_value_t Bool(bool b) {
+  amqp_field_value_t v{};
+  v.kind = AMQP_FIELD_KIND_BOOLEAN;
+  v.value.boolean = b;
+  return v;
+}
+
+std::string Truncate(std::string s) {
+  if (s.size() > kReplyTextMax) s.resize(kReplyTextMax);
+  return s;
+}
+
+}  // namespace
+
+AmqpConnection::AmqpConnection(AmqpServer* server, uint64_t id) : server_(server), id_(id) {
+  init_amqp_pool(&pool_, 4096);
+}
+
+AmqpConnection::~AmqpConnection() { empty_amqp_pool(&pool_); }
+
+void AmqpConnection::Start() {
+  self_ref_ = shared_from_this();
+  tcp_.data = this;
+  started_ms_ = last_read_ms_ = last_write_ms_ = WallClockMs();
+  UpdateReading();
+}
+
+// ---- output -------------------------------------------------------------------
+
+uint64_t AmqpConnection::ReserveSlot() {
+  slots_.emplace_back();
+  return first_slot_ + slots_.size() - 1;
+}
+
+void AmqpConnection::Fill(uint64_t slot, std::string bytes) {
+  if (closing_ || slot < first_slot_ || slot >= first_slot_ + slots_.size()) return;
+  Slot& s = slots_[slot - first_slot_];
+  s.bytes = std::move(bytes);
+  s.ready = true;
+  unsent_bytes_ += s.bytes.size();
+  if (unsent_bytes_ > server_->limits().max_output_bytes) {
+    spdlog::warn("amqp client {} exceeded {} bytes of unsent output; disconnecting", id_,
+                 server_->limits().max_output_bytes);
+    CloseNow();
+    return;
+  }
+  if (slot == first_slot_ && !dirty_) {
+    dirty_ = true;
+    server_->MarkDirty(this);
+  }
+}
+
+std::string AmqpConnection::Method(uint16_t ch, amqp_method_number_t id, void* m) {
+  std::string out;
+  if (!amqp::AppendMethod(ch, id, m, &out)) spdlog::error("amqp: cannot encode {}", amqp_method_name(id));
+  return out;
+}
+
+void AmqpConnection::SendMethod(uint16_t ch, amqp_method_number_t id, void* m) { Send(Method(ch, id, m)); }
+
+void AmqpConnection::FlushOutput() {
+  dirty_ = false;
+  if (closing_) return;
+  auto* w = new WriteReq;
+  while (!slots_.empty() && slots_.front().ready) {
+    w->bytes += slots_.front().bytes;
+    slots_.pop_front();
+    first_slot_++;
+  }
+  if (w->bytes.empty()) {
+    delete w;
+  } else {
+    last_write_ms_ = WallClockMs();
+    w->conn = shared_from_this();
+    w->req.data = w;
+    uv_buf_t buf = uv_buf_init(w->bytes.data(), w->bytes.size());
+    if (uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, &AmqpConnection::WriteCb) != 0) {
+      delete w;
+      CloseNow();
+      return;
+    }
+  }
+  if (close_after_write_ && (slots_.empty() || !slots_.front().ready)) {
+    auto* sd = new uv_shutdown_t;
+    sd->data = this;
+    closing_ = true;
+    if (uv_shutdown(sd, reinterpret_cast<uv_stream_t*>(&tcp_), [](uv_shutdown_t* r, int) {
+          auto* c = static_cast<AmqpConnection*>(r->data);
+          delete r;
+          c->CloseNow();
+        }) != 0) {
+      delete sd;
+      CloseNow();
+    }
+    return;
+  }
+  UpdateReading();
+}
+
+void AmqpConnection::WriteCb(uv_write_t* req, int status) noexcept {
+  auto* w = static_cast<WriteReq*>(req->data);
+  AmqpConnection* c = w->conn.get();
+  c->unsent_bytes_ -= std::min(c->unsent_bytes_, w->bytes.size());
+  if (status == 0 && !c->closing_) {
+    c->UpdateReading();
+    if (c->reading_ && c->inbuf_pos_ < c->inbuf_.size()) c->ProcessInput();
+  }
+  delete w;
+}
+
+void AmqpConnection::CloseNow() {
+  if (tcp_.data == nullptr) return;
+  auto* h = reinterpret_cast<uv_handle_t*>(&tcp_);
+  closing_ = true;
+  slots_.clear();
+  if (uv_is_closing(h)) return;
+  uv_close(h, [](uv_handle_t* hh) {
+    auto* c = static_cast<AmqpConnection*>(hh->data);
+    c->server_->Forget(c->id_);
+    auto ref = std::move(c->self_ref_);
+  });
+}
+
+void AmqpConnection::Tick(uint64_t now_ms) {
+  if (closing_) return;
+  if (conn_closing_ && now_ms >= close_deadline_ms_) {
+    CloseNow();
+    return;
+  }
+  if (state_ != State::kRunning && now_ms - started_ms_ > kHandshakeTimeoutMs) {
+    CloseNow();
+    return;
+  }
+  if (heartbeat_s_ == 0) return;
+  // Section 4.2.7: a peer silent for two heartbeat intervals is dead.
+  if (now_ms - last_read_ms_ > 2000ull * heartbeat_s_) {
+    spdlog::info("amqp client {}: no heartbeat for {} s; closing", id_, 2 * heartbeat_s_);
+    CloseNow();
+    return;
+  }
+  // Heartbeats go between whole slots, so never inside another frame.
+  if (now_ms - last_write_ms_ >= 500ull * heartbeat_s_ && slots_.empty()) {
+    auto* w = new WriteReq;
+    amqp::AppendHeartbeat(&w->bytes);
+    w->conn = shared_from_this();
+    w->req.data = w;
+    last_write_ms_ = now_ms;
+    uv_buf_t buf = uv_buf_init(w->bytes.data(), w->bytes.size());
+    if (uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, &AmqpConnection::WriteCb) != 0) {
+      delete w;
+      CloseNow();
+    }
+  }
+}
+
+// ---- input --------------------------------------------------------------------
+
+bool AmqpConnection::ShouldPauseReading() const {
+  const Limits& l = server_->limits();
+  return slots_.size() >= l.max_pending_commands || unsent_bytes_ >= l.pause_output_bytes;
+}
+
+void AmqpConnection::UpdateReading() {
+  if (closing_) return;
+  bool want = !ShouldPauseReading();
+  if (want == reading_) return;
+  auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
+  if (want) {
+    uv_read_start(stream,
+                  [](uv_handle_t*, size_t, uv_buf_t* buf) { *buf = uv_buf_init(g_read_slab, sizeof(g_read_slab)); },
+                  &AmqpConnection::ReadCb);
+  } else {
+    uv_read_stop(stream);
+  }
+  reading_ = want;
+}
+
+void AmqpConnection::ReadCb(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept {
+  auto* c = static_cast<AmqpConnection*>(s->data);
+  if (n < 0) {
+    c->CloseNow();
+    return;
+  }
+  if (n == 0 || c->closing_) return;
+  c->last_read_ms_ = WallClockMs();
+  c->inbuf_.append(buf->base, static_cast<size_t>(n));
+  c->ProcessInput();
+}
+
+void AmqpConnection::ProcessInput() {
+  auto keep = shared_from_this();
+  while (!closing_ && !close_after_write_ && inbuf_pos_ < inbuf_.size()) {
+    std::string_view in = std::string_view(inbuf_).substr(inbuf_pos_);
+    if (state_ == State::kHeader) {
+      if (in.size() < amqp::kProtocolHeader.size()) break;
+      inbuf_pos_ += amqp::kProtocolHeader.size();
+      if (in.substr(0, amqp::kProtocolHeader.size()) != amqp::kProtocolHeader) {
+        // Section 4.2.2: answer with the protocol we support, then close.
+        Send(std::string(amqp::kProtocolHeader));
+        close_after_write_ = true;
+        break;
+      }
+      state_ = State::kStartOk;
+      amqp_table_entry_t caps[] = {
+          Entry("publisher_confirms", Bool(true)), Entry("basic.nack", Bool(true)),
+          Entry("consumer_cancel_notify", Bool(true)), Entry("exchange_exchange_bindings", Bool(true)),
+          Entry("connection.blocked", Bool(true)), Entry("authentication_failure_close", Bool(true)),
+          Entry("per_consumer_qos", Bool(true))};
+      amqp_field_value_t caps_value{};
+      caps_value.kind = AMQP_FIELD_KIND_TABLE;
+      caps_value.value.table = {static_cast<int>(std::size(caps)), caps};
+      amqp_table_entry_t props[] = {Entry("product", Str("lockq")), Entry("version", Str("0.1.0")),
+                                    Entry("platform", Str("C++20")), Entry("capabilities", caps_value)};
+      amqp_connection_start_t start{};
+      start.version_major = 0;
+      start.version_minor = 9;
+      start.server_properties = {static_cast<int>(std::size(props)), props};
+      start.mechanisms = amqp_cstring_bytes("PLAIN AMQPLAIN");
+      start.locales = amqp_cstring_bytes("en_US");
+      SendMethod(0, AMQP_CONNECTION_START_METHOD, &start);
+      continue;
+    }
+    if (ShouldPauseReading()) break;
+    amqp::Frame f;
+    size_t used = 0;
+    amqp::ParseStatus st = amqp::ParseFrame(in, frame_max_, &f, &used);
+    if (st == amqp::ParseStatus::kNeedMore) break;
+    if (st != amqp::ParseStatus::kOk) {
+      FrameError(st == amqp::ParseStatus::kBadEnd ? "FRAME_ERROR - bad frame end octet"
+                                                  : "FRAME_ERROR - frame larger than frame_max");
+      break;
+    }
+    inbuf_pos_ += used;
+    HandleFrame(f.type, f.channel, f.payload);
+    recycle_amqp_pool(&pool_);
+  }
+  if (inbuf_pos_ == inbuf_.size()) {
+    inbuf_.clear();
+    inbuf_pos_ = 0;
+    if (inbuf_.capacity() > (1 << 20)) inbuf_.shrink_to_fit();
+  } else if (inbuf_pos_ > (64 << 10) && inbuf_pos_ * 2 > inbuf_.size()) {
+    inbuf_.erase(0, inbuf_pos_);
+    inbuf_pos_ = 0;
+  }
+  UpdateReading();
+}
+
+void AmqpConnection::HandleFrame(uint8_t type, uint16_t channel, std::string_view payload) {
+  switch (type) {
+    case amqp::kFrameHeartbeat:
+      if (channel != 0) Send(ConnectionError(501, "FRAME_ERROR - heartbeat on a channel"));
+      return;
+    case amqp::kFrameMethod:
+      HandleMethod(channel, payload);
+      return;
+    case amqp::kFrameHeader:
+    case amqp::kFrameBody:
+      if (conn_closing_) return;
+      if (state_ != State::kRunning || channel == 0) {
+        Send(ConnectionError(505, "UNEXPECTED_FRAME - content outside a channel"));
+        return;
+      }
+      HandleContent(type, channel, payload);
+      return;
+    default:
+      FrameError("FRAME_ERROR - unknown frame type " + std::to_string(type));
+  }
+}
+
+void AmqpConnection::HandleMethod(uint16_t ch, std::string_view payload) {
+  amqp_method_number_t id = 0;
+  void* m = nullptr;
+  int rv = amqp::DecodeMethod(payload, &pool_, &id, &m);
+  if (conn_closing_) {
+    // Section 2.2.4: after connection.close only close/close-ok count.
+    if (rv == AMQP_STATUS_OK && ch == 0 && id == AMQP_CONNECTION_CLOSE_OK_METHOD) CloseNow();
+    if (rv == AMQP_STATUS_OK && ch == 0 && id == AMQP_CONNECTION_CLOSE_METHOD) {
+      amqp_connection_close_ok_t ok{};
+      Send(Method(0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok));
+      close_after_write_ = true;
+    }
+    return;
+  }
+  if (rv == AMQP_STATUS_UNKNOWN_METHOD || rv == AMQP_STATUS_UNKNOWN_CLASS) {
+    Send(ConnectionError(rv == AMQP_STATUS_UNKNOWN_CLASS ? 540 : 503,
+                         "COMMAND_INVALID - unknown method " + std::to_string(id >> 16) + "." +
+                             std::to_string(id & 0xFFFF)));
+    return;
+  }
+  if (rv != AMQP_STATUS_OK) {
+    Send(ConnectionError(502, "SYNTAX_ERROR - malformed method frame"));
+    return;
+  }
+  uint16_t class_id = static_cast<uint16_t>(id >> 16);
+  if (ch == 0) {
+    if (class_id != AMQP_CONNECTION_CLASS) {
+      Send(ConnectionError(503, std::string("COMMAND_INVALID - ") + amqp_method_name(id) + " on channel 0"));
+      return;
+    }
+    HandleConnectionMethod(id, m);
+    return;
+  }
+  if (state_ != State::kRunning || class_id == AMQP_CONNECTION_CLASS) {
+    Send(ConnectionError(504, std::string("CHANNEL_ERROR - unexpected ") + amqp_method_name(id)));
+    return;
+  }
+  HandleChannelMethod(ch, id, m);
+}
+
+// Section 1.4.2: start/start-ok, tune/tune-ok, open/open-ok, close/close-ok.
+void AmqpConnection::HandleConnectionMethod(amqp_method_number_t id, void* m) {
+  if (id == AMQP_CONNECTION_START_OK_METHOD && state_ == State::kStartOk) {
+    // Any credentials are accepted: authentication is a later issue (docs/amqp.md).
+    state_ = State::kTuneOk;
+    amqp_connection_tune_t tune{kChannelMax, kFrameMax, kHeartbeatS};
+    SendMethod(0, AMQP_CONNECTION_TUNE_METHOD, &tune);
+  } else if (id == AMQP_CONNECTION_TUNE_OK_METHOD && state_ == State::kTuneOk) {
+    auto* t = static_cast<amqp_connection_tune_ok_t*>(m);
+    if (t->channel_max != 0) channel_max_ = std::min(t->channel_max, kChannelMax);
+    if (t->frame_max != 0) frame_max_ = std::clamp(t->frame_max, kFrameMinBytes, kFrameMax);
+    heartbeat_s_ = t->heartbeat;  // the client's choice; 0 disables
+    state_ = State::kOpen;
+  } else if (id == AMQP_CONNECTION_OPEN_METHOD && state_ == State::kOpen) {
+    auto* o = static_cast<amqp_connection_open_t*>(m);
+    if (amqp::ToString(o->virtual_host) != "/") {
+      Send(ConnectionError(530, "NOT_ALLOWED - vhost '" + Truncate(amqp::ToString(o->virtual_host)) +
+                                    "' not found (only '/')"));
+      return;
+    }
+    state_ = State::kRunning;
+    amqp_connection_open_ok_t ok{};
+    SendMethod(0, AMQP_CONNECTION_OPEN_OK_METHOD, &ok);
+  } else if (id == AMQP_CONNECTION_CLOSE_METHOD) {
+    amqp_connection_close_ok_t ok{};
+    SendMethod(0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+    close_after_write_ = true;
+  } else if (id == AMQP_CONNECTION_CLOSE_OK_METHOD) {
+    CloseNow();
+  } else if (id == AMQP_CONNECTION_BLOCKED_METHOD || id == AMQP_CONNECTION_UNBLOCKED_METHOD) {
+    // Client-to-server blocked notifications are meaningless; ignore.
+  } else {
+    Send(ConnectionError(503, std::string("COMMAND_INVALID - unexpected ") + amqp_method_name(id)));
+  }
+}
+
+void AmqpConnection::HandleChannelMethod(uint16_t ch, amqp_method_number_t id, void* m) {
+  auto it = channels_.find(ch);
+  if (id == AMQP_CHANNEL_OPEN_METHOD) {
+    if (it != channels_.end() || ch > channel_max_) {
+      Send(ConnectionError(504, "CHANNEL_ERROR - channel " + std::to_string(ch) + " already open or above channel_max"));
+      return;
+    }
+    channels_[ch].generation = ++generations_;
+    amqp_channel_open_ok_t ok{};
+    SendMethod(ch, AMQP_CHANNEL_OPEN_OK_METHOD, &ok);
+    return;
+  }
+  if (it == channels_.end()) {
+    if (id == AMQP_CHANNEL_CLOSE_OK_METHOD) return;
+    Send(ConnectionError(504, "CHANNEL_ERROR - channel " + std::to_string(ch) + " is not open"));
+    return;
+  }
+  Channel& c = it->second;
+  if (id == AMQP_CHANNEL_CLOSE_METHOD) {
+    // Its consumers and unacked messages go before close-ok (section 1.5.2.5).
+    bool was_closing = c.closing;
+    ReleaseChannel(ch);
+    if (!was_closing) {
+      amqp_channel_close_ok_t ok{};
+      SendMethod(ch, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+    }
+    return;
+  }
+  if (id == AMQP_CHANNEL_CLOSE_OK_METHOD) {
+    if (c.closing) channels_.erase(it);
+    return;
+  }
+  if (c.closing) return;  // section 2.2.4: discard until close-ok
+  if (c.publish && (static_cast<uint16_t>(id >> 16) != AMQP_BASIC_CLASS || !c.publish->have_header ||
+                    c.publish->body.size() < c.publish->body_size)) {
+    Send(ConnectionError(505, "UNEXPECTED_FRAME - method while content was expected"));
+    return;
+  }
+  switch (id >> 16) {
+    case AMQP_CHANNEL_CLASS:
+      if (id == AMQP_CHANNEL_FLOW_METHOD) {
+        amqp_channel_flow_ok_t ok{static_cast<amqp_channel_flow_t*>(m)->active};
+        SendMethod(ch, AMQP_CHANNEL_FLOW_OK_METHOD, &ok);
+      } else if (id != AMQP_CHANNEL_FLOW_OK_METHOD) {
+        Send(ConnectionError(503, std::string("COMMAND_INVALID - unexpected ") + amqp_method_name(id)));
+      }
+      return;
+    case AMQP_EXCHANGE_CLASS: HandleExchangeMethod(ch, id, m); return;
+    case AMQP_QUEUE_CLASS: HandleQueueMethod(ch, id, m); return;
+    case AMQP_BASIC_CLASS: HandleBasicMethod(ch, id, m); return;
+    case AMQP_CONFIRM_CLASS: {
+      c.confirm = true;
+      if (!static_cast<amqp_confirm_select_t*>(m)->nowait) {
+        amqp_confirm_select_ok_t ok{};
+        SendMethod(ch, AMQP_CONFIRM_SELECT_OK_METHOD, &ok);
+      }
+      return;
+    }
+    case AMQP_TX_CLASS:
+      Send(ChannelError(ch, 540, "NOT_IMPLEMENTED - transactions are not supported; use publisher confirms"));
+      return;
+    default:
+      Send(ConnectionError(540, std::string("NOT_IMPLEMENTED - ") + amqp_method_name(id)));
+  }
+}
+
+void AmqpConnection::HandleContent(uint8_t type, uint16_t ch, std::string_view payload) {
+  auto it = channels_.find(ch);
+  if (it != channels_.end() && it->second.closing) return;  // discarded until close-ok
+  Channel* c = it == channels_.end() ? nullptr : &it->second;
+  if (c == nullptr || !c->publish || (type == amqp::kFrameHeader) == c->publish->have_header) {
+    Send(ConnectionError(505, "UNEXPECTED_FRAME - content frame without basic.publish"));
+    return;
+  }
+  Publish& p = *c->publish;
+  if (type == amqp::kFrameHeader) {
+    amqp::ContentHeader h;
+    if (!amqp::ParseContentHeader(payload, &h) || h.class_id != AMQP_BASIC_CLASS) {
+      Send(ConnectionError(501, "FRAME_ERROR - bad content header"));
+      return;
+    }
+    if (h.body_size > server_->limits().max_bulk_bytes) {
+      c->publish.reset();
+      Send(ChannelError(ch, 311, "CONTENT_TOO_LARGE - message body larger than " +
+                                     std::to_string(server_->limits().max_bulk_bytes) + " bytes"));
+      return;
+    }
+    p.have_header = true;
+    p.body_size = h.body_size;
+    p.raw_props = std::string(h.raw_props);
+    p.body.reserve(h.body_size);
+  } else {
+    if (p.body.size() + payload.size() > p.body_size) {
+      Send(ConnectionError(501, "FRAME_ERROR - body longer than its content header said"));
+      return;
+    }
+    p.body.append(payload);
+  }
+  if (p.have_header && p.body.size() == p.body_size) PublishDone(ch);
+}
+
+// ---- errors and commands --------------------------------------------------------
+
+std::string AmqpConnection::ChannelError(uint16_t ch, uint16_t code, const std::string& text) {
+  auto it = channels_.find(ch);
+  if (it == channels_.end() || it->second.closing) return {};
+  ReleaseChannel(ch);
+  channels_[ch].closing = true;  // kept until the client's close-ok
+  std::string reply_text = Truncate(text);
+  amqp_channel_close_t close{code, Bytes(reply_text), 0, 0};
+  return Method(ch, AMQP_CHANNEL_CLOSE_METHOD, &close);
+}
+
+std::string AmqpConnection::ConnectionError(uint16_t code, const std::string& text) {
+  if (conn_closing_) return {};
+  conn_closing_ = true;
+  close_deadline_ms_ = WallClockMs() + kCloseOkTimeoutMs;
+  std::string reply_text = Truncate(text);
+  amqp_connection_close_t close{code, Bytes(reply_text), 0, 0};
+  return Method(0, AMQP_CONNECTION_CLOSE_METHOD, &close);
+}
+
+void AmqpConnection::FrameError(const std::string& text) {
+  // The input can no longer be split into frames: say why and close.
+  Send(ConnectionError(501, text));
+  close_after_write_ = true;
+}
+
+void AmqpConnection::ForceClose(uint16_t code, const std::string& text) {
+  if (closing_) return;
+  Send(ConnectionError(code, text));
+}
+
+std::string AmqpConnection::ErrorReply(uint16_t ch, const std::string& error, amqp_method_number_t cause) {
+  struct Code {
+    std::string_view prefix;
+    uint16_t code;
+    std::string_view name;
+    bool hard;  // a connection error
+  };
+  static constexpr Code kCodes[] = {
+      {"NOTFOUND", 404, "NOT_FOUND", false},       {"LOCKED", 405, "RESOURCE_LOCKED", false},
+      {"PRECONDITION", 406, "PRECONDITION_FAILED", false}, {"ACCESSREFUSED", 403, "ACCESS_REFUSED", false},
+      {"NOTALLOWED", 530, "NOT_ALLOWED", true},    {"TRYAGAIN", 320, "CONNECTION_FORCED", true},
+      {"ERR queue engine limit", 506, "RESOURCE_ERROR", false},
+  };
+  Code code{"", 541, "INTERNAL_ERROR", false};
+  for (const Code& c : kCodes) {
+    if (error.rfind(c.prefix, 0) == 0) {
+      code = c;
+      break;
+    }
+  }
+  size_t space = error.find(' ');
+  std::string text = std::string(code.name) + " - " + (space == std::string::npos ? error : error.substr(space + 1));
+  return code.hard ? ConnectionError(code.code, text) : ChannelError(ch, code.code, text);
+}
+
+AmqpConnection::Channel* AmqpConnection::Open(uint16_t ch) {
+  auto it = channels_.find(ch);
+  return it == channels_.end() || it->second.closing ? nullptr : &it->second;
+}
+
+void AmqpConnection::ReleaseChannel(uint16_t ch) {
+  channels_.erase(ch);
+  if (!used_queues_) return;
+  server_->core().Submit(server_->Wrap(id_, ch, {"Q.CLOSE"}), [](sm::Reply r) {
+    if (r.is_error()) spdlog::warn("amqp: Q.CLOSE failed: {}", r.str);
+  });
+}
+
+void AmqpConnection::Run(uint16_t ch, sm::Argv argv, amqp_method_number_t cause, OnOk on_ok) {
+  uint64_t slot = ReserveSlot();
+  if (auto err = sm::StateMachine::Precheck(argv, /*from_client=*/true)) {
+    Fill(slot, ErrorReply(ch, err->str, cause));
+    return;
+  }
+  const sm::CommandSpec* spec = sm::StateMachine::FindCommand(argv[0]);
+  if (spec->flags & sm::kCmdChannelRef) {
+    used_queues_ = true;
+    argv = server_->Wrap(id_, ch, std::move(argv));
+  }
+  std::weak_ptr<AmqpConnection> weak = weak_from_this();
+  Channel* open = Open(ch);
+  uint64_t generation = open == nullptr ? 0 : open->generation;
+  server_->core().Submit(std::move(argv), [weak, ch, slot, generation, cause, on_ok = std::move(on_ok)](sm::Reply r) {
+    auto self = weak.lock();
+    if (!self) return;
+    Channel* c = self->Open(ch);
+    if (r.is_error() && r.str.rfind("TRYAGAIN", 0) == 0) {
+      self->Fill(slot, self->ConnectionError(320, "CONNECTION_FORCED - " + r.str + "; reconnect"));
+    } else if (c == nullptr || c->generation != generation || self->conn_closing_) {
+      self->Fill(slot, {});  // the channel closed meanwhile: nobody waits for this
+    } else if (r.is_error()) {
+      self->Fill(slot, self->ErrorReply(ch, r.str, cause));
+    } else {
+      self->Fill(slot, on_ok(r));
+    }
+  });
+}
+
+}  // namespace lockq::server
