@@ -7,6 +7,7 @@
 
 #include <charconv>
 
+#include "amqp/delivery_headers.h"
 #include "amqp/frame.h"
 #include "server/amqp_connection.h"
 #include "server/amqp_server.h"
@@ -240,7 +241,14 @@ std::string AmqpConnection::Delivery(uint16_t ch, Channel& c, const sm::Reply& m
     amqp_basic_deliver_t d{Bytes(consumer_tag), tag, e[2].integer != 0, Bytes(e[4].str), Bytes(e[5].str)};
     amqp::AppendMethod(ch, AMQP_BASIC_DELIVER_METHOD, &d, &out);
   }
-  amqp::AppendContent(ch, e[6].str, e[7].str, frame_max_, &out);
+  uint64_t delivery_count = e[3].integer > 0 ? static_cast<uint64_t>(e[3].integer) : 0;
+  std::vector<amqp::DeathRecord> deaths;
+  for (const sm::Reply& d : e[8].elems) {  // [queue, reason, exchange, routing_key, time_ms]
+    if (d.elems.size() < 5) continue;
+    deaths.push_back({d.elems[0].str, d.elems[1].str, d.elems[2].str, d.elems[3].str,
+                      static_cast<uint64_t>(d.elems[4].integer)});
+  }
+  amqp::AppendContent(ch, amqp::WithDeliveryHeaders(e[6].str, delivery_count, deaths), e[7].str, frame_max_, &out);
   return out;
 }
 

@@ -302,6 +302,11 @@ class AmqpTest(unittest.TestCase):
         ch.basic_reject(method.delivery_tag, requeue=False)
         props, body = self.wait_body(ch, dead)
         self.assertEqual(body, b"bad")
+        death = props.headers["x-death"][0]
+        self.assertEqual((death["queue"], death["reason"], death["count"], death["exchange"]),
+                         (b"reject-q", b"rejected", 1, b"") if isinstance(death["queue"], bytes)
+                         else ("reject-q", "rejected", 1, ""))
+        self.assertEqual(len(death["routing-keys"]), 1)
 
     def test_ttl_to_dlx(self):
         ch = self.channel()
@@ -343,6 +348,8 @@ class AmqpTest(unittest.TestCase):
                 break
             returns += 1
             self.assertLess(returns, 10)
+            if returns > 1:
+                self.assertEqual(props.headers["x-delivery-count"], returns - 1)
             ch.basic_nack(method.delivery_tag, requeue=True)
         self.assertGreaterEqual(returns, 2)
         _, body = self.wait_body(ch, dead)
