@@ -555,9 +555,7 @@ AmqpConnection::Channel* AmqpConnection::Open(uint16_t ch) {
 void AmqpConnection::ReleaseChannel(uint16_t ch) {
   channels_.erase(ch);
   if (!used_queues_) return;
-  server_->core().Submit(server_->Wrap(id_, ch, {"Q.CLOSE"}), [](sm::Reply r) {
-    if (r.is_error()) spdlog::warn("amqp: Q.CLOSE failed: {}", r.str);
-  });
+  server_->SubmitRelease(server_->Wrap(id_, ch, {"Q.CLOSE"}));
 }
 
 void AmqpConnection::Run(uint16_t ch, sm::Argv argv, amqp_method_number_t cause, OnOk on_ok) {

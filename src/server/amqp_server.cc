@@ -89,11 +89,21 @@ void AmqpServer::Forget(uint64_t id) {
   // Its channels' consumers and unacked messages go (unacked come back,
   // redelivered); its exclusive queues are deleted.
   if (it->second->used_queues()) {
-    core_->Submit(Wrap(id, 0, {"Q.DISCONNECT"}), [](sm::Reply r) {
-      if (r.is_error()) spdlog::warn("amqp: Q.DISCONNECT failed: {}", r.str);
-    });
+    SubmitRelease(Wrap(id, 0, {"Q.DISCONNECT"}));
   }
   conns_.erase(it);
+}
+
+void AmqpServer::SubmitRelease(sm::Argv argv, int attempts_left) {
+  sm::Argv copy = argv;
+  core_->Submit(std::move(argv), [this, copy = std::move(copy), attempts_left](sm::Reply r) mutable {
+    if (!r.is_error()) return;
+    if (r.str.rfind("TRYAGAIN", 0) == 0 && attempts_left > 1 && listening_) {
+      SubmitRelease(std::move(copy), attempts_left - 1);
+      return;
+    }
+    spdlog::warn("amqp: {} failed: {}", copy.size() > 5 ? copy[5] : copy[0], r.str);
+  });
 }
 
 void AmqpServer::MarkDirty(AmqpConnection* conn) { dirty_.push_back(conn->weak_from_this()); }

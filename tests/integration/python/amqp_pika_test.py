@@ -10,6 +10,9 @@ processes and python3-pika 1.2, unchanged:
   single active consumer, priorities;
 - channel errors (unknown delivery tag 406, passive declare 404,
   exclusive queue of another connection 405, tx 540);
+- leader change (3 nodes): a connection to a follower is closed with 320
+  CONNECTION_FORCED when the leader is killed; after reconnecting, the
+  message it held unacked comes back redelivered;
 - malformed frames on a raw socket: bad frame end and oversized frames
   (501), unknown method (503), a method on an unopened channel (504),
   content without publish (505), a wrong protocol header.
@@ -22,7 +25,7 @@ import time
 import unittest
 
 import pika
-from pika.exceptions import ChannelClosedByBroker, NackError, UnroutableError
+from pika.exceptions import AMQPConnectionError, ChannelClosedByBroker, ConnectionClosedByBroker, NackError, UnroutableError
 
 import lockq_cluster
 from lockq_cluster import Cluster
@@ -401,6 +404,52 @@ class AmqpTest(unittest.TestCase):
         with self.assertRaises(ChannelClosedByBroker) as e:
             ch.tx_select()
         self.assertEqual(e.exception.reply_code, 540)
+
+
+class FailoverTest(unittest.TestCase):
+    def setUp(self):
+        self.cluster = Cluster(3, prefix="lockq-amqp-failover-")
+        self.addCleanup(self.cluster.stop)
+
+    def connect(self, i, deadline_s=WAIT_S * 3):
+        """A channel on node i that has answered a command (a leader exists)."""
+        deadline = time.monotonic() + deadline_s
+        while True:
+            try:
+                c = pika.BlockingConnection(pika.ConnectionParameters(host="127.0.0.1", port=self.cluster.amqp[i]))
+                self.addCleanup(lambda: c.is_open and c.close())
+                ch = c.channel()
+                ch.queue_declare("failover-q", durable=True)
+                return c, ch
+            except AMQPConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def test_leader_change_closes_connections(self):
+        leader = self.cluster.wait_leader()
+        follower = (leader + 1) % 3
+        conn, ch = self.connect(follower)
+        ch.confirm_delivery()
+        ch.basic_publish("", "failover-q", b"in flight")
+        method, _, body = ch.basic_get("failover-q")  # held unacked
+        self.assertEqual(body, b"in flight")
+        self.cluster.kill(leader)
+        with self.assertRaises(ConnectionClosedByBroker) as e:
+            deadline = time.monotonic() + WAIT_S
+            while time.monotonic() < deadline:
+                conn.process_data_events(time_limit=0.2)
+        self.assertEqual(e.exception.reply_code, 320)
+        conn2, ch2 = self.connect(follower)
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            method, _, body = ch2.basic_get("failover-q", auto_ack=True)
+            if method is not None:
+                break
+            self.assertLess(time.monotonic(), deadline, "the unacked message never came back")
+            time.sleep(0.1)
+        self.assertEqual(body, b"in flight")
+        self.assertTrue(method.redelivered)
 
 
 # ---- raw frames ---------------------------------------------------------------
