@@ -8,6 +8,7 @@ processes and python3-pika 1.2, unchanged:
   reject to a dead-letter exchange, TTL expiry to a DLX, max-length
   overflow (drop-head, reject-publish -> NackError), delivery limit,
   single active consumer, priorities;
+- amqp-tools (amqp-declare-queue, amqp-publish, amqp-consume);
 - channel errors (unknown delivery tag 406, passive declare 404,
   exclusive queue of another connection 405, tx 540);
 - leader change (3 nodes): a connection to a follower is closed with 320
@@ -19,8 +20,10 @@ processes and python3-pika 1.2, unchanged:
 
 Run by ctest as: amqp_pika_test.py --lockqd PATH
 """
+import shutil
 import socket
 import struct
+import subprocess
 import time
 import unittest
 
@@ -398,6 +401,15 @@ class AmqpTest(unittest.TestCase):
         while not cancelled and time.monotonic() < deadline:
             ch.connection.process_data_events(time_limit=0.1)
         self.assertEqual(cancelled, ["watcher"])
+
+    @unittest.skipUnless(shutil.which("amqp-publish"), "amqp-tools not installed")
+    def test_amqp_tools(self):
+        server = ["--server=127.0.0.1", "--port=%d" % self.port]
+        run = lambda *argv: subprocess.run(list(argv), check=True, capture_output=True, timeout=WAIT_S).stdout
+        self.assertEqual(run("amqp-declare-queue", *server, "-q", "tools-q").strip(), b"tools-q")
+        run("amqp-publish", *server, "-r", "tools-q", "-b", "from amqp-tools", "-C", "text/plain")
+        self.assertEqual(run("amqp-consume", *server, "-q", "tools-q", "-c", "1", "cat"), b"from amqp-tools")
+        run("amqp-delete-queue", *server, "-q", "tools-q")
 
     def test_tx_not_implemented(self):
         ch = self.channel(confirm=False)
