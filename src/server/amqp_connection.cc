@@ -28,6 +28,7 @@ constexpr uint16_t kHeartbeatS = 60;
 constexpr uint64_t kHandshakeTimeoutMs = 10000;
 constexpr uint64_t kCloseOkTimeoutMs = 2000;
 constexpr size_t kReplyTextMax = 255;  // shortstr
+constexpr size_t kPublishOverheadBytes = 64 << 10;  // Q.PUBLISH's other arguments and the entry framing
 
 struct WriteReq {
   uv_write_t req {};
@@ -470,10 +471,13 @@ void AmqpConnection::HandleContent(uint8_t type, uint16_t ch, std::string_view p
       Send(ConnectionError(501, "FRAME_ERROR - bad content header"));
       return;
     }
-    if (h.body_size > server_->limits().max_bulk_bytes) {
+    // One argument of a command that must fit one log entry.
+    const Limits& l = server_->limits();
+    size_t max_body = std::min(l.max_bulk_bytes, l.max_batch_bytes - std::min(l.max_batch_bytes, kPublishOverheadBytes));
+    if (h.body_size > max_body) {
       c->publish.reset();
-      Send(ChannelError(ch, 311, "CONTENT_TOO_LARGE - message body larger than " +
-                                     std::to_string(server_->limits().max_bulk_bytes) + " bytes"));
+      Send(ChannelError(ch, 311, "CONTENT_TOO_LARGE - message body larger than " + std::to_string(max_body) +
+                                     " bytes"));
       return;
     }
     p.have_header = true;
