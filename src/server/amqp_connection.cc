@@ -329,7 +329,12 @@ void AmqpConnection::HandleMethod(uint16_t ch, std::string_view payload) {
     return;
   }
   if (rv == AMQP_STATUS_UNKNOWN_METHOD || rv == AMQP_STATUS_UNKNOWN_CLASS) {
-    Send(ConnectionError(rv == AMQP_STATUS_UNKNOWN_CLASS ? 540 : 503,
+    // librabbitmq says "unknown method" for unknown classes too.
+    uint16_t cls = static_cast<uint16_t>(id >> 16);
+    bool known_class = cls == AMQP_CONNECTION_CLASS || cls == AMQP_CHANNEL_CLASS || cls == AMQP_EXCHANGE_CLASS ||
+                       cls == AMQP_QUEUE_CLASS || cls == AMQP_BASIC_CLASS || cls == AMQP_CONFIRM_CLASS ||
+                       cls == AMQP_TX_CLASS || cls == AMQP_ACCESS_CLASS;
+    Send(ConnectionError(known_class ? 503 : 540,
                          "COMMAND_INVALID - unknown method " + std::to_string(id >> 16) + "." +
                              std::to_string(id & 0xFFFF)));
     return;
