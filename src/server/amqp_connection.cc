@@ -480,7 +480,7 @@ void AmqpConnection::HandleContent(uint8_t type, uint16_t ch, std::string_view p
     const Limits& l = server_->limits();
     size_t max_body = std::min(l.max_bulk_bytes, l.max_batch_bytes - std::min(l.max_batch_bytes, kPublishOverheadBytes));
     if (h.body_size > max_body) {
-      c->publish.reset();
+      DropPublish(*c);
       Send(ChannelError(ch, 311, "CONTENT_TOO_LARGE - message body larger than " + std::to_string(max_body) +
                                      " bytes"));
       return;
@@ -488,12 +488,16 @@ void AmqpConnection::HandleContent(uint8_t type, uint16_t ch, std::string_view p
     p.have_header = true;
     p.body_size = h.body_size;
     p.raw_props = std::string(h.raw_props);
-    p.body.reserve(h.body_size);
   } else {
     if (p.body.size() + payload.size() > p.body_size) {
       Send(ConnectionError(501, "FRAME_ERROR - body longer than its content header said"));
       return;
     }
+    if (content_bytes_ + payload.size() > server_->limits().max_query_bytes) {
+      Send(ConnectionError(506, "RESOURCE_ERROR - too many message bytes in flight on this connection"));
+      return;
+    }
+    content_bytes_ += payload.size();
     p.body.append(payload);
   }
   if (p.have_header && p.body.size() == p.body_size) PublishDone(ch);
@@ -561,7 +565,14 @@ AmqpConnection::Channel* AmqpConnection::Open(uint16_t ch) {
   return it == channels_.end() || it->second.closing ? nullptr : &it->second;
 }
 
+void AmqpConnection::DropPublish(Channel& c) {
+  if (!c.publish) return;
+  content_bytes_ -= std::min(content_bytes_, c.publish->body.size());
+  c.publish.reset();
+}
+
 void AmqpConnection::ReleaseChannel(uint16_t ch) {
+  if (auto it = channels_.find(ch); it != channels_.end()) DropPublish(it->second);
   channels_.erase(ch);
   if (!used_queues_) return;
   server_->SubmitRelease(server_->Wrap(id_, ch, {"Q.CLOSE"}));

@@ -11,7 +11,9 @@
 // amqp_methods.cc.
 //
 // Bounds: a frame is at most the negotiated frame_max; a message body at
-// most Limits::max_bulk_bytes (311 CONTENT_TOO_LARGE otherwise); reading
+// most Limits::max_bulk_bytes (311 CONTENT_TOO_LARGE otherwise), and the
+// bodies still arriving on all channels at most max_query_bytes (506
+// RESOURCE_ERROR); reading
 // pauses past max_pending_commands unanswered methods or
 // pause_output_bytes unsent bytes; past max_output_bytes the client is
 // disconnected.
@@ -117,6 +119,7 @@ class AmqpConnection : public std::enable_shared_from_this<AmqpConnection> {
   // in LOCKQ.AS); its answer goes to a slot reserved now.
   void Run(uint16_t ch, sm::Argv argv, amqp_method_number_t cause, OnOk on_ok);
   Channel* Open(uint16_t ch);  // nullptr unless open and not closing
+  void DropPublish(Channel& c);  // forgets a half-received message
   void ReleaseChannel(uint16_t ch);
 
   // amqp_methods.cc
@@ -156,6 +159,7 @@ class AmqpConnection : public std::enable_shared_from_this<AmqpConnection> {
   uint64_t started_ms_ = 0;
   uint64_t generations_ = 0;
   uint64_t next_ctag_ = 1;
+  size_t content_bytes_ = 0;  // bodies still arriving, all channels (<= max_query_bytes)
   std::map<uint16_t, Channel> channels_;
   std::shared_ptr<AmqpConnection> self_ref_;  // alive until uv_close completes
   friend class AmqpServer;

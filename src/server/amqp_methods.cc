@@ -5,6 +5,7 @@
 #include <amqp.h>
 #include <amqp_framing.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "amqp/delivery_headers.h"
@@ -301,6 +302,7 @@ void AmqpConnection::PublishStart(uint16_t ch, const amqp_basic_publish_t& m) {
 void AmqpConnection::PublishDone(uint16_t ch) {
   Channel& c = *Open(ch);
   Publish p = std::move(*c.publish);
+  content_bytes_ -= std::min(content_bytes_, p.body.size());
   c.publish.reset();
   sm::Argv argv{"Q.PUBLISH", p.exchange, p.routing_key, std::move(p.body)};
   void* decoded = nullptr;
