@@ -131,6 +131,7 @@ class AmqpConnection : public std::enable_shared_from_this<AmqpConnection> {
   void Settle(uint16_t ch, uint64_t tag, bool multiple, bool ack, bool requeue, amqp_method_number_t cause);
   void PublishStart(uint16_t ch, const amqp_basic_publish_t& m);
   void PublishDone(uint16_t ch);
+  uint32_t ReadyCount(const std::string& queue);
   std::string Delivery(uint16_t ch, Channel& c, const sm::Reply& message, const std::string& consumer_tag,
                        bool no_ack, bool get);
 

@@ -12,6 +12,8 @@
 #include "amqp/frame.h"
 #include "server/amqp_connection.h"
 #include "server/amqp_server.h"
+#include "server/core.h"
+#include "sm/state_machine.h"
 
 namespace lockq::server {
 
@@ -35,6 +37,16 @@ void AddFlag(bool on, const char* flag, sm::Argv* argv) {
 }
 
 }  // namespace
+
+// get-ok's message-count: this replica's view of the queue's ready
+// messages (section 1.8.3.11 allows an approximation; a follower may lag).
+uint32_t AmqpConnection::ReadyCount(const std::string& queue) {
+  sm::Reply info = server_->core().state().Query({"Q.INFO", queue});
+  for (size_t i = 0; i + 1 < info.elems.size(); i += 2) {
+    if (info.elems[i].str == "messages_ready") return static_cast<uint32_t>(info.elems[i + 1].integer);
+  }
+  return 0;
+}
 
 void AmqpConnection::HandleExchangeMethod(uint16_t ch, amqp_method_number_t id, void* m) {
   if (id == AMQP_EXCHANGE_DECLARE_METHOD) {
@@ -236,7 +248,7 @@ std::string AmqpConnection::Delivery(uint16_t ch, Channel& c, const sm::Reply& m
   if (!no_ack) c.unacked[tag] = {e[0].str, static_cast<uint64_t>(e[1].integer)};
   std::string out;
   if (get) {
-    amqp_basic_get_ok_t ok{tag, e[2].integer != 0, Bytes(e[4].str), Bytes(e[5].str), 0};
+    amqp_basic_get_ok_t ok{tag, e[2].integer != 0, Bytes(e[4].str), Bytes(e[5].str), ReadyCount(e[0].str)};
     amqp::AppendMethod(ch, AMQP_BASIC_GET_OK_METHOD, &ok, &out);
   } else {
     amqp_basic_deliver_t d{Bytes(consumer_tag), tag, e[2].integer != 0, Bytes(e[4].str), Bytes(e[5].str)};

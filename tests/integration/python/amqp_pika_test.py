@@ -249,10 +249,13 @@ class AmqpTest(unittest.TestCase):
         q = self.queue(ch, "get-q")
         self.assertEqual(ch.basic_get(q), (None, None, None))
         ch.basic_publish("", q, b"a")
+        ch.basic_publish("", q, b"b")
         method, props, body = ch.basic_get(q, auto_ack=False)
         self.assertEqual(body, b"a")
+        self.assertEqual(method.message_count, 1)
         self.assertFalse(method.redelivered)
         ch.basic_ack(method.delivery_tag)
+        self.assertEqual(self.get_body(ch, q), b"b")
         self.assertEqual(ch.basic_get(q), (None, None, None))
 
     def test_nack_requeue_redelivered(self):
