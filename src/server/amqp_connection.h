@@ -6,8 +6,9 @@
 // answer is an output slot reserved when its method is read (the pattern
 // of server/connection.h), so publisher confirms leave in publish order.
 //
-// The connection-level protocol (handshake, heartbeats, channel lifecycle,
-// framing errors) is here; exchange/queue/basic/confirm methods are in
+// I/O, output slots and heartbeats are in amqp_connection.cc; the
+// connection-level protocol (handshake, channel lifecycle, content, errors,
+// Run) in amqp_protocol.cc; exchange/queue/basic/confirm methods in
 // amqp_methods.cc.
 //
 // Bounds: a frame is at most the negotiated frame_max; a message body at
@@ -93,6 +94,7 @@ class AmqpConnection : public std::enable_shared_from_this<AmqpConnection> {
   static void ReadCb(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept;
   static void WriteCb(uv_write_t* req, int status) noexcept;
   void ProcessInput();
+  void SendStart();
   void HandleFrame(uint8_t type, uint16_t channel, std::string_view payload);
   void HandleMethod(uint16_t channel, std::string_view payload);
   void HandleConnectionMethod(amqp_method_number_t id, void* m);
