@@ -244,6 +244,32 @@ class AmqpTest(unittest.TestCase):
         self.assertEqual([b for _, _, b in got], [b"%d" % i for i in range(10)])
         self.assertEqual(ch.queue_declare(q, passive=True).method.message_count, 0)
 
+    def test_prefetch_bounds_unacked_deliveries(self):
+        ch = self.channel()
+        q = self.queue(ch, "prefetch-q")
+        for i in range(5):
+            ch.basic_publish("", q, b"%d" % i)
+        got = []
+        ch.basic_qos(prefetch_count=2)
+        ch.basic_consume(q, lambda c, m, p, b: got.append(m.delivery_tag))
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            ch.connection.process_data_events(time_limit=0.1)
+        self.assertEqual(len(got), 2)
+        ch.basic_ack(got[-1], multiple=True)
+        deadline = time.monotonic() + WAIT_S
+        while len(got) < 4 and time.monotonic() < deadline:
+            ch.connection.process_data_events(time_limit=0.1)
+        self.assertEqual(len(got), 4)
+
+    def test_heartbeats_keep_an_idle_connection(self):
+        c = pika.BlockingConnection(pika.ConnectionParameters(host="127.0.0.1", port=self.port, heartbeat=1))
+        self.conns.append(c)
+        ch = c.channel()
+        c.process_data_events(time_limit=7)  # pika 1.2 checks every heartbeat + 5 s for received bytes
+        self.assertTrue(c.is_open)
+        ch.queue_declare("heartbeat-q")
+
     def test_basic_get(self):
         ch = self.channel()
         q = self.queue(ch, "get-q")
@@ -514,13 +540,13 @@ class RawSocket:
                 class_id, method_id = struct.unpack(">HH", f[2][:4])
                 return f[1], class_id, method_id, f[2][4:]
 
-    def open(self):
+    def open(self, heartbeat_s=0):
         self.s.sendall(b"AMQP\x00\x00\x09\x01")
         assert self.read_method()[1:3] == (10, 10)  # start
         self.s.sendall(frame(1, 0, method(10, 11, struct.pack(">I", 0) + shortstr(b"PLAIN") +
                                           longstr(b"\x00guest\x00guest") + shortstr(b"en_US"))))
         assert self.read_method()[1:3] == (10, 30)  # tune
-        self.s.sendall(frame(1, 0, method(10, 31, struct.pack(">HIH", 0, 131072, 0))))
+        self.s.sendall(frame(1, 0, method(10, 31, struct.pack(">HIH", 0, 131072, heartbeat_s))))
         self.s.sendall(frame(1, 0, method(10, 40, shortstr(b"/") + shortstr(b"") + b"\x00")))
         assert self.read_method()[1:3] == (10, 41)  # open-ok
         return self
@@ -559,6 +585,21 @@ class MalformedFramesTest(unittest.TestCase):
             data += chunk
         self.assertEqual(data, b"AMQP\x00\x00\x09\x01")
         self.assertEqual(s.recv(64), b"")  # then closed
+
+    def test_server_sends_heartbeats(self):
+        r = RawSocket(self.port).open(heartbeat_s=1)
+        self.addCleanup(r.s.close)
+        r.s.settimeout(5)
+        self.assertEqual(r.read_frame(), (8, 0, b""))
+
+    def test_silent_client_is_dropped(self):
+        r = RawSocket(self.port).open(heartbeat_s=1)
+        self.addCleanup(r.s.close)
+        r.s.settimeout(6)
+        start = time.monotonic()
+        while r.read_frame() is not None:  # heartbeats, then EOF after two silent intervals
+            pass
+        self.assertLess(time.monotonic() - start, 5)
 
     def test_bad_frame_end(self):
         r = self.raw()
