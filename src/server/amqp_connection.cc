@@ -21,6 +21,7 @@ using amqp::Bytes;
 namespace {
 
 constexpr uint64_t kHandshakeTimeoutMs = 10000;
+constexpr uint64_t kCloseTimeoutMs = 5000;  // for answers still owed before a close
 
 struct WriteReq {
   uv_write_t req {};
@@ -100,7 +101,7 @@ void AmqpConnection::FlushOutput() {
       return;
     }
   }
-  if (close_after_write_ && (slots_.empty() || !slots_.front().ready)) {
+  if (close_after_write_ && slots_.empty()) {
     auto* sd = new uv_shutdown_t;
     sd->data = this;
     closing_ = true;
@@ -128,6 +129,17 @@ void AmqpConnection::WriteCb(uv_write_t* req, int status) noexcept {
   delete w;
 }
 
+void AmqpConnection::CloseAfterWrite() {
+  if (close_after_write_) return;
+  close_after_write_ = true;
+  // Answers still in the log come first; Tick closes anyway past the deadline.
+  close_deadline_ms_ = WallClockMs() + kCloseTimeoutMs;
+  if (!dirty_) {
+    dirty_ = true;
+    server_->MarkDirty(this);
+  }
+}
+
 void AmqpConnection::CloseNow() {
   if (tcp_.data == nullptr) return;
   auto* h = reinterpret_cast<uv_handle_t*>(&tcp_);
@@ -143,7 +155,7 @@ void AmqpConnection::CloseNow() {
 
 void AmqpConnection::Tick(uint64_t now_ms) {
   if (closing_) return;
-  if (conn_closing_ && now_ms >= close_deadline_ms_) {
+  if ((conn_closing_ || close_after_write_) && now_ms >= close_deadline_ms_) {
     CloseNow();
     return;
   }
@@ -217,7 +229,7 @@ void AmqpConnection::ProcessInput() {
       if (in.substr(0, amqp::kProtocolHeader.size()) != amqp::kProtocolHeader) {
         // Section 4.2.2: answer with the protocol we support, then close.
         Send(std::string(amqp::kProtocolHeader));
-        close_after_write_ = true;
+        CloseAfterWrite();
         break;
       }
       SendStart();

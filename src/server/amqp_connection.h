@@ -61,6 +61,8 @@ class AmqpConnection : public std::enable_shared_from_this<AmqpConnection> {
   // Once a second: heartbeats, dead peers, close deadlines.
   void Tick(uint64_t now_ms);
   void CloseNow();
+  // Writes what is owed (in slot order), then closes.
+  void CloseAfterWrite();
   // Writes ready output in order; called by the server once per loop turn.
   void FlushOutput();
 

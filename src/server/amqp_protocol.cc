@@ -105,7 +105,7 @@ void AmqpConnection::HandleMethod(uint16_t ch, std::string_view payload) {
     if (rv == AMQP_STATUS_OK && ch == 0 && id == AMQP_CONNECTION_CLOSE_METHOD) {
       amqp_connection_close_ok_t ok{};
       Send(Method(0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok));
-      close_after_write_ = true;
+      CloseAfterWrite();
     }
     return;
   }
@@ -166,7 +166,7 @@ void AmqpConnection::HandleConnectionMethod(amqp_method_number_t id, void* m) {
   } else if (id == AMQP_CONNECTION_CLOSE_METHOD) {
     amqp_connection_close_ok_t ok{};
     SendMethod(0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
-    close_after_write_ = true;
+    CloseAfterWrite();
   } else if (id == AMQP_CONNECTION_CLOSE_OK_METHOD) {
     CloseNow();
   } else if (id == AMQP_CONNECTION_BLOCKED_METHOD || id == AMQP_CONNECTION_UNBLOCKED_METHOD) {
@@ -307,7 +307,7 @@ std::string AmqpConnection::ConnectionError(uint16_t code, const std::string& te
 void AmqpConnection::FrameError(const std::string& text) {
   // The input can no longer be split into frames: say why and close.
   Send(ConnectionError(501, text));
-  close_after_write_ = true;
+  CloseAfterWrite();
 }
 
 void AmqpConnection::ForceClose(uint16_t code, const std::string& text) {
