@@ -116,6 +116,9 @@ void AmqpConnection::FlushOutput() {
     return;
   }
   UpdateReading();
+  // Input parsed no further while too many answers were owed: go on now
+  // (answers without bytes, like a publish's, never reach WriteCb).
+  if (reading_ && inbuf_pos_ < inbuf_.size()) ProcessInput();
 }
 
 void AmqpConnection::WriteCb(uv_write_t* req, int status) noexcept {

@@ -601,6 +601,25 @@ class MalformedFramesTest(unittest.TestCase):
             pass
         self.assertLess(time.monotonic() - start, 5)
 
+    def test_pipelined_publishes_past_the_pending_limit(self):
+        # More publishes than max_pending_commands (1024) in one write that
+        # fits one read (64 KiB), then a passive declare: parsing pauses and
+        # must resume by itself, since the client sends nothing more.
+        r = self.raw()
+        r.s.sendall(frame(1, 1, method(20, 10, shortstr(b""))))
+        self.assertEqual(r.read_method()[1:3], (20, 11))
+        declare = lambda passive: frame(1, 1, method(50, 10, struct.pack(">H", 0) + shortstr(b"p") +
+                                                     (b"\x01" if passive else b"\x00") + struct.pack(">I", 0)))
+        r.s.sendall(declare(False))
+        self.assertEqual(r.read_method()[1:3], (50, 11))
+        publish = (frame(1, 1, method(60, 40, struct.pack(">H", 0) + shortstr(b"") + shortstr(b"p") + b"\x00")) +
+                   frame(2, 1, struct.pack(">HHQH", 60, 0, 1, 0)) + frame(3, 1, b"x"))
+        self.assertLess(len(publish) * 1200, 60000)
+        r.s.sendall(publish * 1200 + declare(True))
+        m = r.read_method()
+        self.assertEqual(m[1:3], (50, 11))
+        self.assertEqual(struct.unpack(">I", m[3][1 + len(b"p"):][:4])[0], 1200)
+
     def test_bad_frame_end(self):
         r = self.raw()
         r.s.sendall(frame(1, 1, method(20, 10, shortstr(b"")), end=b"\x00"))
