@@ -115,9 +115,9 @@ void AmqpConnection::HandleMethod(uint16_t ch, std::string_view payload) {
     bool known_class = cls == AMQP_CONNECTION_CLASS || cls == AMQP_CHANNEL_CLASS || cls == AMQP_EXCHANGE_CLASS ||
                        cls == AMQP_QUEUE_CLASS || cls == AMQP_BASIC_CLASS || cls == AMQP_CONFIRM_CLASS ||
                        cls == AMQP_TX_CLASS || cls == AMQP_ACCESS_CLASS;
-    Send(ConnectionError(known_class ? 503 : 540,
-                         "COMMAND_INVALID - unknown method " + std::to_string(id >> 16) + "." +
-                             std::to_string(id & 0xFFFF)));
+    std::string which = std::to_string(id >> 16) + "." + std::to_string(id & 0xFFFF);
+    Send(known_class ? ConnectionError(503, "COMMAND_INVALID - unknown method " + which)
+                     : ConnectionError(540, "NOT_IMPLEMENTED - unknown class " + which));
     return;
   }
   if (rv != AMQP_STATUS_OK) {
@@ -195,13 +195,16 @@ void AmqpConnection::HandleChannelMethod(uint16_t ch, amqp_method_number_t id, v
   }
   Channel& c = it->second;
   if (id == AMQP_CHANNEL_CLOSE_METHOD) {
-    // Its consumers and unacked messages go before close-ok (section 1.5.2.5).
-    bool was_closing = c.closing;
-    ReleaseChannel(ch);
-    if (!was_closing) {
-      amqp_channel_close_ok_t ok{};
-      SendMethod(ch, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+    // Its consumers and unacked messages go before close-ok (section
+    // 1.5.2.5). Both sides closing at once: each answers close-ok, and
+    // ours was already released.
+    if (c.closing) {
+      channels_.erase(it);
+    } else {
+      ReleaseChannel(ch);
     }
+    amqp_channel_close_ok_t ok{};
+    SendMethod(ch, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
     return;
   }
   if (id == AMQP_CHANNEL_CLOSE_OK_METHOD) {
