@@ -137,7 +137,10 @@ void AmqpServer::OnEvents(const sm::Events& events) {
 }
 
 void AmqpServer::OnRoleChange(consensus::Role role, uint64_t leader_id) {
-  if (leader_id == last_leader_) return;
+  // Closed when another leader is known, not when this node merely lost
+  // track of it: the clients then reconnect to a working cluster, and a
+  // node cut off from the majority answers TRYAGAIN (320) on its own.
+  if (leader_id == 0 || leader_id == last_leader_) return;
   bool changed = last_leader_ != 0;
   last_leader_ = leader_id;
   if (!changed || conns_.empty()) return;

@@ -2,8 +2,8 @@
 // AmqpServer: the AMQP 0-9-1 listener (--amqp-port; docs/amqp.md). Accepts
 // connections, hands each applied entry's deliveries to the connection
 // they are addressed to, flushes output once per loop turn, and closes
-// every connection with 320 CONNECTION_FORCED when the Raft leader changes
-// so that clients reconnect (their unacked messages come back, redelivered,
+// every connection with 320 CONNECTION_FORCED when another Raft leader is
+// elected so that clients reconnect (their unacked messages come back, redelivered,
 // through Q.DISCONNECT).
 //
 // Connection ids start at kAmqpConnectionIdBase so that a ClientRef of an
