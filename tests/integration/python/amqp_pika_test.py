@@ -11,7 +11,8 @@ processes and python3-pika 1.2, unchanged:
 - amqp-tools (amqp-declare-queue, amqp-publish, amqp-consume);
 - channel errors (unknown delivery tag 406, passive declare 404,
   exclusive queue of another connection 405, tx 540);
-- leader change (3 nodes): a connection to a follower is closed with 320
+- 3 nodes: a consumer on a follower gets what is published on the leader;
+  on a leader change a connection to a follower is closed with 320
   CONNECTION_FORCED when the leader is killed; after reconnecting, the
   message it held unacked comes back redelivered;
 - malformed frames on a raw socket: bad frame end and oversized frames
@@ -466,6 +467,24 @@ class FailoverTest(unittest.TestCase):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
+
+    def test_consume_on_a_follower_publish_on_the_leader(self):
+        leader = self.cluster.wait_leader()
+        _, pub = self.connect(leader)
+        pub.confirm_delivery()
+        _, sub = self.connect((leader + 1) % 3)
+        for i in range(20):
+            pub.basic_publish("", "failover-q", b"%d" % i)
+        got = []
+        deadline = time.monotonic() + WAIT_S
+        for method, props, body in sub.consume("failover-q", inactivity_timeout=0.2):
+            if method is not None:
+                got.append(body)
+                sub.basic_ack(method.delivery_tag)
+            if len(got) == 20 or time.monotonic() > deadline:
+                break
+        sub.cancel()
+        self.assertEqual(got, [b"%d" % i for i in range(20)])
 
     def test_leader_change_closes_connections(self):
         leader = self.cluster.wait_leader()
