@@ -173,8 +173,9 @@ void AmqpConnection::Tick(uint64_t now_ms) {
     CloseNow();
     return;
   }
-  // Heartbeats go between whole slots, so never inside another frame.
-  if (now_ms - last_write_ms_ >= 500ull * heartbeat_s_ && slots_.empty()) {
+  // Whole slots are written at once and libuv keeps writes in order, so a
+  // heartbeat never lands inside another frame, even while answers are owed.
+  if (now_ms - last_write_ms_ >= 500ull * heartbeat_s_) {
     auto* w = new WriteReq;
     amqp::AppendHeartbeat(&w->bytes);
     w->conn = shared_from_this();
