@@ -136,8 +136,8 @@ class AmqpConnection : public std::enable_shared_from_this<AmqpConnection> {
   void PublishStart(uint16_t ch, const amqp_basic_publish_t& m);
   void PublishDone(uint16_t ch);
   uint32_t ReadyCount(const std::string& queue);
-  std::string Delivery(uint16_t ch, Channel& c, const sm::Reply& message, const std::string& consumer_tag,
-                       bool no_ack, bool get);
+  std::string Delivery(uint16_t ch, Channel& c, uint64_t tag, const sm::Reply& message,
+                       const std::string& consumer_tag, bool no_ack, bool get);
 
   AmqpServer* server_;
   uint64_t id_;

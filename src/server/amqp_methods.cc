@@ -229,22 +229,25 @@ void AmqpConnection::Get(uint16_t ch, const amqp_basic_get_t& m) {
   sm::Argv argv{"Q.FETCH", ToString(m.queue), "COUNT", "1"};
   bool no_ack = m.no_ack;
   AddFlag(no_ack, "NOACK", &argv);
-  Run(ch, std::move(argv), AMQP_BASIC_GET_METHOD, [this, ch, no_ack](const sm::Reply& r) {
+  // The tag is taken now, in method order, so that tags stay increasing on
+  // the wire however the reply and other deliveries interleave (an empty
+  // get leaves a gap, which clients do not mind).
+  uint64_t tag = Open(ch)->next_delivery_tag++;
+  Run(ch, std::move(argv), AMQP_BASIC_GET_METHOD, [this, ch, no_ack, tag](const sm::Reply& r) {
     Channel* c = Open(ch);
     if (r.elems.empty() || c == nullptr) {
       amqp_basic_get_empty_t empty{};
       return Method(ch, AMQP_BASIC_GET_EMPTY_METHOD, &empty);
     }
-    return Delivery(ch, *c, r.elems[0], {}, no_ack, /*get=*/true);
+    return Delivery(ch, *c, tag, r.elems[0], {}, no_ack, /*get=*/true);
   });
 }
 
-std::string AmqpConnection::Delivery(uint16_t ch, Channel& c, const sm::Reply& msg, const std::string& consumer_tag,
-                                     bool no_ack, bool get) {
+std::string AmqpConnection::Delivery(uint16_t ch, Channel& c, uint64_t tag, const sm::Reply& msg,
+                                     const std::string& consumer_tag, bool no_ack, bool get) {
   // msg = [queue, id, redelivered, delivery_count, exchange, routing_key, props, body, deaths]
   if (msg.elems.size() < 9) return {};
   const auto& e = msg.elems;
-  uint64_t tag = c.next_delivery_tag++;
   if (!no_ack) c.unacked[tag] = {e[0].str, static_cast<uint64_t>(e[1].integer)};
   std::string out;
   if (get) {
@@ -271,7 +274,8 @@ void AmqpConnection::OnPush(uint16_t ch, const sm::Reply& push) {
   const std::string& kind = push.elems[0].str;
   const std::string& tag = push.elems[1].str;
   if (kind == "deliver" && push.elems.size() >= 3) {
-    Send(Delivery(ch, *c, push.elems[2], tag, c->no_ack_consumers.count(tag) != 0, /*get=*/false));
+    uint64_t delivery_tag = c->next_delivery_tag++;
+    Send(Delivery(ch, *c, delivery_tag, push.elems[2], tag, c->no_ack_consumers.count(tag) != 0, /*get=*/false));
   } else if (kind == "cancel") {
     // The queue went away: consumer_cancel_notify.
     c->no_ack_consumers.erase(tag);
