@@ -112,9 +112,10 @@ class AmqpConnection : public std::enable_shared_from_this<AmqpConnection> {
   void SendMethod(uint16_t ch, amqp_method_number_t id, void* m);
   static std::string Method(uint16_t ch, amqp_method_number_t id, void* m);
 
-  // Errors (AMQP 0-9-1 section 1.8.2 / 2.2.4 reply codes).
-  std::string ChannelError(uint16_t ch, uint16_t code, const std::string& text);
-  std::string ConnectionError(uint16_t code, const std::string& text);
+  // Errors (AMQP 0-9-1 section 1.8.2 / 2.2.4 reply codes); `cause` is the
+  // method that failed (its class and method ids go in the close).
+  std::string ChannelError(uint16_t ch, uint16_t code, const std::string& text, amqp_method_number_t cause = 0);
+  std::string ConnectionError(uint16_t code, const std::string& text, amqp_method_number_t cause = 0);
   // The close for an error reply of the state machine (NOTFOUND -> 404...).
   std::string ErrorReply(uint16_t ch, const std::string& error, amqp_method_number_t cause);
   void FrameError(const std::string& text);

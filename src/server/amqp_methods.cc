@@ -292,7 +292,7 @@ void AmqpConnection::Settle(uint16_t ch, uint64_t tag, bool multiple, bool ack, 
   if (!multiple && end != c.unacked.end()) end = std::next(end);
   auto begin = multiple ? c.unacked.begin() : c.unacked.find(tag);
   if (begin == c.unacked.end() && !(multiple && tag == 0)) {
-    Send(ChannelError(ch, 406, "PRECONDITION_FAILED - unknown delivery tag " + std::to_string(tag)));
+    Send(ChannelError(ch, 406, "PRECONDITION_FAILED - unknown delivery tag " + std::to_string(tag), cause));
     return;
   }
   for (auto it = begin; it != end; ++it) by_queue[it->second.first].push_back(it->second.second);
@@ -340,7 +340,7 @@ void AmqpConnection::PublishDone(uint16_t ch) {
     uint64_t ms = 0;
     auto [ptr, ec] = std::from_chars(exp.data(), exp.data() + exp.size(), ms);
     if (exp.empty() || ec != std::errc() || ptr != exp.data() + exp.size()) {
-      Send(ChannelError(ch, 406, "PRECONDITION_FAILED - invalid expiration '" + exp + "'"));
+      Send(ChannelError(ch, 406, "PRECONDITION_FAILED - invalid expiration '" + exp + "'", AMQP_BASIC_PUBLISH_METHOD));
       return;
     }
     argv.push_back("EXPIRATION");

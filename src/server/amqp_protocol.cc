@@ -237,7 +237,7 @@ void AmqpConnection::HandleChannelMethod(uint16_t ch, amqp_method_number_t id, v
       return;
     }
     case AMQP_TX_CLASS:
-      Send(ChannelError(ch, 540, "NOT_IMPLEMENTED - transactions are not supported; use publisher confirms"));
+      Send(ChannelError(ch, 540, "NOT_IMPLEMENTED - transactions are not supported; use publisher confirms", id));
       return;
     default:
       Send(ConnectionError(540, std::string("NOT_IMPLEMENTED - ") + amqp_method_name(id)));
@@ -288,22 +288,25 @@ void AmqpConnection::HandleContent(uint8_t type, uint16_t ch, std::string_view p
 
 // ---- errors and commands --------------------------------------------------------
 
-std::string AmqpConnection::ChannelError(uint16_t ch, uint16_t code, const std::string& text) {
+std::string AmqpConnection::ChannelError(uint16_t ch, uint16_t code, const std::string& text,
+                                         amqp_method_number_t cause) {
   auto it = channels_.find(ch);
   if (it == channels_.end() || it->second.closing) return {};
   ReleaseChannel(ch);
   channels_[ch].closing = true;  // kept until the client's close-ok
   std::string reply_text = Truncate(text);
-  amqp_channel_close_t close{code, Bytes(reply_text), 0, 0};
+  amqp_channel_close_t close{code, Bytes(reply_text), static_cast<uint16_t>(cause >> 16),
+                             static_cast<uint16_t>(cause & 0xFFFF)};
   return Method(ch, AMQP_CHANNEL_CLOSE_METHOD, &close);
 }
 
-std::string AmqpConnection::ConnectionError(uint16_t code, const std::string& text) {
+std::string AmqpConnection::ConnectionError(uint16_t code, const std::string& text, amqp_method_number_t cause) {
   if (conn_closing_) return {};
   conn_closing_ = true;
   close_deadline_ms_ = WallClockMs() + kCloseOkTimeoutMs;
   std::string reply_text = Truncate(text);
-  amqp_connection_close_t close{code, Bytes(reply_text), 0, 0};
+  amqp_connection_close_t close{code, Bytes(reply_text), static_cast<uint16_t>(cause >> 16),
+                                static_cast<uint16_t>(cause & 0xFFFF)};
   return Method(0, AMQP_CONNECTION_CLOSE_METHOD, &close);
 }
 
@@ -340,7 +343,7 @@ std::string AmqpConnection::ErrorReply(uint16_t ch, const std::string& error, am
   }
   size_t space = error.find(' ');
   std::string text = std::string(code.name) + " - " + (space == std::string::npos ? error : error.substr(space + 1));
-  return code.hard ? ConnectionError(code.code, text) : ChannelError(ch, code.code, text);
+  return code.hard ? ConnectionError(code.code, text, cause) : ChannelError(ch, code.code, text, cause);
 }
 
 AmqpConnection::Channel* AmqpConnection::Open(uint16_t ch) {

@@ -326,6 +326,7 @@ class AmqpTest(unittest.TestCase):
         with self.assertRaises(ChannelClosedByBroker) as e:
             ch.queue_declare(q, passive=True)  # the close arrives before this reply
         self.assertEqual(e.exception.reply_code, 406)
+        self.assertIn("unknown delivery tag 999", e.exception.reply_text)
 
     def test_reject_to_dlx(self):
         ch = self.channel()
