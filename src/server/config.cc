@@ -102,7 +102,7 @@ Result<Config> ParseConfig(int argc, char** argv, int* exit_code) {
   app.add_option("--data-dir", c.data_dir, "Raft log and snapshots")->capture_default_str();
   app.add_option("--bind", c.bind, "Address the client listeners bind")->capture_default_str();
   app.add_option("--resp-port", c.resp_port, "Redis protocol port (0 disables)")->capture_default_str();
-  app.add_option("--amqp-port", c.amqp_port, "AMQP 0-9-1 port (0 disables; AMQP is not served yet)")->capture_default_str();
+  app.add_option("--amqp-port", c.amqp_port, "AMQP 0-9-1 port (0 disables)")->capture_default_str();
   app.add_option("--http-port", c.http_port, "HTTP metrics/health port (0 disables; HTTP is not served yet)")->capture_default_str();
   app.add_option("--node-id", c.node_id, "This node's id (>= 1)")->capture_default_str();
   app.add_option("--raft-addr", c.raft_addr, "HOST:PORT peers reach this node's raft at")->capture_default_str();

@@ -30,7 +30,7 @@ struct Config {
   std::string data_dir = "./lockq-data";
   std::string bind = "127.0.0.1";
   int resp_port = 6379;
-  int amqp_port = 5672;   // 0 disables; AMQP is not served yet (issue 5)
+  int amqp_port = 5672;   // 0 disables (docs/amqp.md)
   int http_port = 15672;  // 0 disables; HTTP is not served yet
   uint64_t node_id = 1;
   std::string raft_addr = "127.0.0.1:7379";

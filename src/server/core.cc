@@ -217,6 +217,7 @@ void Core::OnRoleChange(consensus::Role role, uint64_t leader_id) {
   }
   if (leader_id != 0) forwarder_->Reset(kErrLeaderChanged);
   RetryWaiting();
+  for (auto& cb : on_role_) cb(role, leader_id);
 }
 
 void Core::RetryWaiting() {

@@ -58,6 +58,10 @@ class Core : public consensus::Fsm {
   // Every front end (RESP, AMQP) receives the events of every applied
   // entry (sm/events.h), after the entry's replies went to their callbacks.
   void AddEventsListener(EventsCb cb) { on_events_.push_back(std::move(cb)); }
+  // Called after every role change of this node, with the leader it knows
+  // (0: none). The AMQP front end closes its connections when it changes.
+  using RoleCb = std::function<void(consensus::Role role, uint64_t leader_id)>;
+  void AddRoleListener(RoleCb cb) { on_role_.push_back(std::move(cb)); }
 
   const sm::StateMachine& state() const { return sm_; }
   uint64_t nonce() const { return nonce_; }
@@ -112,6 +116,7 @@ class Core : public consensus::Fsm {
   bool announced_ = false;
   bool incarnation_sent_ = false;
   std::vector<EventsCb> on_events_;
+  std::vector<RoleCb> on_role_;
   uint64_t batches_proposed_ = 0;
   uint64_t commands_proposed_ = 0;
 };

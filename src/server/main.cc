@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <uv.h>
 
+#include "server/amqp_server.h"
 #include "server/config.h"
 #include "server/core.h"
 #include "server/resp_server.h"
@@ -16,6 +17,7 @@ struct Daemon {
   uv_loop_t* loop = nullptr;
   lockq::server::Core* core = nullptr;
   lockq::server::RespServer* resp = nullptr;
+  lockq::server::AmqpServer* amqp = nullptr;
   uv_signal_t sigint {};
   uv_signal_t sigterm {};
   bool stopping = false;
@@ -27,6 +29,7 @@ void OnSignal(uv_signal_t* h, int signum) noexcept {
   d->stopping = true;
   spdlog::info("signal {}: shutting down", signum);
   if (d->resp) d->resp->Close();
+  if (d->amqp) d->amqp->Close();
   uv_close(reinterpret_cast<uv_handle_t*>(&d->sigint), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&d->sigterm), nullptr);
   d->core->Stop([] { spdlog::info("raft closed"); });
@@ -59,6 +62,15 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  std::unique_ptr<lockq::server::AmqpServer> amqp;
+  if (config->amqp_port != 0) {
+    amqp = std::make_unique<lockq::server::AmqpServer>(loop, &core, config.value());
+    s = amqp->Listen();
+    if (!s.ok()) {
+      spdlog::error("{}", s.ToString());
+      return 1;
+    }
+  }
   spdlog::info("lockqd node {} started: data in {}, raft at {}", config->node_id, config->data_dir,
                config->raft_addr);
 
@@ -66,6 +78,7 @@ int main(int argc, char** argv) {
   d.loop = loop;
   d.core = &core;
   d.resp = resp.get();
+  d.amqp = amqp.get();
   for (auto [h, sig] : {std::pair{&d.sigint, SIGINT}, std::pair{&d.sigterm, SIGTERM}}) {
     uv_signal_init(loop, h);
     h->data = &d;

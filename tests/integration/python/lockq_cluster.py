@@ -3,6 +3,7 @@ under /usr/bin/python3).
 
     lockq_cluster.main(__doc__)          # parses --lockqd, runs unittest
     cluster = Cluster(3)                 # n nodes on 127.0.0.1, own data dirs
+    cluster.resp[i], cluster.amqp[i]     # node i's RESP and AMQP ports
     i = cluster.wait_leader()
     cluster.kill(i); cluster.start(i)    # kill -9, restart with the same data
     cluster.stop()                       # kills and removes the data
@@ -128,6 +129,7 @@ class Cluster:
         for self.attempt in range(3):  # a picked port may be taken meanwhile
             self.resp = [free_port() for _ in range(n)]
             self.raft = [free_port() for _ in range(n)]
+            self.amqp = [free_port() for _ in range(n)]
             self.procs = [None] * n
             for i in range(n):
                 self.start(i)
@@ -144,7 +146,7 @@ class Cluster:
         argv = [LOCKQD, "--node-id", str(i + 1),
                 "--data-dir", os.path.join(self.dir, "try%d-n%d" % (self.attempt, i + 1)),
                 "--resp-port", str(self.resp[i]), "--raft-addr", "127.0.0.1:%d" % self.raft[i],
-                "--amqp-port", "0", "--http-port", "0",
+                "--amqp-port", str(self.amqp[i]), "--http-port", "0",
                 "--election-timeout-ms", "300", "--heartbeat-timeout-ms", "50"] + self.extra_args
         if self.n > 1:
             argv += ["--initial-cluster", ",".join("%d=127.0.0.1:%d" % (j + 1, p) for j, p in enumerate(self.raft))]

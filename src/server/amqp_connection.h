@@ -1,0 +1,174 @@
+#pragma once
+// One AMQP 0-9-1 client connection (docs/amqp.md). Owns its socket, input
+// buffer and channels; turns methods into state machine commands through
+// Core (the queue engine decides everything) and writes the answers back
+// in the order the methods came, however the log completes them: every
+// answer is an output slot reserved when its method is read (the pattern
+// of server/connection.h), so publisher confirms leave in publish order.
+//
+// I/O, output slots and heartbeats are in amqp_connection.cc; the
+// connection-level protocol (handshake, channel lifecycle, content, errors,
+// Run) in amqp_protocol.cc; exchange/queue/basic/confirm methods in
+// amqp_methods.cc.
+//
+// Bounds: a frame is at most the negotiated frame_max; a message body at
+// most Limits::max_bulk_bytes (311 CONTENT_TOO_LARGE otherwise), and the
+// bodies still arriving on all channels at most max_query_bytes (506
+// RESOURCE_ERROR); reading
+// pauses past max_pending_commands unanswered methods or
+// pause_output_bytes unsent bytes; past max_output_bytes the client is
+// disconnected.
+//
+// Lifetime: shared_ptr held by AmqpServer until the socket closes; reply
+// callbacks hold a weak_ptr. Thread: the server loop.
+
+#include <amqp.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "sm/command.h"
+#include "sm/reply.h"
+
+namespace lockq::server {
+
+class AmqpServer;
+
+class AmqpConnection : public std::enable_shared_from_this<AmqpConnection> {
+ public:
+  AmqpConnection(AmqpServer* server, uint64_t id);
+  ~AmqpConnection();
+  AmqpConnection(const AmqpConnection&) = delete;
+  AmqpConnection& operator=(const AmqpConnection&) = delete;
+
+  uv_tcp_t* tcp() { return &tcp_; }
+  uint64_t id() const { return id_; }
+  bool used_queues() const { return used_queues_; }
+
+  void Start();
+  // A kPush event addressed to this connection: ["deliver", tag, message]
+  // or ["cancel", tag] for channel `channel`.
+  void OnPush(uint16_t channel, const sm::Reply& push);
+  // Server-initiated connection.close (leader change: 320 CONNECTION_FORCED).
+  void ForceClose(uint16_t code, const std::string& text);
+  // Once a second: heartbeats, dead peers, close deadlines.
+  void Tick(uint64_t now_ms);
+  void CloseNow();
+  // Writes what is owed (in slot order), then closes.
+  void CloseAfterWrite();
+  // Writes ready output in order; called by the server once per loop turn.
+  void FlushOutput();
+
+ private:
+  enum class State { kHeader, kStartOk, kTuneOk, kOpen, kRunning };
+  struct Publish {  // a basic.publish whose content is still arriving
+    std::string exchange, routing_key;
+    bool mandatory = false;
+    bool have_header = false;
+    uint64_t body_size = 0;
+    std::string raw_props, body;
+  };
+  struct Channel {
+    uint64_t generation = 0;
+    bool closing = false;  // we sent channel.close; waiting for close-ok
+    uint64_t next_delivery_tag = 1;
+    std::map<uint64_t, std::pair<std::string, uint64_t>> unacked;  // tag -> (queue, message id)
+    std::set<std::string> no_ack_consumers;
+    uint16_t prefetch = 0;  // basic.qos global=false: for later consumers
+    bool confirm = false;
+    uint64_t publish_seq = 0;
+    std::unique_ptr<Publish> publish;
+  };
+  struct Slot {
+    bool ready = false;
+    std::string bytes;
+  };
+  // Frames for a successful reply; may use or change the channel.
+  using OnOk = std::function<std::string(const sm::Reply&)>;
+
+  static void ReadCb(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept;
+  static void WriteCb(uv_write_t* req, int status) noexcept;
+  void ProcessInput();
+  void SendStart();
+  void HandleFrame(uint8_t type, uint16_t channel, std::string_view payload);
+  void HandleMethod(uint16_t channel, std::string_view payload);
+  void HandleConnectionMethod(amqp_method_number_t id, void* m);
+  void HandleChannelMethod(uint16_t ch, amqp_method_number_t id, void* m);
+  void HandleContent(uint8_t type, uint16_t ch, std::string_view payload);
+  bool ShouldPauseReading() const;
+  void UpdateReading();
+
+  // Output slots.
+  uint64_t ReserveSlot();
+  void Fill(uint64_t slot, std::string bytes);
+  void Send(std::string bytes) { Fill(ReserveSlot(), std::move(bytes)); }
+  void SendMethod(uint16_t ch, amqp_method_number_t id, void* m);
+  static std::string Method(uint16_t ch, amqp_method_number_t id, void* m);
+
+  // Errors (AMQP 0-9-1 section 1.8.2 / 2.2.4 reply codes); `cause` is the
+  // method that failed (its class and method ids go in the close).
+  std::string ChannelError(uint16_t ch, uint16_t code, const std::string& text, amqp_method_number_t cause = 0);
+  std::string ConnectionError(uint16_t code, const std::string& text, amqp_method_number_t cause = 0);
+  // The close for an error reply of the state machine (NOTFOUND -> 404...).
+  std::string ErrorReply(uint16_t ch, const std::string& error, amqp_method_number_t cause);
+  void FrameError(const std::string& text);
+
+  // Runs a command for channel `ch` (channel-scoped commands are wrapped
+  // in LOCKQ.AS); its answer goes to a slot reserved now.
+  void Run(uint16_t ch, sm::Argv argv, amqp_method_number_t cause, OnOk on_ok);
+  Channel* Open(uint16_t ch);  // nullptr unless open and not closing
+  void DropPublish(Channel& c);  // forgets a half-received message
+  void ReleaseChannel(uint16_t ch);
+
+  // amqp_methods.cc
+  void HandleExchangeMethod(uint16_t ch, amqp_method_number_t id, void* m);
+  void HandleQueueMethod(uint16_t ch, amqp_method_number_t id, void* m);
+  void HandleBasicMethod(uint16_t ch, amqp_method_number_t id, void* m);
+  void Consume(uint16_t ch, const amqp_basic_consume_t& m);
+  void Get(uint16_t ch, const amqp_basic_get_t& m);
+  void Settle(uint16_t ch, uint64_t tag, bool multiple, bool ack, bool requeue, amqp_method_number_t cause);
+  void PublishStart(uint16_t ch, const amqp_basic_publish_t& m);
+  void PublishDone(uint16_t ch);
+  uint32_t ReadyCount(const std::string& queue);
+  std::string Delivery(uint16_t ch, Channel& c, uint64_t tag, const sm::Reply& message,
+                       const std::string& consumer_tag, bool no_ack, bool get);
+
+  AmqpServer* server_;
+  uint64_t id_;
+  uv_tcp_t tcp_ {};
+  amqp_pool_t pool_ {};
+  State state_ = State::kHeader;
+  std::string inbuf_;
+  size_t inbuf_pos_ = 0;
+  std::deque<Slot> slots_;
+  uint64_t first_slot_ = 0;
+  size_t unsent_bytes_ = 0;
+  bool reading_ = false;
+  bool closing_ = false;             // socket closing: no more input or output
+  bool close_after_write_ = false;   // write what is ready, then close
+  bool conn_closing_ = false;        // connection.close sent; waiting for close-ok
+  uint64_t close_deadline_ms_ = 0;
+  bool dirty_ = false;
+  bool used_queues_ = false;
+  uint16_t channel_max_ = 2047;
+  size_t frame_max_ = 131072;
+  uint16_t heartbeat_s_ = 60;
+  uint64_t last_read_ms_ = 0;
+  uint64_t last_write_ms_ = 0;
+  uint64_t started_ms_ = 0;
+  uint64_t generations_ = 0;
+  uint64_t next_ctag_ = 1;
+  size_t content_bytes_ = 0;  // bodies still arriving, all channels (<= max_query_bytes)
+  std::map<uint16_t, Channel> channels_;
+  std::shared_ptr<AmqpConnection> self_ref_;  // alive until uv_close completes
+  friend class AmqpServer;
+};
+
+}  // namespace lockq::server

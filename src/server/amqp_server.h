@@ -1,0 +1,77 @@
+#pragma once
+// AmqpServer: the AMQP 0-9-1 listener (--amqp-port; docs/amqp.md). Accepts
+// connections, hands each applied entry's deliveries to the connection
+// they are addressed to, flushes output once per loop turn, and closes
+// every connection with 320 CONNECTION_FORCED when another Raft leader is
+// elected so that clients reconnect (their unacked messages come back, redelivered,
+// through Q.DISCONNECT).
+//
+// Connection ids start at kAmqpConnectionIdBase so that a ClientRef of an
+// AMQP connection never equals one of a RESP connection of the same node.
+//
+// Thread: the server loop.
+
+#include <uv.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "consensus/node.h"
+#include "server/config.h"
+#include "sm/command.h"
+#include "sm/events.h"
+
+namespace lockq::server {
+
+class AmqpConnection;
+class Core;
+
+inline constexpr uint64_t kAmqpConnectionIdBase = uint64_t{1} << 40;
+
+class AmqpServer {
+ public:
+  AmqpServer(uv_loop_t* loop, Core* core, const Config& config);
+  ~AmqpServer();
+  AmqpServer(const AmqpServer&) = delete;
+  AmqpServer& operator=(const AmqpServer&) = delete;
+
+  Status Listen();
+  // Stops accepting and closes every client.
+  void Close();
+
+  void MarkDirty(AmqpConnection* conn);
+  void Forget(uint64_t id);
+
+  Core& core() { return *core_; }
+  const Limits& limits() const { return config_.limits; }
+  // LOCKQ.AS node nonce conn slot: a channel-scoped command for `conn`.
+  sm::Argv Wrap(uint64_t conn, uint16_t channel, sm::Argv argv) const;
+  // Submits an idempotent release (Q.CLOSE, Q.DISCONNECT) and submits it
+  // again while it fails with TRYAGAIN (no leader yet), so that a closed
+  // connection's unacked messages are not left with nobody to settle them.
+  void SubmitRelease(sm::Argv argv, int attempts_left = kReleaseAttempts);
+  static constexpr int kReleaseAttempts = 20;  // each waits up to --no-leader-timeout-ms
+
+ private:
+  static void AcceptCb(uv_stream_t* server, int status) noexcept;
+  static void CheckCb(uv_check_t* h) noexcept;
+  static void TickCb(uv_timer_t* h) noexcept;
+  void OnEvents(const sm::Events& events);
+  void OnRoleChange(consensus::Role role, uint64_t leader_id);
+
+  uv_loop_t* loop_;
+  Core* core_;
+  Config config_;
+  uv_tcp_t listener_ {};
+  uv_check_t flush_ {};
+  uv_timer_t tick_ {};
+  bool listening_ = false;
+  uint64_t next_id_ = kAmqpConnectionIdBase;
+  uint64_t last_leader_ = 0;
+  std::map<uint64_t, std::shared_ptr<AmqpConnection>> conns_;
+  std::vector<std::weak_ptr<AmqpConnection>> dirty_;
+};
+
+}  // namespace lockq::server

@@ -1,0 +1,115 @@
+// npm amqplib, unchanged, against a real lockqd's AMQP 0-9-1 port (issue 5,
+// docs/amqp.md): a confirm channel publishing to a topic exchange, a
+// consumer with prefetch and manual acks, nack with requeue (redelivered),
+// basic.get, and a channel error (404) that leaves the connection usable.
+// Run by ctest: node --test amqplib.test.js, LOCKQD=path/to/lockqd.
+'use strict';
+const { test, before, after } = require('node:test');
+const assert = require('node:assert');
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const amqp = require('amqplib');
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+let dir, proc, conn;
+
+before(async () => {
+  const lockqd = process.env.LOCKQD;
+  assert.ok(lockqd, 'set LOCKQD to the lockqd binary');
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockq-amqplib-'));
+  const [resp, raft, port] = [await freePort(), await freePort(), await freePort()];
+  const log = fs.openSync(path.join(dir, 'lockqd.log'), 'a');
+  proc = spawn(lockqd, ['--data-dir', path.join(dir, 'data'), '--resp-port', String(resp),
+    '--raft-addr', `127.0.0.1:${raft}`, '--amqp-port', String(port), '--http-port', '0'],
+    { stdio: ['ignore', log, log] });
+  // Wait until lockqd has a leader and answers AMQP.
+  const deadline = Date.now() + 20000;
+  for (;;) {
+    try {
+      conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${port}`);
+      const ch = await conn.createChannel();
+      await ch.assertQueue('ready');
+      await ch.close();
+      break;
+    } catch (e) {
+      if (conn) { try { await conn.close(); } catch (_) { /* gone */ } conn = undefined; }
+      if (Date.now() > deadline) throw new Error('lockqd AMQP not ready: ' + e + '; see ' + dir);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+});
+
+after(async () => {
+  if (conn) { try { await conn.close(); } catch (_) { /* already closed */ } }
+  if (proc) proc.kill('SIGKILL');
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('confirm channel, topic exchange, consumer with prefetch and acks', async () => {
+  const ch = await conn.createConfirmChannel();
+  await ch.assertExchange('logs', 'topic', { durable: true });
+  const { queue } = await ch.assertQueue('', { exclusive: true });
+  assert.match(queue, /^amq\.gen-/);
+  await ch.bindQueue(queue, 'logs', 'app.*.error');
+  for (let i = 0; i < 20; i++) {
+    ch.publish('logs', i % 2 ? 'app.web.error' : 'app.web.info', Buffer.from(String(i)),
+      { contentType: 'text/plain', headers: { n: i } });
+  }
+  await ch.waitForConfirms();
+  await ch.prefetch(3);
+  const got = [];
+  await new Promise((resolve) => {
+    ch.consume(queue, (msg) => {
+      got.push(Number(msg.content.toString()));
+      assert.strictEqual(msg.properties.contentType, 'text/plain');
+      assert.strictEqual(msg.properties.headers.n, got[got.length - 1]);
+      ch.ack(msg);
+      if (got.length === 10) resolve();
+    });
+  });
+  assert.deepStrictEqual(got, [1, 3, 5, 7, 9, 11, 13, 15, 17, 19]);
+  await ch.close();
+});
+
+test('nack with requeue comes back redelivered; get and get-empty', async () => {
+  const ch = await conn.createChannel();
+  await ch.assertQueue('amqplib-get');
+  await ch.purgeQueue('amqplib-get');
+  ch.sendToQueue('amqplib-get', Buffer.from('again'));
+  let msg;
+  for (let i = 0; i < 100 && !msg; i++) {
+    msg = await ch.get('amqplib-get');
+    if (!msg) await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.ok(msg, 'the message arrived');
+  assert.strictEqual(msg.fields.redelivered, false);
+  ch.nack(msg, false, true);
+  const again = await ch.get('amqplib-get');
+  assert.strictEqual(again.content.toString(), 'again');
+  assert.strictEqual(again.fields.redelivered, true);
+  ch.ack(again);
+  assert.strictEqual(await ch.get('amqplib-get'), false);
+  await ch.close();
+});
+
+test('a channel error (404) closes the channel, not the connection', async () => {
+  const ch = await conn.createChannel();
+  ch.on('error', () => {});  // amqplib emits the channel close as an error too
+  await assert.rejects(ch.checkQueue('no-such-queue'), /404/);
+  const ok = await conn.createChannel();
+  await ok.checkQueue('amqplib-get');
+  await ok.close();
+});
