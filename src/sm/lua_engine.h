@@ -1,16 +1,21 @@
 #pragma once
 // Runs one Lua 5.1 script the way Redis's EVAL does, inside Apply().
 //
-// Determinism (STYLE.md habit 1). Every call gets a fresh lua_State that is
-// closed when the call ends, so nothing a script does (changing a library
-// table, interning strings, leaving garbage) can influence a later script,
-// and a replica that restored a snapshot runs scripts exactly like one that
+// Determinism (STYLE.md habit 1). Scripts run on one long-lived lua_State
+// per state machine (SmState::lua, script_vm.h), which is derived data: not
+// snapshotted, not copied, rebuilt on demand. Every call runs its cached
+// chunk in a fresh environment table (a fresh _G, KEYS, ARGV, and its own
+// copy of each library it touches); the pristine globals, the library
+// tables and the string metatable are out of the script's reach, so
+// nothing one call does (setting a global, changing string.len or a
+// metatable) can be seen by a later call, and a replica that restored a
+// snapshot (with no Lua state at all) replies exactly like one that
 // applied the whole log. Within a call everything is a function of the
 // script, its arguments and the state: the instruction budget counts VM
-// instructions (never time), the memory limit counts bytes the Lua
-// allocator holds, math.random is reseeded with a constant, and the
-// facilities that touch the clock, the disk or addresses are removed
-// (docs/scripting.md lists them).
+// instructions (never time), the memory limit counts bytes the call makes
+// the Lua allocator hold, math.random is reseeded with a constant, and
+// the facilities that touch the clock, the disk or addresses are removed
+// (docs/scripting.md lists them and the one caveat of the shared heap).
 //
 // redis.call()/redis.pcall() run commands through Dispatch(), the same
 // command table as Apply(). Writes done before an error stay done, as in
@@ -46,10 +51,12 @@ struct ScriptCall {
   bool read_only = false;  // EVAL_RO / EVALSHA_RO: refuse write commands
 };
 
-// Compiles `body` in a scratch state: nullopt when it compiles, otherwise
-// Redis's "ERR Error compiling script (new function): ..." reply. Binary
-// (precompiled) chunks are refused: Lua 5.1 does not verify bytecode.
-std::optional<Reply> CheckScriptCompiles(std::string_view body);
+// Compiles `body` (whose sha1 is `sha`) in the state's Lua state and keeps
+// the chunk for later calls: nullopt when it compiles, otherwise Redis's
+// "ERR Error compiling script (new function): ..." reply (or the memory
+// error). Binary (precompiled) chunks are refused: Lua 5.1 does not verify
+// bytecode.
+std::optional<Reply> CompileScript(SmState& state, std::string_view sha, std::string_view body);
 
 // Runs the script against `state` at log `index` and converts its result
 // with Redis's Lua-to-RESP rules.

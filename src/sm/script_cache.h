@@ -3,8 +3,9 @@
 // the body -> body. It is replicated state: EVAL and SCRIPT LOAD/FLUSH are
 // log commands, so every replica holds the same scripts, and the cache is in
 // the snapshot (docs/state-machine.md "Snapshot", version 2). Only the source
-// is kept; scripts are compiled at every call (docs/scripting.md explains
-// why), so nothing here depends on a Lua state.
+// is kept here; compiled chunks live in the state machine's Lua state
+// (script_vm.h), which is rebuilt from nothing when needed, so nothing here
+// depends on a Lua state.
 //
 // Bounded (STYLE.md habit 8): at most kScriptsMax scripts and
 // kScriptCacheBytesMax bytes of bodies; Add() refuses beyond that and the

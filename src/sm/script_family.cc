@@ -47,7 +47,7 @@ std::optional<Reply> ValidateEval(const Argv& argv) {
 // script that cannot compile is never cached (Redis luaCreateFunction).
 std::optional<Reply> CacheScript(SmState& state, const std::string& sha, std::string_view body) {
   if (state.scripts.Find(sha) != nullptr) return std::nullopt;
-  if (std::optional<Reply> err = CheckScriptCompiles(body)) return err;
+  if (std::optional<Reply> err = CompileScript(state, sha, body)) return err;
   if (!state.scripts.Add(sha, body)) return Err(errors::kScriptCacheFull);
   return std::nullopt;
 }
@@ -125,6 +125,7 @@ Reply ScriptCommand(CommandContext& ctx) {
   }
   if (sub == "FLUSH") {
     ctx.state.scripts.Clear();
+    ctx.state.lua.Reset();  // and the compiled chunks, as Redis resets its Lua state
     return Reply::Ok();
   }
   return Err(errors::kNotBusy);  // KILL

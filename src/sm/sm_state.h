@@ -10,6 +10,7 @@
 #include "sm/locks.h"
 #include "sm/queues.h"
 #include "sm/script_cache.h"
+#include "sm/script_vm.h"
 #include "sm/state_machine.h"
 
 namespace lockq::sm {
@@ -33,6 +34,9 @@ struct SmState {
   // Events of the batch being applied (events.h); StateMachine::TakeEvents()
   // hands them to the front ends.
   Events events;
+  // The Lua state scripts run on (script_vm.h): derived data, neither
+  // snapshotted nor copied, and no reply depends on what it holds.
+  ScriptVmSlot lua;
 };
 
 }  // namespace lockq::sm
