@@ -1,5 +1,6 @@
 #include "consensus/nodelay_transport.h"
 
+#include <cstring>
 #include <unordered_map>
 
 namespace lockq::consensus {
@@ -15,6 +16,22 @@ void SetNodelay(struct uv_stream_s* stream) {
 std::unordered_map<struct raft_uv_connect*, raft_uv_connect_cb>& PendingConnects() {
   static std::unordered_map<struct raft_uv_connect*, raft_uv_connect_cb> pending;
   return pending;
+}
+
+// A dial to a local address nobody listens on yet can connect to itself
+// (TCP simultaneous open: Linux may pick the destination port as the
+// ephemeral source port). The node would then hold the port its peer is
+// about to bind, and the peer fails to start. Such a stream is dropped.
+bool SelfConnected(struct uv_stream_s* stream) {
+  if (stream == nullptr || stream->type != UV_TCP) return false;
+  auto* tcp = reinterpret_cast<uv_tcp_t*>(stream);
+  struct sockaddr_storage self {}, peer {};
+  int self_len = sizeof(self), peer_len = sizeof(peer);
+  if (uv_tcp_getsockname(tcp, reinterpret_cast<sockaddr*>(&self), &self_len) != 0 ||
+      uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0) {
+    return false;
+  }
+  return self_len == peer_len && std::memcmp(&self, &peer, static_cast<size_t>(self_len)) == 0;
 }
 
 }  // namespace
@@ -59,6 +76,13 @@ void NodelayTransport::ConnectCb(struct raft_uv_connect* req, struct uv_stream_s
   auto it = PendingConnects().find(req);
   raft_uv_connect_cb cb = it->second;
   PendingConnects().erase(it);
+  if (status == 0 && SelfConnected(stream)) {
+    // libraft allocated the handle (raft_malloc) and hands it over on
+    // success; it is ours to close and free. libraft retries the dial.
+    uv_close(reinterpret_cast<uv_handle_t*>(stream), [](uv_handle_t* h) { raft_free(h); });
+    cb(req, nullptr, RAFT_NOCONNECTION);
+    return;
+  }
   if (status == 0) SetNodelay(stream);
   cb(req, stream, status);
 }
