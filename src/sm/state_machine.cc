@@ -10,6 +10,9 @@ namespace lockq::sm {
 
 struct StateMachine::State {
   SmState s;
+  // Per command of the last Apply: events.size() after it (audits only; not
+  // part of the replicated state).
+  std::vector<size_t> event_marks;
 };
 
 StateMachine::StateMachine() : state_(std::make_unique<State>()) {}
@@ -28,13 +31,19 @@ std::vector<Reply> StateMachine::Apply(const Batch& batch, uint64_t index) {
   s.now_ms = std::max(s.now_ms, batch.leader_time_ms);
   s.applied_index = index;
   s.events.clear();
+  state_->event_marks.clear();
   std::vector<Reply> replies;
   replies.reserve(batch.commands.size());
-  for (const Argv& argv : batch.commands) replies.push_back(Dispatch(s, argv, index));
+  for (const Argv& argv : batch.commands) {
+    replies.push_back(Dispatch(s, argv, index));
+    state_->event_marks.push_back(s.events.size());
+  }
   return replies;
 }
 
 Events StateMachine::TakeEvents() { return std::move(state_->s.events); }
+
+const std::vector<size_t>& StateMachine::LastEventMarks() const { return state_->event_marks; }
 
 Reply StateMachine::Query(const Argv& argv) const {
   if (std::optional<Reply> err = CheckCommand(argv, /*allow_internal=*/false)) return *err;
@@ -102,12 +111,28 @@ std::vector<LockView> StateMachine::LockViews() const {
     LockView& v = out.emplace_back();
     v.name = name;
     v.shared = rec.mode == LockMode::kShared;
+    v.mode = static_cast<uint8_t>(rec.mode);
+    v.permits = rec.permits;
     v.last_grant = rec.last_grant;
     v.holders.reserve(rec.holders.size());
+    const LockTable& t = state_->s.locks;
     for (const auto& [token, h] : rec.holders) {
-      v.holders.push_back({token, h.owner, h.since_ms, h.lease_ms, h.deadline_ms});
+      v.holders.push_back({token, h.owner, h.since_ms, h.lease_ms, h.deadline_ms, h.session,
+                           t.Expiry(h), t.Live(h, state_->s.now_ms), h.client});
+    }
+    v.waiters.reserve(rec.waiters.size());
+    for (const LockWaiter& w : rec.waiters) {
+      v.waiters.push_back({w.req.client, static_cast<uint8_t>(w.req.mode), w.req.permits,
+                           w.req.session, w.req.lease_ms, w.since_ms, w.wait_deadline_ms});
     }
   }
+  return out;
+}
+
+std::vector<SessionView> StateMachine::SessionViews() const {
+  std::vector<SessionView> out;
+  out.reserve(state_->s.locks.sessions().size());
+  for (const auto& [id, s] : state_->s.locks.sessions()) out.push_back({id, s.ttl_ms, s.deadline_ms});
   return out;
 }
 

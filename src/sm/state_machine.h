@@ -79,6 +79,10 @@ class StateMachine {
   // The events of the last Apply() (deferred replies, pushes, lock
   // changes: events.h), moved out. Every replica produces the same.
   Events TakeEvents();
+  // For audits: per command of the last Apply(), how many of its events
+  // (TakeEvents order) the batch had produced once that command ran, so
+  // command c produced events [marks[c-1], marks[c]). Not replicated state.
+  const std::vector<size_t>& LastEventMarks() const;
   // Runs a read-only command (kCmdReadOnly, not a script) against the
   // applied state, outside the log: for node-local observers that were
   // told by an event that something changed. Not linearizable by itself.
@@ -103,8 +107,9 @@ class StateMachine {
   uint64_t applied_index() const;   // index of the last applied batch
   size_t key_count() const;
   size_t expiring_key_count() const;
-  // Earliest key or lock lease deadline in leader time, or 0 when there is
-  // none. The leader proposes LOCKQ.EXPIRE once its clock passes it.
+  // Earliest key, lock lease, session or lock-wait deadline in leader
+  // time, or 0 when there is none. The leader proposes LOCKQ.EXPIRE once
+  // its clock passes it.
   uint64_t next_expiry_ms() const;
   size_t lock_holder_count() const;  // lock holders, expired ones not yet removed included
   size_t lock_waiter_count() const;
@@ -113,10 +118,12 @@ class StateMachine {
   const std::map<uint64_t, NodeInfo>& nodes() const;
 
   // ---- read-only views for audits (the simulation's checkers) ----------------
-  // Every lock record with all its holders, expired ones not yet removed
-  // included (sm/lock_view.h). O(locks + holders); a copy, so callers may
-  // keep it while this machine applies more.
+  // Every lock record with all its holders and waiters, expired ones not
+  // yet removed included (sm/lock_view.h). O(locks + holders + waiters); a
+  // copy, so callers may keep it while this machine applies more.
   std::vector<LockView> LockViews() const;
+  // Every session, expired ones not yet removed included, in id order.
+  std::vector<SessionView> SessionViews() const;
   // The string value `key` reads as at now_ms() (GET without the log), or
   // nullopt when it is absent, expired or not a string.
   std::optional<std::string> PeekString(std::string_view key) const;

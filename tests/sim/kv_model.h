@@ -2,10 +2,10 @@
 // An independent model of the commands the simulation proposes (SET [PX],
 // GET, DEL, INCR, LOCKQ.EXPIRE, LOCKQ.NOOP, LOCKQ.ANNOUNCE), written from the
 // Redis and docs semantics rather than from src/sm. Lock commands are the
-// LockAudit's (tests/testlib/sim_lock_audit.h): here LOCK.* replies are not
-// checked, a fenced SET changes the model's key iff it replied OK (the audit
+// LockAudit's (tests/testlib/sim_lock_audit.h): here LOCK.*, SESSION.*,
+// LOCKQ.AS / CANCEL / INCARNATION replies are not checked, a fenced SET changes the model's key iff it replied OK (the audit
 // checks that decision), and LOCKQ.EXPIRE's reply may add up to max expired
-// lock holders to the keys it removed. It follows the reference replay of
+// lock holders, sessions and waiters to the keys it removed. It follows the reference replay of
 // the committed log and checks, after every committed entry:
 //   - the state machine clock is max(previous, batch.leader_time_ms);
 //   - every reply equals the model's;
@@ -72,7 +72,9 @@ class KvModel {
   std::string ApplyCommand(const sm::Argv& argv, const sm::Reply& got) {
     const std::string& name = argv[0];
     sm::Reply want;
-    if (name == "LOCK.ACQUIRE" || name == "LOCK.RELEASE" || name == "LOCK.RENEW") {
+    if (name == "LOCK.ACQUIRE" || name == "LOCK.RELEASE" || name == "LOCK.RENEW" ||
+        name == "LOCKQ.AS" || name == "LOCKQ.CANCEL" || name == "LOCKQ.INCARNATION" ||
+        name.rfind("SESSION.", 0) == 0) {
       return {};  // LockAudit's
     } else if (name == "SET" && argv.size() == 6 && argv[3] == "FENCE") {
       if (got == sm::Reply::Ok()) keys_[argv[1]] = Entry{argv[2], 0};

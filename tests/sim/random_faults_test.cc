@@ -1,6 +1,8 @@
 // Random fault schedules on raft_fixture: client traffic (SET with and
 // without PX, GET, DEL, INCR on hot counters, native locks: LOCK.ACQUIRE
-// [SHARED] [TTL] [OWNER], LOCK.RELEASE, LOCK.RENEW, SET ... FENCE;
+// [SHARED] [TTL | SESSION] [OWNER], blocking acquires (LOCKQ.AS ...
+// LOCK.ACQUIRE ... WAIT ms), LOCK.RELEASE, LOCK.RENEW, SET ... FENCE,
+// SESSION.OPEN / KEEPALIVE / CLOSE, LOCKQ.CANCEL, LOCKQ.INCARNATION;
 // leader-proposed LOCKQ.EXPIRE and LOCKQ.ANNOUNCE) under partitions, kills,
 // disk/network latency, io faults, clock skew and leader changes. Checked
 // after every applied entry and every fixture step (SimCluster's auditor
@@ -12,6 +14,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <deque>
 #include <map>
 #include <set>
 #include <string>
@@ -32,6 +35,7 @@ constexpr unsigned kLocks = 3;  // lk:i, guarding fenced key fk:i
 struct SeedStats {
   uint64_t committed = 0, acked = 0, restores = 0, snapshots = 0;
   uint64_t grants = 0, fenced_rejections = 0, rebases = 0;
+  uint64_t deferred_grants = 0, wait_timeouts = 0, nosession = 0, session_releases = 0;
 };
 
 class Workload {
@@ -40,7 +44,8 @@ class Workload {
   // workload draws exactly the random numbers it drew before locks existed
   // (SimRandom.BareLibraftDivergesWhereIoGuardHolds depends on its seeds).
   Workload(SimCluster& c, KvModel& model, bool locks)
-      : c_(c), model_(model), rng_(c.rng()), locks_(locks), announced_term_(c.size(), 0) {}
+      : c_(c), model_(model), rng_(c.rng()), locks_(locks), announced_term_(c.size(), 0),
+        nonce_(c.size() + 1, 1) {}
 
   void RunStep() {
     Faults();
@@ -102,6 +107,9 @@ class Workload {
       for (unsigned k = 0; k < n; k++) cmds.push_back(RandomCommand());
       c_.Propose(static_cast<unsigned>(target), std::move(cmds));
     }
+    // Clients waiting without a limit give up after a while (their
+    // connection closes: the node proposes LOCKQ.CANCEL), so runs end clean.
+    if (locks_ && leader >= 0 && Chance(0.05)) CancelOldUnlimitedWaiters(static_cast<unsigned>(leader));
     // Active expiry as lockqd does it: once the leader's clock passes the
     // earliest deadline it knows of. Small max so some keys stay behind.
     if (leader >= 0) {
@@ -109,6 +117,13 @@ class Workload {
       uint64_t next = c_.fsm(l).sm().next_expiry_ms();
       bool due = next != 0 && c_.LeaderClock(l) >= next;
       if ((due && Chance(0.3)) || Chance(0.01)) {
+        c_.Propose(l, {{"LOCKQ.EXPIRE", std::to_string(1 + Below(4))}});
+      } else if (locks_ && next != 0 && c_.LeaderClock(l) + 1 < next &&
+                 next - c_.LeaderClock(l) < 2000 && Chance(0.03)) {
+        // A probe stamped 1 ms before the next deadline (the leader's clock
+        // jumps forward to it): whatever ends 1 ms early shows there.
+        c_.SetClockSkew(l, static_cast<int64_t>(next - 1) - static_cast<int64_t>(c_.now_ms()));
+        c_.Trace("skew " + std::to_string(l) + " to probe " + std::to_string(next - 1));
         c_.Propose(l, {{"LOCKQ.EXPIRE", std::to_string(1 + Below(4))}});
       }
     }
@@ -141,28 +156,103 @@ class Workload {
     return std::to_string(1 + Below(tokens.back() + 2));  // anything, maybe never granted
   }
 
+  void CancelOldUnlimitedWaiters(unsigned l) {
+    std::vector<sm::Argv> cmds;
+    uint64_t now = c_.reference().now_ms();
+    for (const auto& [w, info] : c_.lock_audit().waiters()) {
+      if (info.wait_deadline_ms == 0 && info.since_ms + 3000 < now && cmds.size() < 4) {
+        cmds.push_back(CancelCmd(w));
+      }
+    }
+    if (!cmds.empty()) c_.Propose(l, std::move(cmds));
+  }
+
+  static std::string N(uint64_t v) { return std::to_string(v); }
+  static sm::Argv CancelCmd(const sm::ClientRef& w) {
+    return {"LOCKQ.CANCEL", N(w.node), N(w.nonce), N(w.conn), N(w.slot)};
+  }
+
+  // A session id: mostly a recent one, sometimes any (maybe ended: NOSESSION).
+  std::string SessionId() {
+    const std::vector<uint64_t>& ids = c_.lock_audit().session_ids();
+    if (ids.empty()) return N(1 + Below(3));
+    if (Chance(0.8)) return N(ids[ids.size() - 1 - Below(std::min<size_t>(3, ids.size()))]);
+    return N(ids[Below(ids.size())]);
+  }
+
+  // A session the client keeps alive: recent, and not one of those left to
+  // expire (every 4th id).
+  std::string KeptSessionId() {
+    const std::vector<uint64_t>& ids = c_.lock_audit().session_ids();
+    for (size_t k = 0; k < 4 && k < ids.size(); k++) {
+      uint64_t id = ids[ids.size() - 1 - Below(std::min<size_t>(4, ids.size()))];
+      if (id % 4 != 0) return N(id);
+    }
+    return SessionId();
+  }
+
+  void LeaseOrSession(sm::Argv* cmd) {
+    if (Chance(0.35)) {
+      cmd->insert(cmd->end(), {"SESSION", SessionId()});
+    } else if (Chance(0.9)) {
+      cmd->insert(cmd->end(), {"TTL", N(50 + Below(3000))});
+    }
+  }
+
+  // LOCKQ.AS node nonce conn slot LOCK.ACQUIRE ..., as a node proposes a
+  // client's acquire; mostly with WAIT (0: no limit), each a new request.
+  sm::Argv ClientAcquire(const std::string& lock) {
+    uint64_t node = 1 + Below(c_.size());
+    sm::ClientRef ref{node, nonce_[node], 1 + Below(3), ++slot_};
+    sm::Argv cmd{"LOCKQ.AS", N(ref.node), N(ref.nonce), N(ref.conn), N(ref.slot),
+                 "LOCK.ACQUIRE", lock};
+    if (Chance(0.35)) cmd.push_back("SHARED");
+    LeaseOrSession(&cmd);
+    if (Chance(0.85)) cmd.insert(cmd.end(), {"WAIT", Chance(0.15) ? "0" : N(50 + Below(4000))});
+    if (Chance(0.5)) cmd.insert(cmd.end(), {"OWNER", "c" + N(Below(4))});
+    recent_clients_.push_back(ref);
+    if (recent_clients_.size() > 16) recent_clients_.pop_front();
+    return cmd;
+  }
+
   sm::Argv RandomLockCommand() {
     unsigned i = static_cast<unsigned>(Below(kLocks));
     std::string lock = "lk:" + std::to_string(i);
     uint64_t r = Below(100);
-    if (r < 40) {
+    if (r < 25) {
       sm::Argv cmd{"LOCK.ACQUIRE", lock};
       if (Chance(0.35)) cmd.push_back("SHARED");
       uint64_t t = Below(100);
-      // Mostly short leases, so they run out under faults; a few 30 s defaults.
-      if (t < 85) cmd.insert(cmd.end(), {"TTL", std::to_string(50 + Below(3000))});
-      else if (t < 95) cmd.insert(cmd.end(), {"TTL", std::to_string(3000 + Below(7000))});
+      // Mostly short leases, so they run out under faults; a few 30 s
+      // defaults; some through a session.
+      if (t < 75) cmd.insert(cmd.end(), {"TTL", std::to_string(50 + Below(3000))});
+      else if (t < 85) cmd.insert(cmd.end(), {"TTL", std::to_string(3000 + Below(7000))});
+      else if (t < 95) cmd.insert(cmd.end(), {"SESSION", SessionId()});
       if (Chance(0.7)) cmd.insert(cmd.end(), {"OWNER", "c" + std::to_string(Below(4))});
       return cmd;
     }
+    if (r < 47) return ClientAcquire(lock);
     if (r < 55) return {"LOCK.RELEASE", lock, Token(lock)};
-    if (r < 75) {
+    if (r < 65) {
       sm::Argv cmd{"LOCK.RENEW", lock, Token(lock)};
       if (Chance(0.6)) cmd.insert(cmd.end(), {"TTL", std::to_string(50 + Below(3000))});
       return cmd;
     }
-    return {"SET", "fk:" + std::to_string(i), "w" + std::to_string(rng_() % 100000), "FENCE", lock,
-            Token(lock)};
+    if (r < 75) {
+      return {"SET", "fk:" + std::to_string(i), "w" + std::to_string(rng_() % 100000), "FENCE",
+              lock, Token(lock)};
+    }
+    if (r < 81) return {"SESSION.OPEN", N(200 + Below(3000))};
+    if (r < 90) return {"SESSION.KEEPALIVE", KeptSessionId()};
+    if (r < 93) return {"SESSION.CLOSE", SessionId()};
+    if (r < 99 && !recent_clients_.empty()) {
+      // A client connection closes: its request leaves the queue, or its
+      // grant is released.
+      return CancelCmd(recent_clients_[Below(recent_clients_.size())]);
+    }
+    // A node restarts: its earlier incarnations' waiters leave their queues.
+    uint64_t node = 1 + Below(c_.size());
+    return {"LOCKQ.INCARNATION", N(node), N(++nonce_[node])};
   }
 
   sm::Argv RandomCommand() {
@@ -186,7 +276,73 @@ class Workload {
   bool locks_;
   std::vector<uint64_t> announced_term_;  // per server: term it announced in
   const SimProposal* announce_ = nullptr;
+  std::vector<uint64_t> nonce_;  // per node id (server + 1): its incarnation
+  uint64_t slot_ = 0;            // ClientRef slots, unique per run
+  std::deque<sm::ClientRef> recent_clients_;
 };
+
+// The end of a run with locks: no request may be left waiting once every
+// deadline passed. Clients waiting without a limit give up (LOCKQ.CANCEL);
+// then time passes every lease, session and wait deadline the leader knows
+// (next_expiry_ms) and LOCKQ.EXPIRE removes them through the log, until
+// nothing is left to expire. Then every replica's lock table must be empty
+// of holders, waiters and sessions, and the model must have no waiter.
+std::string DrainLocks(SimCluster& c) {
+  for (int round = 0; round < 400 && !c.failed(); round++) {
+    if (!c.StepUntil([&] { return c.StableLeader() >= 0; }, 20000)) {
+      return "no stable leader while draining locks";
+    }
+    unsigned l = static_cast<unsigned>(c.StableLeader());
+    std::vector<sm::Argv> batch;
+    for (const auto& [w, info] : c.lock_audit().waiters()) {
+      if (info.wait_deadline_ms == 0) {
+        batch.push_back({"LOCKQ.CANCEL", std::to_string(w.node), std::to_string(w.nonce),
+                         std::to_string(w.conn), std::to_string(w.slot)});
+      }
+    }
+    const sm::StateMachine& sm = c.fsm(l).sm();
+    uint64_t next = sm.next_expiry_ms();
+    if (batch.empty()) {
+      if (next == 0) {
+        if (sm.lock_waiter_count() == 0 && c.lock_audit().waiters().empty()) return {};
+        return std::to_string(c.lock_audit().waiters().size()) +
+               " requests wait, but nothing is left to expire (a waiter without a deadline "
+               "that LOCKQ.CANCEL did not remove?)";
+      }
+      // A probe stamped 1 ms before the deadline (the leader's clock set
+      // forward to it): a lease or session that ends, or is judged over,
+      // 1 ms early shows in that state.
+      if (sm.now_ms() + 1 < next && c.LeaderClock(l) + 1 < next) {
+        c.SetClockSkew(l, static_cast<int64_t>(next - 1) - static_cast<int64_t>(c.now_ms()));
+        const SimProposal* probe = c.Propose(l, {{"LOCKQ.EXPIRE", "100000"}});
+        if (probe != nullptr) c.StepUntil([&] { return probe->done; }, 10000);
+      }
+      c.StepUntil([&] { return c.StableLeader() >= 0 && c.LeaderClock(l) >= next; }, 40000);
+      batch.push_back({"LOCKQ.EXPIRE", "100000"});
+    }
+    const SimProposal* p = c.Propose(l, std::move(batch));
+    if (p != nullptr) c.StepUntil([&] { return p->done; }, 10000);
+  }
+  return c.failed() ? std::string() : "locks did not drain within 400 rounds";
+}
+
+std::string CheckDrained(const SimCluster& c) {
+  if (!c.lock_audit().waiters().empty()) {
+    return "lock audit: " + std::to_string(c.lock_audit().waiters().size()) +
+           " requests were never answered (lost wakeup or lost waiter)";
+  }
+  for (unsigned i = 0; i < c.size(); i++) {
+    if (!c.alive(i) || c.unavailable(i)) continue;
+    const sm::StateMachine& sm = c.fsm(i).sm();
+    if (sm.lock_waiter_count() != 0 || sm.lock_holder_count() != 0 || sm.session_count() != 0) {
+      return "lock audit: server " + std::to_string(i) + " still has " +
+             std::to_string(sm.lock_waiter_count()) + " waiters, " +
+             std::to_string(sm.lock_holder_count()) + " holders, " +
+             std::to_string(sm.session_count()) + " sessions after every deadline passed";
+    }
+  }
+  return {};
+}
 
 // Final check (c): acked INCRs <= final value <= acked + unknown outcomes.
 std::string CheckCounters(const SimCluster& c, const KvModel& model) {
@@ -235,6 +391,13 @@ std::string RunSeed(uint64_t seed, uint64_t steps, SeedStats* stats, bool io_gua
   Workload w(c, model, locks);
   for (uint64_t step = 0; step < steps && !c.failed(); step++) w.RunStep();
   if (!c.failed()) c.ConvergeAndCheck();
+  if (!c.failed() && locks) {
+    std::string err = DrainLocks(c);
+    if (!err.empty()) c.Fail(err);
+    if (!c.failed()) c.ConvergeAndCheck();
+    if (!c.failed()) err = CheckDrained(c);
+    if (!err.empty()) c.Fail(err);
+  }
   if (!c.failed()) {
     std::string err = CheckCounters(c, model);
     if (!err.empty()) c.Fail(err);
@@ -243,6 +406,10 @@ std::string RunSeed(uint64_t seed, uint64_t steps, SeedStats* stats, bool io_gua
   stats->grants += c.lock_audit().grants();
   stats->fenced_rejections += c.lock_audit().fenced_rejections();
   stats->rebases += c.lock_audit().rebases();
+  stats->deferred_grants += c.lock_audit().deferred_grants();
+  stats->wait_timeouts += c.lock_audit().wait_timeouts();
+  stats->nosession += c.lock_audit().nosession_answers();
+  stats->session_releases += c.lock_audit().session_releases();
   for (const auto& p : c.proposals()) stats->acked += p->done && p->status == 0;
   for (unsigned i = 0; i < c.size(); i++) {
     stats->restores += c.adapter(i).snapshots_restored();
@@ -274,7 +441,8 @@ TEST(SimRandom, FaultScheduleKeepsReplicasConsistent) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("[sim] %zu seeds x %llu steps in %.1fs: %llu committed commands, %llu acked "
               "proposals, %llu snapshots taken, %llu restored; locks: %llu grants, %llu stale "
-              "fenced writes refused, %llu re-bases\n",
+              "fenced writes refused, %llu re-bases; waiters: %llu granted, %llu timed out, "
+              "%llu NOSESSION; %llu locks ended with their session\n",
               cfg.seeds.size(), static_cast<unsigned long long>(cfg.steps), secs,
               static_cast<unsigned long long>(stats.committed),
               static_cast<unsigned long long>(stats.acked),
@@ -282,7 +450,11 @@ TEST(SimRandom, FaultScheduleKeepsReplicasConsistent) {
               static_cast<unsigned long long>(stats.restores),
               static_cast<unsigned long long>(stats.grants),
               static_cast<unsigned long long>(stats.fenced_rejections),
-              static_cast<unsigned long long>(stats.rebases));
+              static_cast<unsigned long long>(stats.rebases),
+              static_cast<unsigned long long>(stats.deferred_grants),
+              static_cast<unsigned long long>(stats.wait_timeouts),
+              static_cast<unsigned long long>(stats.nosession),
+              static_cast<unsigned long long>(stats.session_releases));
 }
 
 // The reason consensus::IoGuard exists, kept as a regression test: on these

@@ -1,6 +1,6 @@
 #pragma once
 // How many seeds and steps a simulation test runs (docs/simulation.md):
-//   default / CI=true   60 seeds x 3000 steps (quick, for every push: ~2 s, ~42 s with ASan)
+//   default / CI=true   60 seeds x 3000 steps (quick, for every push: ~2.5 s)
 //   LOCKQ_LONG=1        500 seeds x 10000 steps
 //   LOCKQ_SIM_SEED=n    exactly seed n (replay); LOCKQ_SIM_STEPS=n overrides steps
 //   LOCKQ_SIM_SEEDS=n   n seeds starting at 1 (overrides the mode's count)

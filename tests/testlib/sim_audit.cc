@@ -40,7 +40,7 @@ std::string SimCluster::RecentTrace() const {
 
 void SimCluster::OnApply(unsigned server, uint64_t index, std::string_view entry,
                          const sm::Batch* batch, const std::vector<sm::Reply>& replies,
-                         uint64_t state_hash) {
+                         const sm::Events& events, uint64_t state_hash) {
   // raft_fixture_close can still apply entries; the test's observer (and
   // the model it feeds) may already be gone, and the run is over anyway.
   if (closing_) return;
@@ -80,6 +80,7 @@ void SimCluster::OnApply(unsigned server, uint64_t index, std::string_view entry
   RecordLog(index, true, entry, server);
   state_hashes_.emplace(index, state_hash);
   CheckFingerprint(index, Fnv1a64(sm::EncodeReplies(replies), state_hash), Who(server));
+  CheckEvents(index, events, Who(server));
   AdvanceReference();
   // The reference has passed `index`, so the lock model has too.
   CheckLocks(Who(server), fsm.sm());
@@ -133,6 +134,30 @@ void SimCluster::CheckFingerprint(uint64_t index, uint64_t fp, const std::string
   }
 }
 
+namespace {
+// Events as bytes, to compare replicas (kind, client, topic, reply).
+std::string EncodeEvents(const sm::Events& events) {
+  std::string out;
+  for (const sm::Event& e : events) {
+    out += std::to_string(static_cast<int>(e.kind)) + " " + std::to_string(e.client.node) + "/" +
+           std::to_string(e.client.nonce) + "/" + std::to_string(e.client.conn) + "/" +
+           std::to_string(e.client.slot) + " " + std::to_string(e.topic.size()) + ":" + e.topic +
+           " " + sm::EncodeReplies({e.reply}) + "\n";
+  }
+  return out;
+}
+}  // namespace
+
+void SimCluster::CheckEvents(uint64_t index, const sm::Events& events, const std::string& who) {
+  std::string bytes = EncodeEvents(events);
+  auto [it, inserted] = events_.try_emplace(index, bytes, who);
+  if (!inserted && it->second.first != bytes) {
+    Fail("event divergence at index " + std::to_string(index) + ": " + who +
+         " produced other events than " + it->second.second + ":\n" + bytes + "vs\n" +
+         it->second.first);
+  }
+}
+
 void SimCluster::AdvanceReference() {
   for (;;) {
     auto it = log_.find(ref_index_ + 1);
@@ -146,11 +171,14 @@ void SimCluster::AdvanceReference() {
       return;
     }
     std::vector<sm::Reply> replies = ref_sm_.Apply(batch.value(), index);
+    sm::Events events = ref_sm_.TakeEvents();
     uint64_t state_hash = Fnv1a64(ref_sm_.Snapshot());
     CheckFingerprint(index, Fnv1a64(sm::EncodeReplies(replies), state_hash), "reference");
+    CheckEvents(index, events, "reference");
     // The lock model follows the committed log; the reference is checked
     // against it first (before the test's observer decodes its snapshot).
-    std::string lock_err = lock_audit_.OnCommitted(index, batch.value(), replies, ref_sm_.now_ms());
+    std::string lock_err = lock_audit_.OnCommitted(index, batch.value(), replies, events,
+                                                   ref_sm_.LastEventMarks(), ref_sm_.now_ms());
     if (!lock_err.empty()) Fail("lock audit: " + lock_err);
     CheckLocks("reference", ref_sm_);
     if (ref_observer_) ref_observer_(index, batch.value(), replies, ref_sm_);

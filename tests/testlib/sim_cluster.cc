@@ -198,9 +198,12 @@ void SimFsm::Apply(uint64_t index, std::string_view entry) {
   auto batch = sm::DecodeBatch(entry);
   std::vector<sm::Reply> replies;
   if (batch.ok()) replies = sm_.Apply(batch.value(), index);
+  // As server::Core does after every Apply; every replica must produce the
+  // same events for the same index (SimCluster::OnApply checks).
+  sm::Events events = sm_.TakeEvents();
   uint64_t state_hash = Fnv1a64(sm_.Snapshot());
   cluster_->OnApply(server_, index, entry, batch.ok() ? &batch.value() : nullptr, replies,
-                    state_hash);
+                    events, state_hash);
   last_apply_index_ = index;
   restored_since_apply_ = false;
 }

@@ -13,10 +13,13 @@
 //     must equal the reference's at i;
 //   - an acknowledged proposal (raft_apply callback status 0) must sit in the
 //     committed log at the index libraft reported, exactly once;
+//   - every replica and the reference produce the same events
+//     (StateMachine::TakeEvents: deferred replies, pushes) at index i;
 //   - the lock checkers (sim_lock_audit.h): a model of the native locks
-//     follows the committed log, and every replica's lock table, fencing
-//     counter and fenced keys are checked against it after every apply and
-//     restore (exclusivity, token order, leases, fenced writes).
+//     follows the committed log and its events, and every replica's lock
+//     table, fencing counter and fenced keys are checked against it after
+//     every apply and restore (exclusivity, token order, leases, fenced
+//     writes, waiters and their answers, lost wakeups, sessions).
 // The first violation is recorded in failure(); the run is then useless and
 // the test prints the seed and stops.
 //
@@ -209,10 +212,13 @@ class SimCluster {
   };
 
   void OnApply(unsigned server, uint64_t index, std::string_view entry, const sm::Batch* batch,
-               const std::vector<sm::Reply>& replies, uint64_t state_hash);
+               const std::vector<sm::Reply>& replies, const sm::Events& events,
+               uint64_t state_hash);
   void OnRestore(unsigned server, std::string_view bytes, const sm::StateMachine& restored);
   void RecordLog(uint64_t index, bool command, std::string_view bytes, unsigned server);
   void CheckFingerprint(uint64_t index, uint64_t fp, const std::string& who);
+  // Every replica (and the reference) must produce the same events at index.
+  void CheckEvents(uint64_t index, const sm::Events& events, const std::string& who);
   // The lock checkers on one replica's (or the reference's) state.
   void CheckLocks(const std::string& who, const sm::StateMachine& sm);
   void AdvanceReference();
@@ -245,6 +251,7 @@ class SimCluster {
   std::map<uint64_t, LogRecord> log_;                // committed entries seen
   std::map<uint64_t, std::pair<uint64_t, std::string>> fingerprints_;  // index -> (fp, who)
   std::map<uint64_t, uint64_t> state_hashes_;        // sm applied_index -> snapshot hash
+  std::map<uint64_t, std::pair<std::string, std::string>> events_;  // index -> (encoded, who)
   size_t committed_commands_ = 0;
   sm::StateMachine ref_sm_;
   uint64_t ref_index_ = 0;  // highest raft index the reference has passed

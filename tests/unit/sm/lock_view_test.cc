@@ -44,6 +44,55 @@ TEST(LockViewTest, ListsRecordsAndAllHoldersInOrder) {
   EXPECT_TRUE(v[1].holders.empty());
 }
 
+TEST(LockViewTest, ListsWaitersSessionsAndSessionHolders) {
+  SmHarness h(1000);
+  uint64_t sid = static_cast<uint64_t>(h.Run({"SESSION.OPEN", "500"}).integer);
+  h.Run({"LOCK.ACQUIRE", "a", "SESSION", std::to_string(sid)});  // token 1
+  EXPECT_TRUE(h.RunAs(7, 1, {"LOCK.ACQUIRE", "a", "SHARED", "TTL", "40", "WAIT", "300"}).is_deferred());
+  EXPECT_TRUE(h.RunAs(7, 2, {"LOCK.ACQUIRE", "a", "SESSION", std::to_string(sid), "WAIT", "0"}).is_deferred());
+  std::vector<LockView> v = h.sm().LockViews();
+  ASSERT_EQ(v.size(), 1u);
+  ASSERT_EQ(v[0].holders.size(), 1u);
+  EXPECT_EQ(v[0].holders[0].session, sid);
+  EXPECT_EQ(v[0].holders[0].deadline_ms, 0u);
+  EXPECT_EQ(v[0].holders[0].expiry_ms, 1500u);  // the session's deadline
+  EXPECT_TRUE(v[0].holders[0].live);
+  ASSERT_EQ(v[0].waiters.size(), 2u);  // queue order
+  EXPECT_EQ(v[0].waiters[0].client, SmHarness::ClientOf(7, 1));
+  EXPECT_EQ(v[0].waiters[0].mode, 1);
+  EXPECT_EQ(v[0].waiters[0].lease_ms, 40u);
+  EXPECT_EQ(v[0].waiters[0].wait_deadline_ms, 1300u);
+  EXPECT_EQ(v[0].waiters[1].session, sid);
+  EXPECT_EQ(v[0].waiters[1].wait_deadline_ms, 0u);
+  std::vector<SessionView> s = h.sm().SessionViews();
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].id, sid);
+  EXPECT_EQ(s[0].ttl_ms, 500u);
+  EXPECT_EQ(s[0].deadline_ms, 1500u);
+  // Past the session's deadline, not yet collected: listed, not live.
+  h.AdvanceTime(500);
+  h.Run({"GET", "nothing"});
+  v = h.sm().LockViews();
+  EXPECT_FALSE(v[0].holders[0].live);
+  EXPECT_EQ(h.sm().SessionViews().size(), 1u);
+}
+
+TEST(LockViewTest, EventMarksSplitABatchsEventsByCommand) {
+  SmHarness h(1000);
+  h.Run({"LOCK.ACQUIRE", "a", "TTL", "100"});  // token 1
+  EXPECT_TRUE(h.RunAs(1, 1, {"LOCK.ACQUIRE", "a", "WAIT", "0"}).is_deferred());
+  Batch b;
+  b.leader_time_ms = 1000;
+  b.commands = {{"GET", "x"}, {"LOCK.RELEASE", "a", "1"}, {"GET", "y"}};
+  h.ApplyBatch(b);
+  const std::vector<size_t>& marks = h.sm().LastEventMarks();
+  ASSERT_EQ(marks.size(), 3u);
+  EXPECT_EQ(marks[0], 0u);
+  EXPECT_GT(marks[1], 0u);  // the release: a change, the grant, a change
+  EXPECT_EQ(marks[2], marks[1]);
+  EXPECT_EQ(marks[2], h.events().size());
+}
+
 TEST(LockViewTest, PeekStringReadsAtTheStateMachineClock) {
   SmHarness h(1000);
   EXPECT_EQ(h.sm().PeekString("k"), std::nullopt);
