@@ -1,7 +1,8 @@
 // npm amqplib, unchanged, against a real lockqd's AMQP 0-9-1 port (issue 5,
 // docs/amqp.md): a confirm channel publishing to a topic exchange, a
 // consumer with prefetch and manual acks, nack with requeue (redelivered),
-// basic.get, and a channel error (404) that leaves the connection usable.
+// basic.get, a channel error (404) that leaves the connection usable, a work
+// queue with 2 competing consumers at prefetch 10, and a topic fan-out.
 // Run by ctest: node --test amqplib.test.js, LOCKQD=path/to/lockqd.
 'use strict';
 const { test, before, after } = require('node:test');
@@ -112,4 +113,61 @@ test('a channel error (404) closes the channel, not the connection', async () =>
   const ok = await conn.createChannel();
   await ok.checkQueue('amqplib-get');
   await ok.close();
+});
+
+test('work queue: 2 competing consumers with prefetch 10 share the work, each message once', async () => {
+  const pub = await conn.createConfirmChannel();
+  await pub.assertQueue('work', { durable: true });
+  const total = 200;
+  for (let i = 0; i < total; i++) pub.sendToQueue('work', Buffer.from(String(i)), { persistent: true });
+  await pub.waitForConfirms();
+  const seen = new Map();  // message -> consumer
+  const perConsumer = [0, 0];
+  const channels = [await conn.createChannel(), await conn.createChannel()];
+  await new Promise((resolve) => {
+    channels.forEach((ch, who) => {
+      ch.prefetch(10);
+      ch.consume('work', (msg) => {
+        const n = Number(msg.content.toString());
+        assert.ok(!seen.has(n) || msg.fields.redelivered, `message ${n} delivered twice without redelivered`);
+        seen.set(n, who);
+        perConsumer[who]++;
+        // Hold each ack briefly so both consumers stay busy at prefetch 10.
+        setTimeout(() => {
+          ch.ack(msg);
+          if (seen.size === total) resolve();
+        }, 2);
+      });
+    });
+  });
+  assert.strictEqual(seen.size, total);
+  assert.ok(perConsumer[0] > 0 && perConsumer[1] > 0, `both consumers got work: ${perConsumer}`);
+  console.log(`work queue: ${total} messages, consumer 1 got ${perConsumer[0]}, consumer 2 got ${perConsumer[1]}`);
+  for (const ch of channels) await ch.close();
+  await pub.close();
+});
+
+test('topic exchange fan-out: every matching queue gets its copy', async () => {
+  const ch = await conn.createConfirmChannel();
+  await ch.assertExchange('events', 'topic', { durable: false });
+  const bindings = { all: '#', orders: 'orders.*', eu: '*.eu', none: 'billing.#' };
+  for (const [q, pattern] of Object.entries(bindings)) {
+    await ch.assertQueue('fan-' + q, { exclusive: true });
+    await ch.bindQueue('fan-' + q, 'events', pattern);
+  }
+  for (const key of ['orders.eu', 'orders.us', 'users.eu']) ch.publish('events', key, Buffer.from(key));
+  await ch.waitForConfirms();
+  const drain = async (q) => {
+    const out = [];
+    for (;;) {
+      const msg = await ch.get('fan-' + q, { noAck: true });
+      if (!msg) return out;
+      out.push(msg.content.toString());
+    }
+  };
+  assert.deepStrictEqual(await drain('all'), ['orders.eu', 'orders.us', 'users.eu']);
+  assert.deepStrictEqual(await drain('orders'), ['orders.eu', 'orders.us']);
+  assert.deepStrictEqual(await drain('eu'), ['orders.eu', 'users.eu']);
+  assert.deepStrictEqual(await drain('none'), []);
+  await ch.close();
 });
