@@ -361,7 +361,7 @@ void AmqpConnection::ReleaseChannel(uint16_t ch) {
   if (auto it = channels_.find(ch); it != channels_.end()) DropPublish(it->second);
   channels_.erase(ch);
   if (!used_queues_) return;
-  server_->SubmitRelease(server_->Wrap(id_, ch, {"Q.CLOSE"}));
+  server_->core().SubmitCleanup(server_->core().WrapAs(id_, ch, {"Q.CLOSE"}));
 }
 
 void AmqpConnection::Run(uint16_t ch, sm::Argv argv, amqp_method_number_t cause, OnOk on_ok) {
@@ -373,7 +373,7 @@ void AmqpConnection::Run(uint16_t ch, sm::Argv argv, amqp_method_number_t cause,
   const sm::CommandSpec* spec = sm::StateMachine::FindCommand(argv[0]);
   if (spec->flags & sm::kCmdChannelRef) {
     used_queues_ = true;
-    argv = server_->Wrap(id_, ch, std::move(argv));
+    argv = server_->core().WrapAs(id_, ch, std::move(argv));
   }
   std::weak_ptr<AmqpConnection> weak = weak_from_this();
   Channel* open = Open(ch);

@@ -75,35 +75,15 @@ void AmqpServer::AcceptCb(uv_stream_t* listener, int status) noexcept {
   conn->Start();
 }
 
-sm::Argv AmqpServer::Wrap(uint64_t conn, uint16_t channel, sm::Argv argv) const {
-  sm::Argv wrapped{"LOCKQ.AS", std::to_string(core_->node().id()), std::to_string(core_->nonce()),
-                   std::to_string(conn), std::to_string(channel)};
-  wrapped.reserve(wrapped.size() + argv.size());
-  for (std::string& a : argv) wrapped.push_back(std::move(a));
-  return wrapped;
-}
-
 void AmqpServer::Forget(uint64_t id) {
   auto it = conns_.find(id);
   if (it == conns_.end()) return;
   // Its channels' consumers and unacked messages go (unacked come back,
   // redelivered); its exclusive queues are deleted.
   if (it->second->used_queues()) {
-    SubmitRelease(Wrap(id, 0, {"Q.DISCONNECT"}));
+    core_->SubmitCleanup(core_->WrapAs(id, 0, {"Q.DISCONNECT"}));
   }
   conns_.erase(it);
-}
-
-void AmqpServer::SubmitRelease(sm::Argv argv, int attempts_left) {
-  sm::Argv copy = argv;
-  core_->Submit(std::move(argv), [this, copy = std::move(copy), attempts_left](sm::Reply r) mutable {
-    if (!r.is_error()) return;
-    if (r.str.rfind("TRYAGAIN", 0) == 0 && attempts_left > 1 && listening_) {
-      SubmitRelease(std::move(copy), attempts_left - 1);
-      return;
-    }
-    spdlog::warn("amqp: {} failed: {}", copy.size() > 5 ? copy[5] : copy[0], r.str);
-  });
 }
 
 void AmqpServer::MarkDirty(AmqpConnection* conn) { dirty_.push_back(conn->weak_from_this()); }

@@ -46,13 +46,6 @@ class AmqpServer {
 
   Core& core() { return *core_; }
   const Limits& limits() const { return config_.limits; }
-  // LOCKQ.AS node nonce conn slot: a channel-scoped command for `conn`.
-  sm::Argv Wrap(uint64_t conn, uint16_t channel, sm::Argv argv) const;
-  // Submits an idempotent release (Q.CLOSE, Q.DISCONNECT) and submits it
-  // again while it fails with TRYAGAIN (no leader yet), so that a closed
-  // connection's unacked messages are not left with nobody to settle them.
-  void SubmitRelease(sm::Argv argv, int attempts_left = kReleaseAttempts);
-  static constexpr int kReleaseAttempts = 20;  // each waits up to --no-leader-timeout-ms
 
  private:
   static void AcceptCb(uv_stream_t* server, int status) noexcept;

@@ -62,6 +62,7 @@ Status Core::Start() {
 }
 
 void Core::Stop(std::function<void()> done) {
+  stopping_ = true;
   uv_check_stop(&check_);
   uv_close(reinterpret_cast<uv_handle_t*>(&check_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
@@ -72,6 +73,26 @@ void Core::Stop(std::function<void()> done) {
   batch_cbs_.clear();
   batch_argv_.clear();
   node_->Stop(std::move(done));
+}
+
+sm::Argv Core::WrapAs(uint64_t conn, uint64_t slot, sm::Argv argv) const {
+  sm::Argv wrapped{"LOCKQ.AS", std::to_string(node_->id()), std::to_string(nonce_), std::to_string(conn),
+                   std::to_string(slot)};
+  wrapped.reserve(wrapped.size() + argv.size());
+  for (std::string& a : argv) wrapped.push_back(std::move(a));
+  return wrapped;
+}
+
+void Core::SubmitCleanup(sm::Argv argv, int attempts) {
+  sm::Argv copy = argv;
+  Submit(std::move(argv), [this, copy = std::move(copy), attempts](sm::Reply r) mutable {
+    if (!r.is_error()) return;
+    if (r.str.rfind("TRYAGAIN", 0) == 0 && attempts > 1 && !stopping_) {
+      SubmitCleanup(std::move(copy), attempts - 1);
+      return;
+    }
+    spdlog::warn("{} failed: {}", copy[0] == "LOCKQ.AS" && copy.size() > 5 ? copy[5] : copy[0], r.str);
+  });
 }
 
 void Core::Submit(sm::Argv argv, ReplyCb cb, bool may_forward) {

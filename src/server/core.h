@@ -50,6 +50,17 @@ class Core : public consensus::Fsm {
   Status Start();
   void Stop(std::function<void()> done);
 
+  // `LOCKQ.AS <this node> <this process> conn slot argv...`: argv run for
+  // connection `conn` of this node (slot: the request's reply slot for
+  // kCmdClientRef commands, the channel for kCmdChannelRef ones).
+  sm::Argv WrapAs(uint64_t conn, uint64_t slot, sm::Argv argv) const;
+  // Submits an idempotent cleanup for a client that is gone (LOCKQ.CANCEL,
+  // Q.CLOSE, Q.DISCONNECT) and submits it again while it fails with
+  // TRYAGAIN, so a leader change cannot lose it (each attempt waits up to
+  // --no-leader-timeout-ms for a leader). A node that dies meanwhile is
+  // covered by its next incarnation's LOCKQ.INCARNATION.
+  void SubmitCleanup(sm::Argv argv, int attempts = 20);
+
   // Runs a prechecked command through the log. `cb` fires exactly once.
   // `may_forward` false: fail with TRYAGAIN rather than forward (used for
   // commands that were themselves forwarded here).
@@ -115,6 +126,7 @@ class Core : public consensus::Fsm {
   bool expiry_in_flight_ = false;
   bool announced_ = false;
   bool incarnation_sent_ = false;
+  bool stopping_ = false;
   std::vector<EventsCb> on_events_;
   std::vector<RoleCb> on_role_;
   uint64_t batches_proposed_ = 0;

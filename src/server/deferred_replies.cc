@@ -63,10 +63,7 @@ sm::ClientRef RespServer::RefOf(uint64_t conn_id, uint64_t slot) const {
 void RespServer::SubmitWithClient(const std::shared_ptr<Connection>& conn, sm::Argv argv, uint64_t slot) {
   sm::ClientRef ref = RefOf(conn->id(), slot);
   uint64_t wait = WaitMs(argv);
-  sm::Argv wrapped{"LOCKQ.AS", std::to_string(ref.node), std::to_string(ref.nonce),
-                   std::to_string(ref.conn), std::to_string(ref.slot)};
-  wrapped.reserve(wrapped.size() + argv.size());
-  for (std::string& a : argv) wrapped.push_back(std::move(a));
+  sm::Argv wrapped = core_->WrapAs(ref.conn, ref.slot, std::move(argv));
   conn->MarkDeferred(slot);
   if (wait != 0) {
     backstops_.emplace(WallClockMs() + wait + config_.limits.no_leader_timeout_ms, ref);
@@ -101,10 +98,7 @@ void RespServer::SubmitForChannel(const std::shared_ptr<Connection>& conn, sm::A
     return;
   }
   conn->set_used_queues();
-  sm::ClientRef ref = RefOf(conn->id(), 0);
-  sm::Argv wrapped{"LOCKQ.AS", std::to_string(ref.node), std::to_string(ref.nonce), std::to_string(ref.conn), "0"};
-  wrapped.reserve(wrapped.size() + argv.size());
-  for (std::string& a : argv) wrapped.push_back(std::move(a));
+  sm::Argv wrapped = core_->WrapAs(conn->id(), 0, std::move(argv));
   std::weak_ptr<Connection> weak = conn;
   core_->Submit(std::move(wrapped), [weak, slot](sm::Reply reply) {
     if (auto c = weak.lock()) c->Fill(slot, reply);
@@ -112,24 +106,8 @@ void RespServer::SubmitForChannel(const std::shared_ptr<Connection>& conn, sm::A
 }
 
 void RespServer::ProposeCancel(const sm::ClientRef& c) {
-  SubmitCleanup({"LOCKQ.CANCEL", std::to_string(c.node), std::to_string(c.nonce), std::to_string(c.conn),
-                 std::to_string(c.slot)});
-}
-
-// Cleanup for a client that is gone is idempotent and must not be lost to
-// a leader change: TRYAGAIN answers are retried (each attempt waits up to
-// --no-leader-timeout-ms for a leader). A node that dies meanwhile is
-// covered by its next incarnation's LOCKQ.INCARNATION.
-void RespServer::SubmitCleanup(sm::Argv argv, int attempts) {
-  sm::Argv copy = argv;
-  core_->Submit(std::move(argv), [this, copy = std::move(copy), attempts](sm::Reply r) mutable {
-    if (!r.is_error()) return;
-    if (IsOutcomeUnknown(r) && attempts > 1 && listening_) {
-      SubmitCleanup(std::move(copy), attempts - 1);
-      return;
-    }
-    spdlog::warn("{} failed: {}", copy[0] == "LOCKQ.AS" ? copy.back() : copy[0], r.str);
-  });
+  core_->SubmitCleanup({"LOCKQ.CANCEL", std::to_string(c.node), std::to_string(c.nonce), std::to_string(c.conn),
+                        std::to_string(c.slot)});
 }
 
 void RespServer::OnEvents(const sm::Events& events) {

@@ -86,11 +86,7 @@ void RespServer::Forget(uint64_t id) {
   Connection& c = *it->second;
   // Requests still waiting for a lock leave their queues.
   for (uint64_t slot : c.deferred()) ProposeCancel(RefOf(id, slot));
-  if (c.used_queues()) {
-    sm::ClientRef ref = RefOf(id, 0);
-    SubmitCleanup({"LOCKQ.AS", std::to_string(ref.node), std::to_string(ref.nonce), std::to_string(ref.conn), "0",
-                   "Q.DISCONNECT"});
-  }
+  if (c.used_queues()) core_->SubmitCleanup(core_->WrapAs(id, 0, {"Q.DISCONNECT"}));
   auto watching = c.watching();
   for (const std::string& election : watching) Unobserve(c, election);
   conns_.erase(it);

@@ -74,7 +74,6 @@ class RespServer {
   void SubmitForChannel(const std::shared_ptr<Connection>& conn, sm::Argv argv, uint64_t slot);
   void OnEvents(const sm::Events& events);
   void ProposeCancel(const sm::ClientRef& client);
-  void SubmitCleanup(sm::Argv argv, int attempts = 20);
   sm::ClientRef RefOf(uint64_t conn_id, uint64_t slot) const;
   void NotifyObservers(const std::string& lock_name);
   static void BackstopCb(uv_timer_t* h) noexcept;
