@@ -193,7 +193,24 @@ void AmqpConnection::Tick(uint64_t now_ms) {
 
 bool AmqpConnection::ShouldPauseReading() const {
   const Limits& l = server_->limits();
-  return slots_.size() >= l.max_pending_commands || unsent_bytes_ >= l.pause_output_bytes;
+  return slots_.size() >= l.max_pending_commands || unsent_bytes_ >= l.pause_output_bytes ||
+         (publishes_ && server_->blocked());
+}
+
+void AmqpConnection::SetBlocked(bool blocked) {
+  if (closing_) return;
+  if (wants_blocked_ && state_ == State::kRunning && publishes_ && blocked != told_blocked_) {
+    told_blocked_ = blocked;
+    if (blocked) {
+      amqp_connection_blocked_t b{amqp_cstring_bytes("low on memory: queues above --queue-high-water-bytes")};
+      SendMethod(0, AMQP_CONNECTION_BLOCKED_METHOD, &b);
+    } else {
+      amqp_connection_unblocked_t u{};
+      SendMethod(0, AMQP_CONNECTION_UNBLOCKED_METHOD, &u);
+    }
+  }
+  UpdateReading();
+  if (!blocked && reading_ && inbuf_pos_ < inbuf_.size()) ProcessInput();
 }
 
 void AmqpConnection::UpdateReading() {

@@ -56,6 +56,10 @@ class AmqpConnection : public std::enable_shared_from_this<AmqpConnection> {
   // A kPush event addressed to this connection: ["deliver", tag, message]
   // or ["cancel", tag] for channel `channel`.
   void OnPush(uint16_t channel, const sm::Reply& push);
+  // The server's high-water mark changed: tell the client (if it said it
+  // understands connection.blocked) and pause or resume reading it, if it
+  // publishes.
+  void SetBlocked(bool blocked);
   // Server-initiated connection.close (leader change: 320 CONNECTION_FORCED).
   void ForceClose(uint16_t code, const std::string& text);
   // Once a second: heartbeats, dead peers, close deadlines.
@@ -157,6 +161,9 @@ class AmqpConnection : public std::enable_shared_from_this<AmqpConnection> {
   uint64_t close_deadline_ms_ = 0;
   bool dirty_ = false;
   bool used_queues_ = false;
+  bool publishes_ = false;       // it sent basic.publish: blocked past the high-water mark
+  bool wants_blocked_ = false;   // its capabilities include connection.blocked
+  bool told_blocked_ = false;
   uint16_t channel_max_ = 2047;
   size_t frame_max_ = 131072;
   uint16_t heartbeat_s_ = 60;

@@ -308,6 +308,10 @@ void AmqpConnection::Settle(uint16_t ch, uint64_t tag, bool multiple, bool ack, 
 }
 
 void AmqpConnection::PublishStart(uint16_t ch, const amqp_basic_publish_t& m) {
+  if (!publishes_) {
+    publishes_ = true;
+    if (server_->blocked()) SetBlocked(true);
+  }
   auto p = std::make_unique<Publish>();
   p->exchange = ToString(m.exchange);
   p->routing_key = ToString(m.routing_key);

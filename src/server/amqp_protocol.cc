@@ -28,6 +28,23 @@ constexpr uint32_t kFrameMinBytes = 4096;  // section 4.2.3: frame-min-size
 constexpr uint16_t kHeartbeatS = 60;
 constexpr uint64_t kCloseOkTimeoutMs = 2000;
 constexpr size_t kReplyTextMax = 255;  // shortstr
+
+// client-properties.capabilities["connection.blocked"] is true: the client
+// understands connection.blocked/unblocked (RabbitMQ sends them only then).
+bool SaysItHandlesBlocked(const amqp_table_t& props) {
+  for (int i = 0; i < props.num_entries; i++) {
+    const amqp_table_entry_t& e = props.entries[i];
+    if (amqp::ToString(e.key) != "capabilities" || e.value.kind != AMQP_FIELD_KIND_TABLE) continue;
+    const amqp_table_t& caps = e.value.value.table;
+    for (int j = 0; j < caps.num_entries; j++) {
+      const amqp_table_entry_t& c = caps.entries[j];
+      if (amqp::ToString(c.key) == "connection.blocked" && c.value.kind == AMQP_FIELD_KIND_BOOLEAN) {
+        return c.value.value.boolean != 0;
+      }
+    }
+  }
+  return false;
+}
 constexpr size_t kPublishOverheadBytes = 64 << 10;  // Q.PUBLISH's other arguments and the entry framing
 
 amqp_table_entry_t Entry(const char* key, amqp_field_value_t v) { return {amqp_cstring_bytes(key), v}; }
@@ -144,6 +161,7 @@ void AmqpConnection::HandleMethod(uint16_t ch, std::string_view payload) {
 void AmqpConnection::HandleConnectionMethod(amqp_method_number_t id, void* m) {
   if (id == AMQP_CONNECTION_START_OK_METHOD && state_ == State::kStartOk) {
     // Any credentials are accepted: authentication is a later issue (docs/amqp.md).
+    wants_blocked_ = SaysItHandlesBlocked(static_cast<amqp_connection_start_ok_t*>(m)->client_properties);
     state_ = State::kTuneOk;
     amqp_connection_tune_t tune{kChannelMax, kFrameMax, kHeartbeatS};
     SendMethod(0, AMQP_CONNECTION_TUNE_METHOD, &tune);

@@ -90,6 +90,7 @@ void AmqpServer::MarkDirty(AmqpConnection* conn) { dirty_.push_back(conn->weak_f
 
 void AmqpServer::CheckCb(uv_check_t* h) noexcept {
   auto* self = static_cast<AmqpServer*>(h->data);
+  self->UpdateBlocked();
   if (self->dirty_.empty()) return;
   auto dirty = std::move(self->dirty_);
   self->dirty_.clear();
@@ -114,6 +115,21 @@ void AmqpServer::OnEvents(const sm::Events& events) {
     if (it == conns_.end() || e.client.slot > UINT16_MAX) continue;
     it->second->OnPush(static_cast<uint16_t>(e.client.slot), e.reply);
   }
+}
+
+// The high-water mark (RabbitMQ's memory alarm): past it, connections
+// that publish stop being read and are told connection.blocked; below 90%
+// of it they are told connection.unblocked and read again. Consumers keep
+// being served, so acks can drain the queues.
+void AmqpServer::UpdateBlocked() {
+  uint64_t bytes = core_->state().queue_bytes();
+  uint64_t high = config_.limits.queue_high_water_bytes;
+  bool want = blocked_ ? bytes >= high / 10 * 9 : bytes >= high;
+  if (want == blocked_) return;
+  blocked_ = want;
+  spdlog::warn("amqp: queues hold {} bytes; publishers {}", bytes, blocked_ ? "blocked" : "unblocked");
+  auto conns = conns_;
+  for (auto& [id, c] : conns) c->SetBlocked(blocked_);
 }
 
 void AmqpServer::OnRoleChange(consensus::Role role, uint64_t leader_id) {

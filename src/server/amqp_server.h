@@ -45,6 +45,9 @@ class AmqpServer {
   void Forget(uint64_t id);
 
   Core& core() { return *core_; }
+  // Publishers are blocked: the queues hold more than
+  // --queue-high-water-bytes (until they drop below 90% of it).
+  bool blocked() const { return blocked_; }
   const Limits& limits() const { return config_.limits; }
 
  private:
@@ -53,6 +56,7 @@ class AmqpServer {
   static void TickCb(uv_timer_t* h) noexcept;
   void OnEvents(const sm::Events& events);
   void OnRoleChange(consensus::Role role, uint64_t leader_id);
+  void UpdateBlocked();
 
   uv_loop_t* loop_;
   Core* core_;
@@ -63,6 +67,7 @@ class AmqpServer {
   bool listening_ = false;
   uint64_t next_id_ = kAmqpConnectionIdBase;
   uint64_t last_leader_ = 0;
+  bool blocked_ = false;
   std::map<uint64_t, std::shared_ptr<AmqpConnection>> conns_;
   std::vector<std::weak_ptr<AmqpConnection>> dirty_;
 };

@@ -101,6 +101,7 @@ uint64_t StateMachine::next_expiry_ms() const {
 size_t StateMachine::lock_holder_count() const { return state_->s.locks.holder_count(); }
 size_t StateMachine::lock_waiter_count() const { return state_->s.locks.waiter_count(); }
 size_t StateMachine::session_count() const { return state_->s.locks.sessions().size(); }
+uint64_t StateMachine::queue_bytes() const { return state_->s.queues.total_bytes(); }
 uint64_t StateMachine::last_lock_token() const { return state_->s.locks.last_token(); }
 const std::map<uint64_t, NodeInfo>& StateMachine::nodes() const { return state_->s.nodes; }
 

@@ -114,6 +114,7 @@ class StateMachine {
   size_t lock_holder_count() const;  // lock holders, expired ones not yet removed included
   size_t lock_waiter_count() const;
   size_t session_count() const;
+  uint64_t queue_bytes() const;  // message bytes held by all queues (ready and unacked)
   uint64_t last_lock_token() const;  // the last fencing token granted, 0 when none
   const std::map<uint64_t, NodeInfo>& nodes() const;
 

@@ -515,6 +515,43 @@ class FailoverTest(unittest.TestCase):
 
 # ---- raw frames ---------------------------------------------------------------
 
+class HighWaterTest(unittest.TestCase):
+    """Memory is bounded: past --queue-high-water-bytes a publishing
+    connection gets connection.blocked and is no longer read; when the
+    queues drain below 90% of the mark it gets connection.unblocked."""
+
+    def test_publisher_blocked_then_unblocked(self):
+        cluster = Cluster(1, prefix="lockq-amqp-hw-", extra_args=["--queue-high-water-bytes", "200000"])
+        try:
+            port = cluster.amqp[0]
+            pub = pika.BlockingConnection(pika.ConnectionParameters(host="127.0.0.1", port=port))
+            events = []
+            pub.add_on_connection_blocked_callback(lambda conn, frame: events.append("blocked"))
+            pub.add_on_connection_unblocked_callback(lambda conn, frame: events.append("unblocked"))
+            ch = pub.channel()
+            ch.queue_declare("hw", durable=True)
+            body = b"x" * 10000
+            sent = 0
+            deadline = time.monotonic() + 60
+            while "blocked" not in events and time.monotonic() < deadline and sent < 200:
+                ch.basic_publish("", "hw", body)
+                sent += 1
+                pub.process_data_events(time_limit=0.05)
+            self.assertIn("blocked", events, "no connection.blocked after %d x 10 kB" % sent)
+            # Another connection drains the queue; the publisher is unblocked.
+            other = pika.BlockingConnection(pika.ConnectionParameters(host="127.0.0.1", port=port))
+            other.channel().queue_purge("hw")
+            other.close()
+            while "unblocked" not in events and time.monotonic() < deadline:
+                pub.process_data_events(time_limit=0.1)
+            self.assertEqual(events, ["blocked", "unblocked"])
+            ch.basic_publish("", "hw", b"after")  # read again
+            pub.close()
+            print("high-water: blocked after %d x 10 kB, unblocked after a purge" % sent, flush=True)
+        finally:
+            cluster.stop()
+
+
 def frame(kind, channel, payload, end=b"\xce"):
     return struct.pack(">BHI", kind, channel, len(payload)) + payload + end
 
