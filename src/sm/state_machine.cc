@@ -104,6 +104,8 @@ size_t StateMachine::session_count() const { return state_->s.locks.sessions().s
 uint64_t StateMachine::last_lock_token() const { return state_->s.locks.last_token(); }
 const std::map<uint64_t, NodeInfo>& StateMachine::nodes() const { return state_->s.nodes; }
 
+const QueueEngine& StateMachine::queue_engine() const { return state_->s.queues; }
+
 std::vector<LockView> StateMachine::LockViews() const {
   std::vector<LockView> out;
   out.reserve(state_->s.locks.size());
