@@ -91,6 +91,8 @@ void SimCluster::CheckQueues(const std::string& who, const sm::StateMachine& sm)
   if (failed()) return;
   std::string err = queue_audit_.CheckReplica(sm);
   if (!err.empty()) Fail("queue audit: " + who + " " + err);
+  err = queue_audit_.CheckCounts(who, sm);
+  if (!err.empty()) Fail("queue audit: " + err);
 }
 
 void SimCluster::CheckLocks(const std::string& who, const sm::StateMachine& sm) {

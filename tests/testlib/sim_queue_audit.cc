@@ -133,7 +133,8 @@ std::string QueueAudit::CheckReplica(const sm::StateMachine& sm) const {
   uint64_t idx = sm.applied_index();
   const sm::QueueEngine& qe = sm.queue_engine();
   // Check 1 on the state: every message held was published at or before idx.
-  std::map<std::string, std::map<std::string, int>> held;  // plain queue -> body -> copies
+  // (plain queue, body) of every message a plain queue holds, sorted.
+  std::vector<std::pair<std::string_view, std::string_view>> held;
   for (const auto& [name, q] : qe.queues()) {
     auto visit = [&](uint64_t id, const sm::Message& m) -> std::string {
       auto p = published_.find(m.body);
@@ -141,7 +142,7 @@ std::string QueueAudit::CheckReplica(const sm::StateMachine& sm) const {
         return "holds " + name + "/" + std::to_string(id) + " with body '" + m.body +
                "', which no Q.PUBLISH committed by then carried";
       }
-      if (plain_.count(name) != 0) held[name][m.body]++;
+      if (plain_.count(name) != 0) held.emplace_back(name, m.body);
       return {};
     };
     for (const auto& [key, m] : q.ready) {
@@ -155,14 +156,12 @@ std::string QueueAudit::CheckReplica(const sm::StateMachine& sm) const {
   }
   // Check 2: confirmed and not settled by then -> there exactly once;
   // settled by then -> gone for good.
+  std::sort(held.begin(), held.end());
   for (const auto& [body, c] : confirmed_) {
     if (c.at > idx) continue;
-    auto q = held.find(c.queue);
-    int copies = 0;
-    if (q != held.end()) {
-      auto b = q->second.find(body);
-      if (b != q->second.end()) copies = b->second;
-    }
+    auto range = std::equal_range(held.begin(), held.end(),
+                                  std::pair<std::string_view, std::string_view>(c.queue, body));
+    int copies = static_cast<int>(range.second - range.first);
     bool settled = c.gone_at != 0 && c.gone_at <= idx;
     if (!settled && copies != 1) {
       return Idx(idx) + "the confirmed message '" + body + "' (published at index " +
@@ -177,6 +176,30 @@ std::string QueueAudit::CheckReplica(const sm::StateMachine& sm) const {
     }
   }
   return {};
+}
+
+std::string QueueAudit::CheckCounts(const std::string& who, const sm::StateMachine& sm) {
+  // A hash per apply (cheap); the readable counts only when they differ.
+  uint64_t h = 14695981039346656037ull;
+  auto mix = [&](uint64_t v) { h = (h ^ v) * 1099511628211ull; };
+  for (const auto& [name, q] : sm.queue_engine().queues()) {
+    for (char ch : name) mix(static_cast<unsigned char>(ch));
+    mix(q.ready.size());
+    mix(q.unacked.size());
+    mix(q.consumers.size());
+    mix(q.next_id);
+  }
+  auto [it, inserted] = counts_.try_emplace(sm.applied_index(), h, who);
+  if (inserted || it->second.first == h) return {};
+  std::string counts;
+  for (const auto& [name, q] : sm.queue_engine().queues()) {
+    counts += name + " ready=" + std::to_string(q.ready.size()) +
+              " unacked=" + std::to_string(q.unacked.size()) +
+              " consumers=" + std::to_string(q.consumers.size()) +
+              " next_id=" + std::to_string(q.next_id) + "; ";
+  }
+  return Idx(sm.applied_index()) + who + " has queues [" + counts + "], which differ from " +
+         it->second.second + "'s counts (ready, unacked, consumers, next id)";
 }
 
 std::string QueueAudit::CheckDrained() const {

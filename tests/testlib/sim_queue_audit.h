@@ -17,8 +17,10 @@
 //      was settled; after that it never shows again. At the end of a run
 //      (the workload drains: closes every channel, fetches and acks all)
 //      every confirmed body was delivered at least once (CheckDrained).
-//   3. (replicas agree: the snapshot fingerprint covers the queue engine;
-//      events per index are compared by SimCluster::CheckEvents.)
+//   3. replicas agree: per-queue counts (ready, unacked, consumers, next
+//      id) are equal on every replica at every index (the snapshot
+//      fingerprint covers the whole engine; events per index are compared
+//      by SimCluster::CheckEvents).
 //
 // Assumptions: bodies are unique per run; plain queues are published to
 // through the default exchange ("" routing key = queue name) and never
@@ -54,6 +56,11 @@ class QueueAudit {
   // One replica's queue engine after it applied or restored
   // sm.applied_index() (already passed to OnCommitted). Checks 1 and 2.
   std::string CheckReplica(const sm::StateMachine& sm) const;
+  // Check 3: the per-queue counts (ready, unacked, consumers, next id, as
+  // Q.INFO reports them) of `who` at sm.applied_index() equal those of the
+  // first replica that reached that index. Redundant with the snapshot
+  // fingerprint, but names the queue that differs.
+  std::string CheckCounts(const std::string& who, const sm::StateMachine& sm);
   // End of a drained run: every confirmed body was delivered at least once.
   std::string CheckDrained() const;
 
@@ -86,6 +93,7 @@ class QueueAudit {
   std::set<std::string> delivered_;             // bodies delivered at least once
   std::map<std::pair<std::string, uint64_t>, std::string> body_of_;  // (queue, id) -> body
   std::deque<Delivery> recent_;
+  std::map<uint64_t, std::pair<uint64_t, std::string>> counts_;  // index -> (counts hash, who)
   uint64_t n_deliveries_ = 0, n_settled_ = 0, n_rejected_ = 0;
 };
 
