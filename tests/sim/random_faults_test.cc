@@ -299,6 +299,17 @@ class Workload {
     uint64_t r = Below(100);
     const auto& recent = c_.queue_audit().recent_deliveries();
     if (r < 4) return As(Channel(), QueueDeclares()[Below(4)]);
+    // Back-pressure: past 20 held messages (ready or unacked, all queues) a
+    // publish becomes a channel close (unacked come back) or a fetch, so
+    // long runs keep a small state (it is hashed after every apply).
+    size_t held = 0;
+    for (const auto& [name, q] : c_.reference().queue_engine().queues()) {
+      held += q.ready.size() + q.unacked.size();
+    }
+    if (r < 30 && held > 20) {
+      if (Chance(0.5)) return As(Channel(), {"Q.CLOSE"});
+      return As(Channel(), {"Q.FETCH", AnyQueue(), "COUNT", "3"});
+    }
     if (r < 30) {
       uint64_t q = Below(10);
       std::string queue = q < 5 ? "q:plain" : q < 8 ? "q:dl" : "q:cap";
