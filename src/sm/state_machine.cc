@@ -105,6 +105,8 @@ uint64_t StateMachine::queue_bytes() const { return state_->s.queues.total_bytes
 uint64_t StateMachine::last_lock_token() const { return state_->s.locks.last_token(); }
 const std::map<uint64_t, NodeInfo>& StateMachine::nodes() const { return state_->s.nodes; }
 
+const QueueEngine& StateMachine::queue_engine() const { return state_->s.queues; }
+
 std::vector<LockView> StateMachine::LockViews() const {
   std::vector<LockView> out;
   out.reserve(state_->s.locks.size());

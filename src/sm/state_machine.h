@@ -65,6 +65,8 @@ struct NodeInfo {
   bool operator==(const NodeInfo&) const = default;
 };
 
+class QueueEngine;
+
 class StateMachine {
  public:
   StateMachine();
@@ -128,6 +130,8 @@ class StateMachine {
   // The string value `key` reads as at now_ms() (GET without the log), or
   // nullopt when it is absent, expired or not a string.
   std::optional<std::string> PeekString(std::string_view key) const;
+  // The queue engine (exchanges, queues, messages, consumers), read-only.
+  const QueueEngine& queue_engine() const;
 
  private:
   struct State;

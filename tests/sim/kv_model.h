@@ -76,6 +76,8 @@ class KvModel {
         name == "LOCKQ.AS" || name == "LOCKQ.CANCEL" || name == "LOCKQ.INCARNATION" ||
         name.rfind("SESSION.", 0) == 0) {
       return {};  // LockAudit's
+    } else if (name.rfind("Q.", 0) == 0 || name.rfind("X.", 0) == 0) {
+      return {};  // QueueAudit's
     } else if (name == "SET" && argv.size() == 6 && argv[3] == "FENCE") {
       if (got == sm::Reply::Ok()) keys_[argv[1]] = Entry{argv[2], 0};
       return {};  // accepted or refused: LockAudit checks which is right

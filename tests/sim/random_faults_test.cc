@@ -3,11 +3,14 @@
 // [SHARED] [TTL | SESSION] [OWNER], blocking acquires (LOCKQ.AS ...
 // LOCK.ACQUIRE ... WAIT ms), LOCK.RELEASE, LOCK.RENEW, SET ... FENCE,
 // SESSION.OPEN / KEEPALIVE / CLOSE, LOCKQ.CANCEL, LOCKQ.INCARNATION;
-// leader-proposed LOCKQ.EXPIRE and LOCKQ.ANNOUNCE) under partitions, kills,
-// disk/network latency, io faults, clock skew and leader changes. Checked
-// after every applied entry and every fixture step (SimCluster's auditor
-// with its LockAudit + KvModel), and at the end after healing: replicas
-// converge to equal snapshots, and acknowledged INCRs are never lost.
+// queues: Q.PUBLISH, and on channels (LOCKQ.AS) Q.DECLARE, Q.FETCH,
+// Q.CONSUME, Q.ACK, Q.NACK [REQUEUE], Q.CLOSE, Q.DISCONNECT; leader-proposed
+// LOCKQ.EXPIRE and LOCKQ.ANNOUNCE) under partitions, kills, disk/network
+// latency, io faults, clock skew and leader changes. Checked after every
+// applied entry and every fixture step (SimCluster's auditor
+// with its LockAudit, QueueAudit + KvModel), and at the end after healing:
+// replicas converge to equal snapshots, acknowledged INCRs are never lost,
+// and (after draining q:plain) every confirmed publish was delivered.
 // Replay a seed: see docs/simulation.md or the command printed on failure.
 
 #include <gtest/gtest.h>
@@ -36,6 +39,7 @@ struct SeedStats {
   uint64_t committed = 0, acked = 0, restores = 0, snapshots = 0;
   uint64_t grants = 0, fenced_rejections = 0, rebases = 0;
   uint64_t deferred_grants = 0, wait_timeouts = 0, nosession = 0, session_releases = 0;
+  uint64_t q_published = 0, q_confirmed = 0, q_deliveries = 0, q_settled = 0, q_rejected = 0;
 };
 
 class Workload {
@@ -98,6 +102,13 @@ class Workload {
   void ClientOps() {
     int leader = c_.AnyLeader();
     if (locks_ && leader >= 0) Announce(static_cast<unsigned>(leader));
+    // The queues exist from the start (declared again until they commit).
+    if (locks_ && leader >= 0 && c_.reference().queue_engine().FindQueue("q:dl") == nullptr &&
+        Chance(0.2)) {
+      std::vector<sm::Argv> cmds;
+      for (auto& d : QueueDeclares()) cmds.push_back(As(Channel(), d));
+      c_.Propose(static_cast<unsigned>(leader), std::move(cmds));
+    }
     // Sometimes ask a random server: a follower refuses (NOTLEADER).
     int target = Chance(0.1) ? static_cast<int>(AnyServer()) : leader;
     if (target < 0) return;
@@ -255,8 +266,74 @@ class Workload {
     return {"LOCKQ.INCARNATION", N(node), N(++nonce_[node])};
   }
 
+  // A queue channel: node, its incarnation, connection 10 or 11, channel
+  // 1 or 2 (the lock workload's clients use connections 1..3).
+  sm::ClientRef Channel() {
+    uint64_t node = 1 + Below(c_.size());
+    return sm::ClientRef{node, nonce_[node], 10 + Below(2), 1 + Below(2)};
+  }
+  static sm::Argv As(const sm::ClientRef& ch, sm::Argv cmd) {
+    sm::Argv out{"LOCKQ.AS", N(ch.node), N(ch.nonce), N(ch.conn), N(ch.slot)};
+    out.insert(out.end(), cmd.begin(), cmd.end());
+    return out;
+  }
+  // q:plain has no limits (the no-loss check), q:cap rejects publishes past
+  // 4 messages, q:dl dead-letters (through the default exchange) to q:dead
+  // (which drops its oldest past 6) after 2 returned deliveries or a NACK
+  // without REQUEUE. Fetches outnumber publishes so queues stay short: every
+  // message is in every snapshot the audit hashes after each apply.
+  static std::vector<sm::Argv> QueueDeclares() {
+    return {{"Q.DECLARE", "q:plain", "DURABLE"},
+            {"Q.DECLARE", "q:cap", "DURABLE", "ARG", "x-max-length", "4", "ARG", "x-overflow",
+             "reject-publish"},
+            {"Q.DECLARE", "q:dead", "DURABLE", "ARG", "x-max-length", "6"},
+            {"Q.DECLARE", "q:dl", "DURABLE", "ARG", "x-delivery-limit", "2", "ARG",
+             "x-dead-letter-exchange", "", "ARG", "x-dead-letter-routing-key", "q:dead"}};
+  }
+  std::string AnyQueue() {
+    uint64_t r = Below(10);
+    return r < 5 ? "q:plain" : r < 7 ? "q:dl" : r < 9 ? "q:cap" : "q:dead";
+  }
+
+  sm::Argv RandomQueueCommand() {
+    uint64_t r = Below(100);
+    const auto& recent = c_.queue_audit().recent_deliveries();
+    if (r < 4) return As(Channel(), QueueDeclares()[Below(4)]);
+    // Back-pressure: past 20 held messages (ready or unacked, all queues) a
+    // publish becomes a channel close (unacked come back) or a fetch, so
+    // long runs keep a small state (it is hashed after every apply).
+    size_t held = 0;
+    for (const auto& [name, q] : c_.reference().queue_engine().queues()) {
+      held += q.ready.size() + q.unacked.size();
+    }
+    if (r < 30 && held > 20) {
+      if (Chance(0.5)) return As(Channel(), {"Q.CLOSE"});
+      return As(Channel(), {"Q.FETCH", AnyQueue(), "COUNT", "3"});
+    }
+    if (r < 30) {
+      uint64_t q = Below(10);
+      std::string queue = q < 5 ? "q:plain" : q < 8 ? "q:dl" : "q:cap";
+      return {"Q.PUBLISH", "", queue, "m" + N(++published_)};
+    }
+    if (r < 48) return As(Channel(), {"Q.FETCH", AnyQueue(), "COUNT", N(1 + Below(3))});
+    if (r < 58) {
+      return As(Channel(), {"Q.CONSUME", AnyQueue(), "t" + N(++tags_), "PREFETCH", N(1 + Below(3))});
+    }
+    if (r < 92 && !recent.empty()) {
+      const auto& d = recent[Below(recent.size())];
+      if (r < 78) return As(d.channel, {"Q.ACK", d.queue, N(d.id)});
+      if (r < 85) return As(d.channel, {"Q.NACK", d.queue, N(d.id)});
+      return As(d.channel, {"Q.NACK", d.queue, N(d.id), "REQUEUE"});
+    }
+    if (r < 96) return As(Channel(), {"Q.CLOSE"});
+    if (r < 99) return As(Channel(), {"Q.DISCONNECT"});
+    uint64_t node = 1 + Below(c_.size());
+    return {"LOCKQ.INCARNATION", N(node), N(++nonce_[node])};
+  }
+
   sm::Argv RandomCommand() {
     if (locks_ && Chance(0.35)) return RandomLockCommand();
+    if (locks_ && Chance(0.06)) return RandomQueueCommand();
     std::string ttl_key = "ttl:" + std::to_string(Below(kTtlKeys));
     std::string counter = "ctr:" + std::to_string(Below(kCounters));
     std::string value = "v" + std::to_string(rng_() % 100000);
@@ -278,6 +355,8 @@ class Workload {
   const SimProposal* announce_ = nullptr;
   std::vector<uint64_t> nonce_;  // per node id (server + 1): its incarnation
   uint64_t slot_ = 0;            // ClientRef slots, unique per run
+  uint64_t published_ = 0;       // Q.PUBLISH bodies m1, m2, ...: unique per run
+  uint64_t tags_ = 0;            // consumer tags t1, t2, ...
   std::deque<sm::ClientRef> recent_clients_;
 };
 
@@ -324,6 +403,53 @@ std::string DrainLocks(SimCluster& c) {
     if (p != nullptr) c.StepUntil([&] { return p->done; }, 10000);
   }
   return c.failed() ? std::string() : "locks did not drain within 400 rounds";
+}
+
+// The end of a run with queues: every channel closes (its unacked messages
+// return to their queues, its consumers go), then a drain channel fetches
+// and acks q:plain until it is empty. Every confirmed message must have
+// been delivered by then (QueueAudit::CheckDrained).
+std::string DrainQueues(SimCluster& c) {
+  const sm::ClientRef drain{9, 1, 99, 1};
+  auto as = [&](sm::Argv cmd) {
+    sm::Argv out{"LOCKQ.AS", std::to_string(drain.node), std::to_string(drain.nonce),
+                 std::to_string(drain.conn), std::to_string(drain.slot)};
+    out.insert(out.end(), cmd.begin(), cmd.end());
+    return out;
+  };
+  for (int round = 0; round < 100 && !c.failed(); round++) {
+    if (!c.StepUntil([&] { return c.StableLeader() >= 0; }, 20000)) {
+      return "no stable leader while draining queues";
+    }
+    unsigned l = static_cast<unsigned>(c.StableLeader());
+    const sm::QueueEngine& qe = c.reference().queue_engine();
+    std::set<sm::ClientRef> open;
+    for (const auto& [ch, st] : qe.channels()) {
+      if (ch != drain) open.insert(ch);
+    }
+    for (const auto& [key, consumer] : qe.consumers()) {
+      if (key.channel != drain) open.insert(key.channel);
+    }
+    std::vector<sm::Argv> batch;
+    for (const sm::ClientRef& ch : open) {
+      batch.push_back({"LOCKQ.AS", std::to_string(ch.node), std::to_string(ch.nonce),
+                       std::to_string(ch.conn), std::to_string(ch.slot), "Q.CLOSE"});
+    }
+    const sm::Queue* q = qe.FindQueue("q:plain");
+    if (batch.empty()) {
+      if (q == nullptr || (q->ready.empty() && q->unacked.empty())) return {};
+      if (!q->unacked.empty()) {
+        sm::Argv ack{"Q.ACK", "q:plain"};
+        for (const auto& [id, u] : q->unacked) ack.push_back(std::to_string(id));
+        batch.push_back(as(ack));
+      } else {
+        batch.push_back(as({"Q.FETCH", "q:plain", "COUNT", "50"}));
+      }
+    }
+    const SimProposal* p = c.Propose(l, std::move(batch));
+    if (p != nullptr) c.StepUntil([&] { return p->done; }, 10000);
+  }
+  return c.failed() ? std::string() : "q:plain did not drain within 100 rounds";
 }
 
 std::string CheckDrained(const SimCluster& c) {
@@ -397,6 +523,11 @@ std::string RunSeed(uint64_t seed, uint64_t steps, SeedStats* stats, bool io_gua
     if (!c.failed()) c.ConvergeAndCheck();
     if (!c.failed()) err = CheckDrained(c);
     if (!err.empty()) c.Fail(err);
+    if (!c.failed()) err = DrainQueues(c);
+    if (!err.empty()) c.Fail(err);
+    if (!c.failed()) c.ConvergeAndCheck();
+    if (!c.failed()) err = c.queue_audit().CheckDrained();
+    if (!err.empty()) c.Fail(err);
   }
   if (!c.failed()) {
     std::string err = CheckCounters(c, model);
@@ -410,6 +541,11 @@ std::string RunSeed(uint64_t seed, uint64_t steps, SeedStats* stats, bool io_gua
   stats->wait_timeouts += c.lock_audit().wait_timeouts();
   stats->nosession += c.lock_audit().nosession_answers();
   stats->session_releases += c.lock_audit().session_releases();
+  stats->q_published += c.queue_audit().published();
+  stats->q_confirmed += c.queue_audit().confirmed();
+  stats->q_deliveries += c.queue_audit().deliveries();
+  stats->q_settled += c.queue_audit().settled();
+  stats->q_rejected += c.queue_audit().rejected();
   for (const auto& p : c.proposals()) stats->acked += p->done && p->status == 0;
   for (unsigned i = 0; i < c.size(); i++) {
     stats->restores += c.adapter(i).snapshots_restored();
@@ -442,7 +578,8 @@ TEST(SimRandom, FaultScheduleKeepsReplicasConsistent) {
   std::printf("[sim] %zu seeds x %llu steps in %.1fs: %llu committed commands, %llu acked "
               "proposals, %llu snapshots taken, %llu restored; locks: %llu grants, %llu stale "
               "fenced writes refused, %llu re-bases; waiters: %llu granted, %llu timed out, "
-              "%llu NOSESSION; %llu locks ended with their session\n",
+              "%llu NOSESSION; %llu locks ended with their session; queues: %llu published, "
+              "%llu confirmed on q:plain, %llu deliveries, %llu settled, %llu rejected\n",
               cfg.seeds.size(), static_cast<unsigned long long>(cfg.steps), secs,
               static_cast<unsigned long long>(stats.committed),
               static_cast<unsigned long long>(stats.acked),
@@ -454,7 +591,12 @@ TEST(SimRandom, FaultScheduleKeepsReplicasConsistent) {
               static_cast<unsigned long long>(stats.deferred_grants),
               static_cast<unsigned long long>(stats.wait_timeouts),
               static_cast<unsigned long long>(stats.nosession),
-              static_cast<unsigned long long>(stats.session_releases));
+              static_cast<unsigned long long>(stats.session_releases),
+              static_cast<unsigned long long>(stats.q_published),
+              static_cast<unsigned long long>(stats.q_confirmed),
+              static_cast<unsigned long long>(stats.q_deliveries),
+              static_cast<unsigned long long>(stats.q_settled),
+              static_cast<unsigned long long>(stats.q_rejected));
 }
 
 // The reason consensus::IoGuard exists, kept as a regression test: on these

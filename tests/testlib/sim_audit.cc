@@ -84,6 +84,15 @@ void SimCluster::OnApply(unsigned server, uint64_t index, std::string_view entry
   AdvanceReference();
   // The reference has passed `index`, so the lock model has too.
   CheckLocks(Who(server), fsm.sm());
+  CheckQueues(Who(server), fsm.sm());
+}
+
+void SimCluster::CheckQueues(const std::string& who, const sm::StateMachine& sm) {
+  if (failed()) return;
+  std::string err = queue_audit_.CheckReplica(sm);
+  if (!err.empty()) Fail("queue audit: " + who + " " + err);
+  err = queue_audit_.CheckCounts(who, sm);
+  if (!err.empty()) Fail("queue audit: " + err);
 }
 
 void SimCluster::CheckLocks(const std::string& who, const sm::StateMachine& sm) {
@@ -110,6 +119,7 @@ void SimCluster::OnRestore(unsigned server, std::string_view bytes,
   Trace(Who(server) + " restored snapshot at sm index " +
         std::to_string(restored.applied_index()));
   CheckLocks(Who(server), restored);
+  CheckQueues(Who(server), restored);
 }
 
 void SimCluster::RecordLog(uint64_t index, bool command, std::string_view bytes,
@@ -181,6 +191,10 @@ void SimCluster::AdvanceReference() {
                                                    ref_sm_.LastEventMarks(), ref_sm_.now_ms());
     if (!lock_err.empty()) Fail("lock audit: " + lock_err);
     CheckLocks("reference", ref_sm_);
+    std::string queue_err = queue_audit_.OnCommitted(index, batch.value(), replies, events,
+                                                     ref_sm_.LastEventMarks());
+    if (!queue_err.empty()) Fail("queue audit: " + queue_err);
+    CheckQueues("reference", ref_sm_);
     if (ref_observer_) ref_observer_(index, batch.value(), replies, ref_sm_);
   }
 }

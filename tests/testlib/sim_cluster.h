@@ -19,7 +19,10 @@
 //     follows the committed log and its events, and every replica's lock
 //     table, fencing counter and fenced keys are checked against it after
 //     every apply and restore (exclusivity, token order, leases, fenced
-//     writes, waiters and their answers, lost wakeups, sessions).
+//     writes, waiters and their answers, lost wakeups, sessions);
+//   - the queue checkers (sim_queue_audit.h): no delivered or held message
+//     that was never published, and no confirmed message on a plain queue
+//     lost on any replica at any index.
 // The first violation is recorded in failure(); the run is then useless and
 // the test prints the seed and stops.
 //
@@ -45,6 +48,7 @@
 #include "sm/reply.h"
 #include "sm/state_machine.h"
 #include "testlib/sim_lock_audit.h"
+#include "testlib/sim_queue_audit.h"
 
 struct raft;
 struct raft_fixture;
@@ -181,6 +185,7 @@ class SimCluster {
   const sm::StateMachine& reference() const { return ref_sm_; }
   uint64_t reference_index() const { return ref_index_; }
   const LockAudit& lock_audit() const { return lock_audit_; }
+  const QueueAudit& queue_audit() const { return queue_audit_; }
   // Committed command entries seen so far (index -> bytes).
   size_t committed_commands() const { return committed_commands_; }
   // Records a violation (the first one is kept with the recent trace).
@@ -221,6 +226,8 @@ class SimCluster {
   void CheckEvents(uint64_t index, const sm::Events& events, const std::string& who);
   // The lock checkers on one replica's (or the reference's) state.
   void CheckLocks(const std::string& who, const sm::StateMachine& sm);
+  // The queue checkers on one replica's (or the reference's) state.
+  void CheckQueues(const std::string& who, const sm::StateMachine& sm);
   void AdvanceReference();
   void OnProposalDone(SimProposal* p);
   void AfterStep();
@@ -257,6 +264,7 @@ class SimCluster {
   uint64_t ref_index_ = 0;  // highest raft index the reference has passed
   ReferenceObserver ref_observer_;
   LockAudit lock_audit_;
+  QueueAudit queue_audit_;
 
   std::string failure_;
   std::deque<std::string> trace_;
