@@ -124,6 +124,7 @@ test('work queue: 2 competing consumers with prefetch 10 share the work, each me
   const seen = new Map();  // message -> consumer
   const perConsumer = [0, 0];
   const channels = [await conn.createChannel(), await conn.createChannel()];
+  let acked = 0;
   await new Promise((resolve) => {
     channels.forEach((ch, who) => {
       ch.prefetch(10);
@@ -132,10 +133,11 @@ test('work queue: 2 competing consumers with prefetch 10 share the work, each me
         assert.ok(!seen.has(n) || msg.fields.redelivered, `message ${n} delivered twice without redelivered`);
         seen.set(n, who);
         perConsumer[who]++;
-        // Hold each ack briefly so both consumers stay busy at prefetch 10.
+        // Hold each ack briefly so both consumers stay busy at prefetch 10;
+        // the channels close only after the last ack went out.
         setTimeout(() => {
           ch.ack(msg);
-          if (seen.size === total) resolve();
+          if (++acked === total) resolve();
         }, 2);
       });
     });
