@@ -34,6 +34,22 @@ constexpr size_t kForwardChunkBytes = 1 << 20;
 
 }  // namespace
 
+Status ListenTcp(uv_loop_t* loop, uv_tcp_t* listener, void* owner, const std::string& bind, int port,
+                 uv_connection_cb cb, std::string* addr) {
+  *addr = (bind.find(':') != std::string::npos ? "[" + bind + "]" : bind) + ":" + std::to_string(port);
+  struct sockaddr_storage sa;
+  if (!ParseHostPort(*addr, &sa)) return Status::InvalidArgument("bad --bind or port: " + *addr);
+  uv_tcp_init(loop, listener);
+  listener->data = owner;
+  int rv = uv_tcp_bind(listener, reinterpret_cast<sockaddr*>(&sa), 0);
+  if (rv == 0) rv = uv_listen(reinterpret_cast<uv_stream_t*>(listener), 511, cb);
+  if (rv != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(listener), nullptr);
+    return Status::IoError("listen on " + *addr + ": " + uv_strerror(rv));
+  }
+  return Status::Ok();
+}
+
 bool ParseHostPort(const std::string& addr, struct sockaddr_storage* out) {
   size_t colon = addr.rfind(':');
   if (colon == std::string::npos || colon == 0) return false;

@@ -70,4 +70,10 @@ class Forwarder {
 // Parses "host:port" (IPv4, or [IPv6]:port) into a socket address.
 bool ParseHostPort(const std::string& addr, struct sockaddr_storage* out);
 
+// Binds `listener` (initialized here, data = `owner`) to bind:port and
+// listens with `cb`; the RESP and AMQP listeners. *addr is "host:port" as
+// logged. On failure the handle is closed and the error names the address.
+Status ListenTcp(uv_loop_t* loop, uv_tcp_t* listener, void* owner, const std::string& bind, int port,
+                 uv_connection_cb cb, std::string* addr);
+
 }  // namespace lockq::server

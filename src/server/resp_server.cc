@@ -21,18 +21,9 @@ RespServer::~RespServer() = default;
 Status RespServer::Listen() {
   started_ms_ = WallClockMs();
   core_->AddEventsListener([this](const sm::Events& events) { OnEvents(events); });
-  struct sockaddr_storage sa;
-  std::string addr = config_.RespAddress();
-  if (config_.bind.find(':') != std::string::npos) addr = "[" + config_.bind + "]:" + std::to_string(config_.resp_port);
-  if (!ParseHostPort(addr, &sa)) return Status::InvalidArgument("bad --bind/--resp-port: " + addr);
-  uv_tcp_init(loop_, &listener_);
-  listener_.data = this;
-  int rv = uv_tcp_bind(&listener_, reinterpret_cast<sockaddr*>(&sa), 0);
-  if (rv == 0) rv = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 511, &RespServer::AcceptCb);
-  if (rv != 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
-    return Status::IoError("listen on " + addr + ": " + uv_strerror(rv));
-  }
+  std::string addr;
+  Status s = ListenTcp(loop_, &listener_, this, config_.bind, config_.resp_port, &RespServer::AcceptCb, &addr);
+  if (!s.ok()) return s;
   listening_ = true;
   uv_check_init(loop_, &flush_);
   flush_.data = this;
