@@ -1,4 +1,4 @@
-#include "common/status.h"
+#include "lockq/status.h"
 
 namespace lockq {
 
@@ -13,6 +13,10 @@ std::string Status::ToString() const {
     case StatusCode::kUnavailable: name = "Unavailable"; break;
     case StatusCode::kResourceExhausted: name = "ResourceExhausted"; break;
     case StatusCode::kInternal: name = "Internal"; break;
+    case StatusCode::kDeadlineExceeded: name = "DeadlineExceeded"; break;
+    case StatusCode::kFailedPrecondition: name = "FailedPrecondition"; break;
+    case StatusCode::kOutcomeUnknown: name = "OutcomeUnknown"; break;
+    case StatusCode::kServerError: name = "ServerError"; break;
   }
   return std::string(name) + ": " + message_;
 }

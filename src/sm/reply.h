@@ -1,11 +1,8 @@
 #pragma once
 // Reply: a protocol-neutral answer produced by the state machine (or by a
-// front end for connection-local commands). src/resp writes it as RESP2 or
-// RESP3; forwarding between nodes encodes it with EncodeReplies().
-//
-// Kinds follow RESP3 (https://github.com/redis/redis-specifications,
-// protocol/RESP3.md); RESP2 writers degrade kMap to a flat array, kSet to an
-// array, kDouble to a bulk string, kBool to an integer, kNull to a null bulk.
+// front end for connection-local commands); defined in include/lockq/reply.h
+// because liblockq returns it too. src/resp writes it as RESP2 or RESP3;
+// forwarding between nodes encodes it with EncodeReplies().
 
 #include <cstdint>
 #include <string>
@@ -13,54 +10,11 @@
 #include <vector>
 
 #include "common/status.h"
+#include "lockq/reply.h"
 
 namespace lockq::sm {
 
-struct Reply {
-  enum class Kind : uint8_t {
-    kNull = 0,       // RESP2 "$-1" (RESP3 "_")
-    kNullArray = 1,  // RESP2 "*-1" (RESP3 "_")
-    kStatus = 2,     // "+OK"
-    kError = 3,      // "-ERR ..." (str holds the whole line without '-')
-    kInt = 4,
-    kBulk = 5,
-    kArray = 6,
-    kMap = 7,        // elems holds key, value, key, value, ...
-    kSet = 8,
-    kDouble = 9,     // str holds the textual form
-    kBool = 10,      // integer is 0 or 1
-    kVerbatim = 11,  // RESP3 "=" with "txt:" prefix; RESP2 bulk
-    kPush = 12,      // RESP3 ">" out-of-band message (client side, pub/sub)
-    kDeferred = 13,  // "answer comes later as an Event" (a queued LOCK.ACQUIRE);
-                     // front ends hold the reply slot open, never write it
-  };
-
-  Kind kind = Kind::kNull;
-  int64_t integer = 0;
-  std::string str;
-  std::vector<Reply> elems;
-
-  static Reply Null() { return {}; }
-  static Reply NullArray() { return Reply{Kind::kNullArray}; }
-  static Reply Ok() { return Status("OK"); }
-  static Reply Status(std::string s) { return Reply{Kind::kStatus, 0, std::move(s)}; }
-  // `line` is the full error line without the leading '-', e.g.
-  // "ERR syntax error" or "WRONGTYPE Operation against a key ...".
-  static Reply Error(std::string line) { return Reply{Kind::kError, 0, std::move(line)}; }
-  static Reply Int(int64_t v) { return Reply{Kind::kInt, v}; }
-  static Reply Bulk(std::string s) { return Reply{Kind::kBulk, 0, std::move(s)}; }
-  static Reply Array(std::vector<Reply> e) { return Reply{Kind::kArray, 0, {}, std::move(e)}; }
-  static Reply Map(std::vector<Reply> kv) { return Reply{Kind::kMap, 0, {}, std::move(kv)}; }
-  static Reply Set(std::vector<Reply> e) { return Reply{Kind::kSet, 0, {}, std::move(e)}; }
-  static Reply Bool(bool b) { return Reply{Kind::kBool, b ? 1 : 0}; }
-  static Reply Double(std::string text) { return Reply{Kind::kDouble, 0, std::move(text)}; }
-  static Reply Verbatim(std::string text) { return Reply{Kind::kVerbatim, 0, std::move(text)}; }
-  static Reply Deferred() { return Reply{Kind::kDeferred}; }
-
-  bool is_error() const { return kind == Kind::kError; }
-  bool is_deferred() const { return kind == Kind::kDeferred; }
-  bool operator==(const Reply&) const = default;
-};
+using Reply = ::lockq::Reply;
 
 // Binary encoding of a list of replies (version byte first; docs/formats.md).
 std::string EncodeReplies(const std::vector<Reply>& replies);
