@@ -26,6 +26,7 @@ enum class StatusCode : int {
   kDeadlineExceeded,   // the call's timeout passed; it may or may not have happened
   kFailedPrecondition, // the state forbids it (not the holder, stale token, no session)
   kOutcomeUnknown,     // the connection or leader was lost mid-call: check before retrying
+  kPermissionDenied,   // authentication or authorization refused it
   kServerError,        // any other error reply; message() is the server's line
 };
 
@@ -43,6 +44,7 @@ class Status {
   static Status DeadlineExceeded(std::string msg) { return {StatusCode::kDeadlineExceeded, std::move(msg)}; }
   static Status FailedPrecondition(std::string msg) { return {StatusCode::kFailedPrecondition, std::move(msg)}; }
   static Status OutcomeUnknown(std::string msg) { return {StatusCode::kOutcomeUnknown, std::move(msg)}; }
+  static Status PermissionDenied(std::string msg) { return {StatusCode::kPermissionDenied, std::move(msg)}; }
   static Status ServerError(std::string msg) { return {StatusCode::kServerError, std::move(msg)}; }
 
   bool ok() const { return code_ == StatusCode::kOk; }

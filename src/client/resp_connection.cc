@@ -49,6 +49,13 @@ void RespConnection::Close() {
   inbuf_.clear();
 }
 
+int RespConnection::ReleaseFd() {
+  int fd = fd_;
+  fd_ = -1;
+  inbuf_.clear();
+  return fd;
+}
+
 Result<RespConnection> RespConnection::Connect(const std::string& addr, std::chrono::milliseconds timeout) {
   size_t colon = addr.rfind(':');
   if (colon == std::string::npos) return Status::InvalidArgument("expected HOST:PORT, got '" + addr + "'");

@@ -40,6 +40,8 @@ class RespConnection {
   void set_timeout(std::chrono::milliseconds t) { timeout_ = t; }
   bool connected() const { return fd_ >= 0; }
   void Close();
+  // Hands the socket over (to a Pipe); the connection is closed after.
+  int ReleaseFd();
 
  private:
   int fd_ = -1;

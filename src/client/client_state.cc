@@ -1,0 +1,209 @@
+#include "client/client_state.h"
+
+#include <random>
+#include <thread>
+
+#include "lockq/session.h"
+
+namespace lockq::detail {
+
+namespace {
+
+constexpr size_t kMaxIdlePipes = 4;
+using std::chrono::milliseconds;
+
+// Full jitter (a random sleep up to the current step), so clients that lost
+// the same leader do not all come back in the same millisecond.
+void Backoff(milliseconds* step, milliseconds max) {
+  thread_local std::mt19937 rng(std::random_device{}());
+  std::uniform_int_distribution<int64_t> pick(step->count() / 2, step->count());
+  std::this_thread::sleep_for(milliseconds(pick(rng)));
+  *step = std::min(max, *step * 2);
+}
+
+}  // namespace
+
+ClientState::ClientState(std::vector<std::string> endpoints, ClientOptions options)
+    : endpoints_(std::move(endpoints)), options_(std::move(options)) {}
+
+Result<std::shared_ptr<client::Pipe>> ClientState::OpenPipe(client::Pipe::PushHandler on_push) {
+  if (endpoints_.empty()) return Status::InvalidArgument("no endpoints: give the client at least one HOST:PORT");
+  size_t first;
+  {
+    std::lock_guard lock(mu_);
+    first = next_;
+  }
+  std::string errors;
+  for (size_t i = 0; i < endpoints_.size(); i++) {
+    size_t at = (first + i) % endpoints_.size();
+    auto pipe = client::Pipe::Open(endpoints_[at], options_, on_push);
+    if (pipe.ok()) {
+      std::lock_guard lock(mu_);
+      next_ = at;
+      return pipe;
+    }
+    if (pipe.status().code() != StatusCode::kUnavailable) return pipe.status();  // auth, TLS: not a node problem
+    errors += (errors.empty() ? "" : "; ") + pipe.status().message();
+  }
+  std::lock_guard lock(mu_);
+  next_ = (first + 1) % endpoints_.size();
+  return Status::Unavailable("no lockq node answered (" + errors + ")");
+}
+
+Result<Reply> ClientState::Retry(const CallOptions& o, const Attempt& attempt) {
+  milliseconds timeout = o.timeout.value_or(options_.call_timeout);
+  auto give_up = Clock::now() + o.retry_for.value_or(options_.retry_for);
+  milliseconds step = options_.backoff_initial;
+  for (;;) {
+    Result<Reply> r = attempt(timeout);
+    Status s = r.ok() ? (r->is_error() ? FromServerError(r->str) : Status::Ok()) : r.status();
+    if (s.ok()) return r;
+    bool again = s.code() == StatusCode::kUnavailable ||
+                 (o.idempotent && (s.code() == StatusCode::kOutcomeUnknown || s.code() == StatusCode::kDeadlineExceeded));
+    if (!again) return s;
+    if (Clock::now() >= give_up) {
+      return Status(s.code() == StatusCode::kUnavailable ? Status::Unavailable("gave up after retrying for " +
+                                                                               std::to_string(o.retry_for.value_or(options_.retry_for).count()) +
+                                                                               " ms: " + s.message())
+                                                        : s);
+    }
+    Backoff(&step, options_.backoff_max);
+  }
+}
+
+Result<Reply> ClientState::Call(const std::vector<std::string>& argv, const CallOptions& options) {
+  return Retry(options, [&](milliseconds timeout) -> Result<Reply> {
+    std::shared_ptr<client::Pipe> pipe;
+    {
+      std::lock_guard lock(mu_);
+      if (shared_ && shared_->open()) pipe = shared_;
+    }
+    if (!pipe) {
+      auto opened = OpenPipe([this](const Reply& r) { OnPush(r); });
+      if (!opened.ok()) return opened.status();
+      std::lock_guard lock(mu_);
+      if (shared_ && shared_->open()) {
+        pipe = shared_;  // another thread won the race; use its connection
+      } else {
+        shared_ = pipe = *opened;
+        current_ = pipe->addr();
+      }
+    }
+    auto r = pipe->Call(argv, timeout);
+    if (r.ok() && r->is_error() && FromServerError(r->str).code() == StatusCode::kUnavailable) {
+      // This node has no leader: it may be cut off from the majority, so
+      // the retry goes through another node.
+      pipe->Close(Status::OutcomeUnknown("moving off " + pipe->addr() + ": " + r->str));
+      std::lock_guard lock(mu_);
+      next_ = (next_ + 1) % endpoints_.size();
+    }
+    return r;
+  });
+}
+
+Result<Reply> ClientState::BlockingCall(const std::vector<std::string>& argv, milliseconds timeout) {
+  std::shared_ptr<client::Pipe> pipe;
+  {
+    std::lock_guard lock(mu_);
+    while (!idle_.empty() && !pipe) {
+      if (idle_.back()->open()) pipe = idle_.back();
+      idle_.pop_back();
+    }
+  }
+  if (!pipe) {
+    auto opened = OpenPipe([this](const Reply& r) { OnPush(r); });
+    if (!opened.ok()) return opened.status();
+    pipe = *opened;
+  }
+  auto r = pipe->Call(argv, timeout);
+  if (pipe->open()) {
+    std::lock_guard lock(mu_);
+    if (idle_.size() < kMaxIdlePipes) idle_.push_back(pipe);
+  }
+  return r;
+}
+
+std::string ClientState::endpoint() const {
+  std::lock_guard lock(mu_);
+  return current_;
+}
+
+void ClientState::Hold(const std::string& lock, uint64_t token, uint64_t session, std::function<void()> on_lost) {
+  std::lock_guard g(mu_);
+  held_[{lock, token}] = Holder{session, std::move(on_lost)};
+}
+
+void ClientState::Forget(const std::string& lock, uint64_t token) {
+  std::lock_guard g(mu_);
+  held_.erase({lock, token});
+}
+
+bool ClientState::IsHeld(const std::string& lock, uint64_t token) const {
+  std::lock_guard g(mu_);
+  return held_.count({lock, token}) > 0;
+}
+
+void ClientState::Lost(std::vector<std::function<void()>> fns) {
+  for (auto& fn : fns) fn();
+}
+
+void ClientState::SessionLost(uint64_t session) {
+  std::vector<std::function<void()>> fns;
+  {
+    std::lock_guard g(mu_);
+    for (auto it = held_.begin(); it != held_.end();) {
+      if (it->second.session == session) {
+        fns.push_back(std::move(it->second.on_lost));
+        it = held_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  Lost(std::move(fns));
+}
+
+// >4 lock.lost name token reason (docs/locks.md "Pushes").
+void ClientState::OnPush(const Reply& push) {
+  if (push.elems.size() < 3 || push.elems[0].str != "lock.lost") return;
+  std::vector<std::function<void()>> fns;
+  {
+    std::lock_guard g(mu_);
+    auto it = held_.find({push.elems[1].str, static_cast<uint64_t>(push.elems[2].integer)});
+    if (it == held_.end()) return;
+    fns.push_back(std::move(it->second.on_lost));
+    held_.erase(it);
+  }
+  Lost(std::move(fns));
+}
+
+Result<std::shared_ptr<Session>> ClientState::DefaultSession(
+    const std::function<Result<std::shared_ptr<Session>>()>& open) {
+  std::lock_guard lock(session_mu_);
+  if (default_session_ && default_session_->alive()) return default_session_;
+  auto s = open();
+  if (!s.ok()) return s.status();
+  default_session_ = *s;
+  return default_session_;
+}
+
+void ClientState::Shutdown() {
+  std::shared_ptr<Session> session;
+  {
+    std::lock_guard lock(session_mu_);
+    session.swap(default_session_);
+  }
+  if (session) (void)session->Close();
+  std::shared_ptr<client::Pipe> shared;
+  std::vector<std::shared_ptr<client::Pipe>> idle;
+  {
+    std::lock_guard lock(mu_);
+    shared.swap(shared_);
+    idle.swap(idle_);
+  }
+  Status bye = Status::Unavailable("the client was destroyed");
+  if (shared) shared->Close(bye);
+  for (auto& p : idle) p->Close(bye);
+}
+
+}  // namespace lockq::detail

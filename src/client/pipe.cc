@@ -1,0 +1,193 @@
+#include "client/pipe.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <future>
+
+#include "client/resp_connection.h"
+#include "resp/resp.h"
+
+namespace lockq::client {
+
+struct Pipe::Core {
+  int fd = -1;
+  std::string addr;
+  PushHandler on_push;
+  std::mutex mu;
+  bool closed = false;
+  bool writing = false;
+  std::string out;
+  std::deque<Callback> waiting;
+
+  ~Core() {
+    if (fd >= 0) ::close(fd);
+  }
+
+  // Takes every waiting callback and completes them with `why`; the first
+  // caller wins, so a Close() reason is not replaced by the reader's EOF.
+  void Fail(const Status& why) {
+    std::deque<Callback> failed;
+    {
+      std::lock_guard lock(mu);
+      if (!closed) ::shutdown(fd, SHUT_RDWR);
+      closed = true;
+      failed.swap(waiting);
+      out.clear();
+    }
+    for (auto& cb : failed) cb(why);
+  }
+
+  // Writes `out` until it is empty; called with mu held and writing false.
+  // Senders that arrive meanwhile append to `out` and leave, so one send()
+  // carries many requests under load.
+  void Flush(std::unique_lock<std::mutex>& lock) {
+    writing = true;
+    while (!out.empty() && !closed) {
+      std::string buf;
+      buf.swap(out);
+      lock.unlock();
+      bool ok = SendAll(buf);
+      lock.lock();
+      if (!ok) {
+        writing = false;
+        lock.unlock();
+        Fail(Status::OutcomeUnknown("connection to " + addr + " lost while sending: " + std::strerror(errno)));
+        lock.lock();
+        return;
+      }
+    }
+    writing = false;
+  }
+
+  bool SendAll(const std::string& buf) {
+    size_t off = 0;
+    while (off < buf.size()) {
+      ssize_t n = ::send(fd, buf.data() + off, buf.size() - off, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      off += static_cast<size_t>(n);
+    }
+    return true;
+  }
+};
+
+Pipe::Pipe(std::shared_ptr<Core> core) : core_(std::move(core)) {
+  reader_ = std::thread([c = core_] { ReadLoop(c); });
+}
+
+Pipe::~Pipe() {
+  Close(Status::Unavailable("connection closed by the client"));
+  if (reader_.get_id() == std::this_thread::get_id()) {
+    reader_.detach();  // dropped from a callback: the loop ends on its own
+  } else if (reader_.joinable()) {
+    reader_.join();
+  }
+}
+
+Result<std::shared_ptr<Pipe>> Pipe::Open(const std::string& addr, const ClientOptions& options, PushHandler on_push) {
+  if (options.tls.enabled) {
+    return Status::InvalidArgument("TLS is not supported by lockq servers yet; unset ClientOptions::tls.enabled");
+  }
+  auto conn = RespConnection::Connect(addr, options.connect_timeout);
+  if (!conn.ok()) return Status::Unavailable(conn.status().message());
+  auto core = std::make_shared<Core>();
+  core->fd = conn->ReleaseFd();
+  core->addr = addr;
+  core->on_push = std::move(on_push);
+  int flags = ::fcntl(core->fd, F_GETFL);
+  ::fcntl(core->fd, F_SETFL, flags & ~O_NONBLOCK);  // the reader blocks in recv
+  std::shared_ptr<Pipe> pipe(new Pipe(core));
+  std::vector<std::string> hello = {"HELLO", "3"};
+  if (!options.password.empty()) {
+    hello.insert(hello.end(), {"AUTH", options.username.empty() ? "default" : options.username, options.password});
+  }
+  auto r = pipe->Call(hello, options.connect_timeout);
+  if (!r.ok()) return Status::Unavailable("connect " + addr + ": " + r.status().message());
+  if (r->is_error()) return FromServerError(r->str);
+  return pipe;
+}
+
+bool Pipe::Send(const std::vector<std::string>& argv, Callback done) {
+  std::unique_lock lock(core_->mu);
+  if (core_->closed) return false;
+  resp::WriteCommand(argv, &core_->out);
+  core_->waiting.push_back(std::move(done));
+  if (!core_->writing) core_->Flush(lock);
+  return true;
+}
+
+Result<Reply> Pipe::Call(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+  auto promise = std::make_shared<std::promise<Result<Reply>>>();
+  auto future = promise->get_future();
+  if (!Send(argv, [promise](Result<Reply> r) { promise->set_value(std::move(r)); })) {
+    return Status::Unavailable("connection to " + addr() + " is closed");
+  }
+  if (future.wait_for(timeout) != std::future_status::ready) {
+    Close(Status::DeadlineExceeded("no reply from " + addr() + " within " + std::to_string(timeout.count()) + " ms"));
+  }
+  return future.get();
+}
+
+void Pipe::Close(const Status& why) { core_->Fail(why); }
+
+bool Pipe::open() const {
+  std::lock_guard lock(core_->mu);
+  return !core_->closed;
+}
+
+const std::string& Pipe::addr() const { return core_->addr; }
+
+void Pipe::ReadLoop(const std::shared_ptr<Core>& core) {
+  resp::ReplyParser parser;
+  std::string in;
+  size_t start = 0;  // parsed up to here
+  char buf[64 * 1024];
+  for (;;) {
+    ssize_t n = ::recv(core->fd, buf, sizeof(buf), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      core->Fail(Status::OutcomeUnknown("connection to " + core->addr + " lost"));
+      return;
+    }
+    in.append(buf, static_cast<size_t>(n));
+    for (;;) {
+      Reply reply;
+      resp::ParseResult pr = parser.Parse(std::string_view(in).substr(start), &reply);
+      if (pr.kind == resp::ParseResult::Kind::kNeedMore) break;
+      if (pr.kind == resp::ParseResult::Kind::kError) {
+        core->Fail(Status::Corruption("bad reply from " + core->addr + ": " + pr.error));
+        return;
+      }
+      start += pr.consumed;
+      if (reply.kind == Reply::Kind::kPush) {
+        if (core->on_push) core->on_push(reply);
+        continue;
+      }
+      Callback cb;
+      {
+        std::lock_guard lock(core->mu);
+        if (core->waiting.empty()) {
+          if (core->closed) return;
+        } else {
+          cb = std::move(core->waiting.front());
+          core->waiting.pop_front();
+        }
+      }
+      if (!cb) {
+        core->Fail(Status::Corruption("reply from " + core->addr + " that no request asked for"));
+        return;
+      }
+      cb(std::move(reply));
+    }
+    if (start > 0 && (start == in.size() || start > 1 << 20)) {
+      in.erase(0, start);
+      start = 0;
+    }
+  }
+}
+
+}  // namespace lockq::client
