@@ -36,6 +36,9 @@ Status DeclareQueue(Client& client, const std::string& queue,
                     const std::vector<std::pair<std::string, std::string>>& arguments = {});
 
 struct MessageOptions {
+  // Matched by headers exchanges when routing (Q.PUBLISH HEADER); they are
+  // not stored with the message (AMQP publishers' headers are, in its
+  // properties).
   std::vector<std::pair<std::string, std::string>> headers;
   std::optional<int> priority;                       // 0..255, for x-max-priority queues
   std::optional<std::chrono::milliseconds> expiration;

@@ -39,21 +39,21 @@ struct Reply {
   std::vector<Reply> elems;
 
   static Reply Null() { return {}; }
-  static Reply NullArray() { return Reply{Kind::kNullArray}; }
+  static Reply NullArray() { return Reply{Kind::kNullArray, 0, {}, {}}; }
   static Reply Ok() { return Status("OK"); }
-  static Reply Status(std::string s) { return Reply{Kind::kStatus, 0, std::move(s)}; }
+  static Reply Status(std::string s) { return Reply{Kind::kStatus, 0, std::move(s), {}}; }
   // `line` is the full error line without the leading '-', e.g.
   // "ERR syntax error" or "WRONGTYPE Operation against a key ...".
-  static Reply Error(std::string line) { return Reply{Kind::kError, 0, std::move(line)}; }
-  static Reply Int(int64_t v) { return Reply{Kind::kInt, v}; }
-  static Reply Bulk(std::string s) { return Reply{Kind::kBulk, 0, std::move(s)}; }
+  static Reply Error(std::string line) { return Reply{Kind::kError, 0, std::move(line), {}}; }
+  static Reply Int(int64_t v) { return Reply{Kind::kInt, v, {}, {}}; }
+  static Reply Bulk(std::string s) { return Reply{Kind::kBulk, 0, std::move(s), {}}; }
   static Reply Array(std::vector<Reply> e) { return Reply{Kind::kArray, 0, {}, std::move(e)}; }
   static Reply Map(std::vector<Reply> kv) { return Reply{Kind::kMap, 0, {}, std::move(kv)}; }
   static Reply Set(std::vector<Reply> e) { return Reply{Kind::kSet, 0, {}, std::move(e)}; }
-  static Reply Bool(bool b) { return Reply{Kind::kBool, b ? 1 : 0}; }
-  static Reply Double(std::string text) { return Reply{Kind::kDouble, 0, std::move(text)}; }
-  static Reply Verbatim(std::string text) { return Reply{Kind::kVerbatim, 0, std::move(text)}; }
-  static Reply Deferred() { return Reply{Kind::kDeferred}; }
+  static Reply Bool(bool b) { return Reply{Kind::kBool, b ? 1 : 0, {}, {}}; }
+  static Reply Double(std::string text) { return Reply{Kind::kDouble, 0, std::move(text), {}}; }
+  static Reply Verbatim(std::string text) { return Reply{Kind::kVerbatim, 0, std::move(text), {}}; }
+  static Reply Deferred() { return Reply{Kind::kDeferred, 0, {}, {}}; }
 
   bool is_error() const { return kind == Kind::kError; }
   bool is_deferred() const { return kind == Kind::kDeferred; }

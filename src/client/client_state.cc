@@ -138,9 +138,45 @@ void ClientState::Forget(const std::string& lock, uint64_t token) {
   held_.erase({lock, token});
 }
 
-bool ClientState::IsHeld(const std::string& lock, uint64_t token) const {
+bool ClientState::Claim(const std::string& lock, uint64_t token, uint64_t session) {
   std::lock_guard g(mu_);
-  return held_.count({lock, token}) > 0;
+  suspects_.erase({lock, token});
+  return held_.emplace(std::make_pair(lock, token), Holder{session, [] {}}).second;
+}
+
+std::vector<std::pair<std::string, uint64_t>> ClientState::SessionLocks(uint64_t session) {
+  std::vector<std::pair<std::string, uint64_t>> out;
+  auto info = Call({"SESSION.INFO", std::to_string(session)}, CallOptions{.idempotent = true});
+  if (!info.ok() || info->kind != Reply::Kind::kMap) return out;
+  for (size_t i = 0; i + 1 < info->elems.size(); i += 2) {
+    if (info->elems[i].str != "locks") continue;
+    for (const Reply& held : info->elems[i + 1].elems) {
+      if (held.elems.size() >= 2) out.emplace_back(held.elems[0].str, static_cast<uint64_t>(held.elems[1].integer));
+    }
+  }
+  return out;
+}
+
+void ClientState::SweepOrphans(uint64_t session) {
+  std::vector<std::pair<std::string, uint64_t>> release;
+  auto locks = SessionLocks(session);
+  {
+    std::lock_guard g(mu_);
+    for (const auto& key : locks) {
+      if (held_.count(key)) continue;
+      if (suspects_.count(key)) {
+        suspects_.erase(key);
+        held_.emplace(key, Holder{session, [] {}});  // claimed: adopters skip it
+        release.push_back(key);
+      } else {
+        suspects_.emplace(key, session);
+      }
+    }
+  }
+  for (const auto& [lock, token] : release) {
+    (void)Call({"LOCK.RELEASE", lock, std::to_string(token)}, CallOptions{.idempotent = true});
+    Forget(lock, token);
+  }
 }
 
 void ClientState::Lost(std::vector<std::function<void()>> fns) {

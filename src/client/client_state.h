@@ -48,7 +48,14 @@ class ClientState : public std::enable_shared_from_this<ClientState> {
   // or its session is lost, unless it was forgotten first.
   void Hold(const std::string& lock, uint64_t token, uint64_t session, std::function<void()> on_lost);
   void Forget(const std::string& lock, uint64_t token);
-  bool IsHeld(const std::string& lock, uint64_t token) const;
+  // Claims a grant found on a session for the caller (adoption, or the
+  // orphan sweep): false when someone here already holds or claimed it.
+  bool Claim(const std::string& lock, uint64_t token, uint64_t session);
+  // The session's grants that nobody here holds (SESSION.INFO), claimed.
+  // Ones already unclaimed at the previous call are released on the spot:
+  // a request lost in a failover that the cluster granted later.
+  void SweepOrphans(uint64_t session);
+  std::vector<std::pair<std::string, uint64_t>> SessionLocks(uint64_t session);
   void SessionLost(uint64_t session);
 
   // The default session (Session::Default) and shutdown (Client's destructor).
@@ -71,6 +78,7 @@ class ClientState : public std::enable_shared_from_this<ClientState> {
     std::function<void()> on_lost;
   };
   std::map<std::pair<std::string, uint64_t>, Holder> held_;
+  std::map<std::pair<std::string, uint64_t>, uint64_t> suspects_;  // unclaimed at the last sweep -> session
   std::mutex session_mu_;  // serialises opening the default session
   std::shared_ptr<Session> default_session_;
 };

@@ -104,8 +104,10 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
     std::weak_ptr<ConsumerState> weak = weak_from_this();
     uint64_t gen;
     {
+      // Deliveries may be pushed right after Q.CONSUME's reply, before it
+      // is read here: accept the new connection's pushes from the start.
       std::lock_guard lock(mu_);
-      gen = generation_ + 1;
+      gen = pending_ = generation_ + 1;
     }
     auto pipe = client_->OpenPipe([weak, gen](const Reply& push) {
       if (auto self = weak.lock()) self->OnPush(gen, push);
@@ -118,7 +120,7 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
     if (r->is_error()) return FromServerError(r->str);
     std::lock_guard lock(mu_);
     // Messages buffered from the lost connection come back redelivered.
-    ready_.clear();
+    std::erase_if(ready_, [&](const Message& m) { return m.generation != gen; });
     pipe_ = *pipe;
     generation_ = gen;
     if (closed_) pipe_->Close(Status::Unavailable("the consumer was closed"));
@@ -130,7 +132,7 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
   void OnPush(uint64_t gen, const Reply& push) {
     if (push.elems.size() < 2 || push.elems[1].str != options_.tag) return;
     std::lock_guard lock(mu_);
-    if (gen != generation_) return;
+    if (gen != generation_ && gen != pending_) return;
     if (push.elems[0].str == "cancel") {
       error_ = Status::NotFound("the server cancelled the consumer of '" + queue_ + "' (queue deleted?)");
     } else if (push.elems[0].str == "deliver" && push.elems.size() >= 3 && push.elems[2].elems.size() >= 8) {
@@ -176,7 +178,8 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
   bool closed_ = false;
   Status error_;
   std::shared_ptr<client::Pipe> pipe_;
-  uint64_t generation_ = 0;
+  uint64_t generation_ = 0;  // of the connection in use
+  uint64_t pending_ = 0;     // of the connection being set up
   std::deque<Message> ready_;
   std::thread watcher_;
 };

@@ -1,5 +1,7 @@
 #include "client/lock_core.h"
 
+#include <thread>
+
 #include "client/session_state.h"
 
 namespace lockq::detail {
@@ -11,6 +13,8 @@ namespace {
 // A wait without limit still needs a client-side bound for the connection:
 // a day, after which the call reports DeadlineExceeded and is cancelled.
 constexpr milliseconds kForever = std::chrono::hours(24);
+// How long each wait lasts once a lost request may be queued (see Acquire).
+constexpr milliseconds kGhostSlice = std::chrono::seconds(1);
 
 }  // namespace
 
@@ -23,60 +27,57 @@ Result<bool> LockCore::Acquire(std::vector<std::string> argv, std::optional<mill
   if (!session.ok()) return session.status();
   if (!(*session)->alive()) return Status::FailedPrecondition("the session of '" + lock + "' has ended; open a new one");
   argv.insert(argv.end(), {"SESSION", std::to_string((*session)->id())});
-  auto deadline = wait ? Clock::now() + *wait : Clock::time_point::max();
   const auto& opts = client_->options();
-  return [&]() -> Result<bool> {
-    milliseconds step = opts.backoff_initial;
-    auto give_up = Clock::now() + opts.retry_for;
-    for (;;) {
-      std::vector<std::string> attempt = argv;
-      milliseconds timeout = kForever;
-      if (wait && *wait > milliseconds(0)) {
-        auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
-        if (left <= milliseconds(0)) return false;
-        attempt.insert(attempt.end(), {"WAIT", std::to_string(left.count())});
-        timeout = left + opts.call_timeout;
-      } else if (!wait) {
-        attempt.insert(attempt.end(), {"WAIT", "0"});
-      } else {
-        timeout = opts.call_timeout;
-      }
-      auto r = client_->BlockingCall(attempt, timeout);
-      Status s = r.ok() ? (r->is_error() ? FromServerError(r->str) : Status::Ok()) : r.status();
-      if (s.ok()) {
-        if (r->kind != Reply::Kind::kArray || r->elems.empty()) return false;  // nil: not granted in time
-        Granted(*session, static_cast<uint64_t>(r->elems[0].integer));
+  const auto deadline = wait ? Clock::now() + *wait : Clock::time_point::max();
+  milliseconds step = opts.backoff_initial;
+  auto give_up = Clock::now() + opts.retry_for;
+  // After an attempt with an unknown outcome, that request may still be
+  // queued in the cluster (its node died with the connection) and be
+  // granted to our session later, ahead of our new request: a grant that
+  // nobody here holds. So from then on we wait in short slices and adopt
+  // such a grant between them (docs/client.md "Unknown outcomes").
+  bool ghost_possible = false;
+  for (;;) {
+    std::optional<milliseconds> slice;  // nullopt: no WAIT (try once)
+    if (!wait || *wait > milliseconds(0)) {
+      auto left = wait ? std::chrono::duration_cast<milliseconds>(deadline - Clock::now()) : kForever;
+      if (left <= milliseconds(0)) return false;
+      slice = ghost_possible ? std::min(left, kGhostSlice) : left;
+    }
+    std::vector<std::string> attempt = argv;
+    if (slice) attempt.insert(attempt.end(), {"WAIT", slice == kForever ? "0" : std::to_string(slice->count())});
+    auto r = client_->BlockingCall(attempt, slice ? std::min(kForever, *slice + opts.call_timeout) : opts.call_timeout);
+    Status s = r.ok() ? (r->is_error() ? FromServerError(r->str) : Status::Ok()) : r.status();
+    if (s.ok() && r->kind == Reply::Kind::kArray && !r->elems.empty()) {
+      Granted(*session, static_cast<uint64_t>(r->elems[0].integer));
+      return true;
+    }
+    bool unknown = s.code() == StatusCode::kOutcomeUnknown || s.code() == StatusCode::kDeadlineExceeded;
+    if (!s.ok() && !unknown && s.code() != StatusCode::kUnavailable) return s;
+    if (unknown) {
+      ghost_possible = had_unknown_ = true;
+      (*session)->state()->SweepFromNowOn();
+    }
+    if (ghost_possible) {
+      if (auto token = FindAdoptable(*session)) {
+        Granted(*session, *token);
         return true;
       }
-      bool unknown = s.code() == StatusCode::kOutcomeUnknown || s.code() == StatusCode::kDeadlineExceeded;
-      if (!unknown && s.code() != StatusCode::kUnavailable) return s;
-      if (unknown) {
-        // The grant may have happened with its reply lost. The server
-        // releases grants whose connection is gone, but a grant made just
-        // before may already be on the session: adopt it.
-        if (auto token = FindAdoptable(*session)) {
-          Granted(*session, *token);
-          return true;
-        }
-      }
-      if (Clock::now() >= give_up) return Status::Unavailable("could not reach the cluster to lock '" + lock + "': " + s.message());
-      if (wait && Clock::now() >= deadline) return false;
-      std::this_thread::sleep_for(step);
-      step = std::min(opts.backoff_max, step * 2);
     }
-  }();
+    if (s.ok()) {  // nil: the wait (or this slice of it) ended ungranted
+      if (!slice || (wait && Clock::now() >= deadline)) return false;
+      continue;
+    }
+    if (Clock::now() >= give_up) return Status::Unavailable("could not reach the cluster to lock '" + lock + "': " + s.message());
+    if (wait && Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(step);
+    step = std::min(opts.backoff_max, step * 2);
+  }
 }
 
 std::optional<uint64_t> LockCore::FindAdoptable(const std::shared_ptr<Session>& session) {
-  auto info = client_->Call({"SESSION.INFO", std::to_string(session->id())}, CallOptions{.idempotent = true});
-  if (!info.ok() || info->kind != Reply::Kind::kMap) return std::nullopt;
-  for (size_t i = 0; i + 1 < info->elems.size(); i += 2) {
-    if (info->elems[i].str != "locks") continue;
-    for (const Reply& held : info->elems[i + 1].elems) {
-      if (held.elems.size() < 2 || held.elems[0].str != lock) continue;
-      auto token = static_cast<uint64_t>(held.elems[1].integer);
-      if (!client_->IsHeld(lock, token)) return token;
-    }
+  for (const auto& [name, token] : client_->SessionLocks(session->id())) {
+    if (name == lock && client_->Claim(lock, token, session->id())) return token;
   }
   return std::nullopt;
 }
@@ -105,10 +106,12 @@ void LockCore::Granted(const std::shared_ptr<Session>& session, uint64_t token) 
 Status LockCore::Release() {
   uint64_t token;
   bool was_lost;
+  std::shared_ptr<Session> session;
   {
     std::lock_guard g(mu_);
     token = token_;
     was_lost = lost_;
+    session = session_;
     token_ = 0;
     lost_ = false;
     session_.reset();
@@ -118,6 +121,16 @@ Status LockCore::Release() {
   auto r = client_->Call({"LOCK.RELEASE", lock, std::to_string(token)}, CallOptions{.idempotent = true});
   Status s = r.ok() ? Status::Ok() : r.status();
   if (!s.ok() && was_lost && s.code() == StatusCode::kFailedPrecondition) s = Status::Ok();  // already gone
+  if (had_unknown_ && session) {
+    // A request lost in a failover may have been granted to the session
+    // after we got another grant (shared and semaphore modes): free it.
+    while (auto orphan = FindAdoptable(session)) {
+      auto released = client_->Call({"LOCK.RELEASE", lock, std::to_string(*orphan)}, CallOptions{.idempotent = true});
+      client_->Forget(lock, *orphan);
+      if (!released.ok()) break;
+    }
+    had_unknown_ = false;
+  }
   set_last_error(s);
   return s;
 }

@@ -48,6 +48,7 @@ class LockCore : public std::enable_shared_from_this<LockCore> {
   uint64_t token_ = 0;
   bool lost_ = false;
   Status last_error_;
+  bool had_unknown_ = false;  // an acquire had an unknown outcome since the last release
 };
 
 }  // namespace lockq::detail

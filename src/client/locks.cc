@@ -107,21 +107,35 @@ class ElectionObserver : public Observer {
   }
 
  private:
+  // Reports in order and once per change: the first answer (on the
+  // caller's thread) and pushes (on the reader's) both go through here,
+  // under report_mu_, which Connect holds until its first answer is out.
+  void Report(const std::optional<LeaderInfo>& l) {
+    std::optional<std::pair<std::string, uint64_t>> now;
+    if (l) now.emplace(l->value, l->token);
+    if (reported_ && last_ == now) return;
+    reported_ = true;
+    last_ = now;
+    fn_(l);
+  }
+
   Status Connect() {
+    std::lock_guard report(report_mu_);
     auto pipe = client_->OpenPipe([this](const Reply& push) {
       // >4 elect name value token
       if (push.elems.size() < 4 || push.elems[0].str != "elect" || push.elems[1].str != name_) return;
+      std::lock_guard report(report_mu_);
       if (push.elems[2].kind == Reply::Kind::kNull) {
-        fn_(std::nullopt);
+        Report(std::nullopt);
       } else {
-        fn_(LeaderInfo{push.elems[2].str, static_cast<uint64_t>(push.elems[3].integer)});
+        Report(LeaderInfo{push.elems[2].str, static_cast<uint64_t>(push.elems[3].integer)});
       }
     });
     if (!pipe.ok()) return pipe.status();
     auto r = (*pipe)->Call({"ELECT.OBSERVE", name_}, client_->options().call_timeout);
     if (!r.ok()) return r.status();
     if (r->is_error()) return FromServerError(r->str);
-    fn_(ParseLeader(*r));
+    Report(ParseLeader(*r));
     std::lock_guard lock(mu_);
     pipe_ = *pipe;
     if (stopping_) pipe_->Close(Status::Unavailable("observer stopped"));
@@ -142,6 +156,9 @@ class ElectionObserver : public Observer {
   std::shared_ptr<detail::ClientState> client_;
   const std::string name_;
   Fn fn_;
+  std::mutex report_mu_;
+  bool reported_ = false;
+  std::optional<std::pair<std::string, uint64_t>> last_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;

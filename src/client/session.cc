@@ -44,8 +44,11 @@ void SessionState::KeepAlive() {
     auto r = client->Call({"SESSION.KEEPALIVE", sid},
                           CallOptions{.timeout = ttl / 3, .idempotent = true, .retry_for = ttl / 3});
     if (r.ok()) {
-      std::lock_guard lock(mu_);
-      guaranteed_until_ = std::max(guaranteed_until_, sent + milliseconds(r->integer));
+      {
+        std::lock_guard lock(mu_);
+        guaranteed_until_ = std::max(guaranteed_until_, sent + milliseconds(r->integer));
+      }
+      if (sweep_) client->SweepOrphans(id);
     } else if (r.status().code() == StatusCode::kFailedPrecondition) {  // NOSESSION
       MarkLost();
       return;

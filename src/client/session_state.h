@@ -3,6 +3,7 @@
 // (include/lockq/session.h).
 
 #include <chrono>
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -25,6 +26,10 @@ class SessionState {
   bool alive() const;
   Clock::time_point guaranteed_until() const;
   void OnLost(std::function<void()> fn);
+  // A lock request of this session had an unknown outcome: from now on
+  // each keepalive round also releases grants nobody here holds
+  // (ClientState::SweepOrphans).
+  void SweepFromNowOn() { sweep_ = true; }
 
   const std::shared_ptr<ClientState> client;
   const uint64_t id;
@@ -40,6 +45,7 @@ class SessionState {
   bool alive_ = true;
   Clock::time_point guaranteed_until_;
   std::vector<std::function<void()>> on_lost_;
+  std::atomic<bool> sweep_{false};
   std::thread thread_;
 };
 

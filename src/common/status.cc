@@ -16,6 +16,7 @@ std::string Status::ToString() const {
     case StatusCode::kDeadlineExceeded: name = "DeadlineExceeded"; break;
     case StatusCode::kFailedPrecondition: name = "FailedPrecondition"; break;
     case StatusCode::kOutcomeUnknown: name = "OutcomeUnknown"; break;
+    case StatusCode::kPermissionDenied: name = "PermissionDenied"; break;
     case StatusCode::kServerError: name = "ServerError"; break;
   }
   return std::string(name) + ": " + message_;

@@ -1,0 +1,157 @@
+// lockq::Client against real lockqd processes: calls, error mapping,
+// timeouts, endpoints that are down, and riding out a failover.
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "client_util.h"
+
+namespace lockq::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A port nothing listens on: bound then closed.
+std::string DeadEndpoint() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+}
+
+TEST(ClientIT, CallsAndMapsErrorRepliesToStatusCodes) {
+  ProcessCluster c;
+  LQ_ASSERT_OK(c.Start());
+  Client client(Endpoints(c), FastOptions());
+  EXPECT_EQ(client.endpoint(), "");
+  LQ_ASSERT_OK(client.Ping());
+  EXPECT_EQ(client.endpoint(), c.RespAddr(0));
+  EXPECT_EQ(client.options().call_timeout, 5000ms);
+  auto set = client.Call({"SET", "k", "v"});
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  EXPECT_EQ(set->str, "OK");
+  EXPECT_EQ(Str(client.Call({"GET", "k"})), "v");
+  // Error replies become Status codes that say what to do.
+  auto notint = client.Call({"INCR", "k"});
+  EXPECT_EQ(notint.status().code(), StatusCode::kInvalidArgument) << notint.status().ToString();
+  auto syntax = client.Call({"SET", "k"});
+  EXPECT_EQ(syntax.status().code(), StatusCode::kInvalidArgument) << syntax.status().ToString();
+  auto notowner = client.Call({"LOCK.RELEASE", "nolock", "12345"});
+  EXPECT_EQ(notowner.status().code(), StatusCode::kFailedPrecondition) << notowner.status().ToString();
+  EXPECT_NE(notowner.status().message().find("NOTOWNER"), std::string::npos);
+  auto nosession = client.Call({"SESSION.KEEPALIVE", "999999"});
+  EXPECT_EQ(nosession.status().code(), StatusCode::kFailedPrecondition);
+  auto noscript = client.Call({"EVALSHA", "0123456789012345678901234567890123456789", "0"});
+  EXPECT_EQ(noscript.status().code(), StatusCode::kNotFound) << noscript.status().ToString();
+  auto notfound = client.Call({"Q.INFO", "no-such-queue"});
+  EXPECT_EQ(notfound.status().code(), StatusCode::kNotFound) << notfound.status().ToString();
+  auto empty = client.Call({});
+  EXPECT_EQ(empty.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(ClientIT, FromServerErrorNamesTheCallersNextStep) {
+  EXPECT_EQ(FromServerError("TRYAGAIN no leader elected; retry shortly").code(), StatusCode::kUnavailable);
+  EXPECT_EQ(FromServerError("TRYAGAIN leader changed; outcome unknown, check before retrying").code(),
+            StatusCode::kOutcomeUnknown);
+  EXPECT_EQ(FromServerError("STALETOKEN fencing token is older").code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(FromServerError("NOAUTH Authentication required.").code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(FromServerError("ERR too many locks (1000000)").code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(FromServerError("ERR something else").code(), StatusCode::kServerError);
+  EXPECT_EQ(FromServerError("ERR something else").message(), "ERR something else");
+}
+
+TEST(ClientIT, ADeadFirstEndpointIsSkipped) {
+  ProcessCluster c;
+  LQ_ASSERT_OK(c.Start());
+  Client client({DeadEndpoint(), c.RespAddr(0)}, FastOptions());
+  LQ_ASSERT_OK(client.Ping());
+  EXPECT_EQ(client.endpoint(), c.RespAddr(0));
+}
+
+TEST(ClientIT, NoReachableNodeIsUnavailableAfterTheRetryBudget) {
+  ClientOptions o = FastOptions();
+  o.retry_for = 300ms;
+  Client client({DeadEndpoint(), DeadEndpoint()}, o);
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = client.Call({"PING"});
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("gave up"), std::string::npos) << r.status().ToString();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 30s);  // bounded, not a timing claim
+  Client none({}, o);
+  EXPECT_EQ(none.Ping().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(ClientIT, TlsIsRefusedClearlyUntilTheServerSupportsIt) {
+  ProcessCluster c;
+  LQ_ASSERT_OK(c.Start());
+  ClientOptions o = FastOptions();
+  o.tls.enabled = true;
+  Client client(Endpoints(c), o);
+  Status s = client.Ping();
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+  EXPECT_NE(s.message().find("TLS"), std::string::npos);
+}
+
+TEST(ClientIT, ACallThatOutlivesItsTimeoutIsDeadlineExceeded) {
+  ProcessCluster c;
+  LQ_ASSERT_OK(c.Start());
+  Client client(Endpoints(c), FastOptions());
+  Mutex holder(client, "slow");
+  holder.lock();
+  // A raw blocking acquire on the shared connection, with a short timeout.
+  auto r = client.Call({"LOCK.ACQUIRE", "slow", "WAIT", "0"}, CallOptions{.timeout = 200ms});
+  EXPECT_EQ(r.status().code(), StatusCode::kDeadlineExceeded) << r.status().ToString();
+  // The client reconnects for the next call.
+  LQ_ASSERT_OK(client.Ping());
+  holder.unlock();
+}
+
+TEST(ClientIT, CallsFromManyThreadsShareOneConnection) {
+  ProcessCluster c;
+  LQ_ASSERT_OK(c.Start());
+  Client client(Endpoints(c), FastOptions());
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 8; t++) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; i++) {
+        std::string key = "t" + std::to_string(t) + "-" + std::to_string(i);
+        if (!client.Call({"SET", key, key}).ok()) continue;
+        if (Str(client.Call({"GET", key})) == key) ok++;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 8 * 200);
+  auto clients = client.Call({"INFO", "clients"});
+  ASSERT_TRUE(clients.ok());
+  EXPECT_NE(clients->str.find("connected_clients:1\r\n"), std::string::npos) << clients->str;
+}
+
+TEST(ClientIT, IdempotentCallsRideOutALeaderKill) {
+  ProcessCluster c(ClusterOptions{.nodes = 3});
+  LQ_ASSERT_OK(c.Start());
+  Client client(Endpoints(c), FastOptions());
+  ASSERT_TRUE(client.Call({"SET", "survives", "1"}).ok());
+  int leader = c.Leader();
+  ASSERT_GE(leader, 0);
+  c.Kill9(leader);
+  for (int i = 0; i < 20; i++) {
+    auto r = client.Call({"GET", "survives"}, CallOptions{.idempotent = true});
+    ASSERT_TRUE(r.ok()) << "call " << i << ": " << r.status().ToString();
+    EXPECT_EQ(r->str, "1");
+  }
+  auto w = client.Call({"SET", "after", "2"}, CallOptions{.idempotent = true});
+  EXPECT_TRUE(w.ok()) << w.status().ToString();
+}
+
+}  // namespace
+}  // namespace lockq::testing
