@@ -53,11 +53,11 @@ struct Pipe::Core {
       bool ok = SendAll(buf);
       lock.lock();
       if (!ok) {
-        writing = false;
-        lock.unlock();
-        Fail(Status::OutcomeUnknown("connection to " + addr + " lost while sending: " + std::strerror(errno)));
-        lock.lock();
-        return;
+        // The reader sees the shutdown and fails every request, on its
+        // own thread: Send() never runs callbacks on the sender's thread
+        // (which may hold its own locks).
+        ::shutdown(fd, SHUT_RDWR);
+        break;
       }
     }
     writing = false;

@@ -35,13 +35,15 @@ class Pipe {
   Pipe& operator=(const Pipe&) = delete;
 
   // Queues argv; `done` runs on the reader thread with the reply (error
-  // replies included) or the Status that closed the pipe. Returns false,
-  // without calling `done`, when the pipe is already closed.
+  // replies included) or the Status that closed the pipe, never on the
+  // caller's. Returns false, without calling `done`, when the pipe is
+  // already closed.
   bool Send(const std::vector<std::string>& argv, Callback done);
   // Send and wait. On timeout the pipe is closed (later replies could not
   // be matched) and kDeadlineExceeded returned.
   Result<Reply> Call(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
-  // Closes the connection; requests in flight complete with `why`.
+  // Closes the connection; requests in flight complete with `why`, on the
+  // calling thread (so do not call it holding a lock a callback takes).
   void Close(const Status& why);
   bool open() const;
   const std::string& addr() const;

@@ -62,13 +62,15 @@ class PublisherState : public std::enable_shared_from_this<PublisherState> {
 
   void Stop() {
     std::vector<Publisher::Callback> failed;
+    std::shared_ptr<client::Pipe> pipe;
     {
       std::lock_guard lock(mu_);
       stopping_ = true;
-      if (pipe_) pipe_->Close(Status::Unavailable("the publisher is closing"));
+      pipe = pipe_;
       for (auto& [seq, e] : outstanding_) failed.push_back(std::move(e.done));
       outstanding_.clear();
     }
+    if (pipe) pipe->Close(Status::Unavailable("the publisher is closing"));
     cv_.notify_all();
     if (recovery_.joinable()) recovery_.join();
     for (auto& done : failed) done(Status::Unavailable("the publisher was destroyed before the confirm"));
