@@ -26,8 +26,7 @@ set_target_properties(lockq_common PROPERTIES EXPORT_NAME common)
 
 install(TARGETS lockq_client lockq_resp lockq_common
         EXPORT lockqTargets
-        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
-        INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/lockq
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
         FILES_MATCHING PATTERN "*.h")
@@ -65,5 +64,15 @@ install(FILES ${PROJECT_BINARY_DIR}/pkgconfig/lockq.pc
 foreach(tool lockqd lockq)
   if(TARGET ${tool})
     install(TARGETS ${tool} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+  endif()
+endforeach()
+
+# Everything the rules above install, for a test that installs (ctest does
+# not build): tests/install/install_examples_test.sh.
+add_custom_target(lockq_installables)
+add_dependencies(lockq_installables lockq_client lockq_resp lockq_common)
+foreach(tool lockqd lockq)
+  if(TARGET ${tool})
+    add_dependencies(lockq_installables ${tool})
   endif()
 endforeach()
