@@ -27,8 +27,11 @@ namespace {
 
 constexpr const char* kQueue = "example:jobs";
 
+// "host:port,host:port" from argv[1], else $LOCKQ_SERVER, else the
+// default; an empty value counts as absent.
 std::vector<std::string> Endpoints(int argc, char** argv) {
-  std::string list = argc > 1 ? argv[1] : (std::getenv("LOCKQ_SERVER") ? std::getenv("LOCKQ_SERVER") : "127.0.0.1:6379");
+  const char* env = std::getenv("LOCKQ_SERVER");
+  std::string list = argc > 1 && *argv[1] ? argv[1] : env && *env ? env : "127.0.0.1:6379";
   std::vector<std::string> out;
   for (size_t start = 0; start <= list.size();) {
     size_t comma = list.find(',', start);
