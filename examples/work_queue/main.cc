@@ -3,8 +3,9 @@
 // on disk); two consumers, each with 10 jobs in flight at most (prefetch),
 // share the work and ack what they finish.
 //
-//   work_queue [ENDPOINTS] [N]   ENDPOINTS default $LOCKQ_SERVER or
-//                                127.0.0.1:6379; N default 1000
+//   work_queue [ENDPOINTS] [N] [QUEUE]   ENDPOINTS default $LOCKQ_SERVER
+//                                        or 127.0.0.1:6379; N default
+//                                        1000; QUEUE default example:jobs
 //
 // Delivery is at-least-once: a job whose consumer dies before acking it is
 // delivered again (redelivered = true), so handlers should be idempotent.
@@ -25,7 +26,7 @@
 
 namespace {
 
-constexpr const char* kQueue = "example:jobs";
+constexpr const char* kDefaultQueue = "example:jobs";
 
 // "host:port,host:port" from argv[1], else $LOCKQ_SERVER, else the
 // default; an empty value counts as absent.
@@ -59,10 +60,11 @@ struct Done {
 
 int main(int argc, char** argv) {
   const int n = argc > 2 ? std::atoi(argv[2]) : 1000;
+  const std::string queue = argc > 3 ? argv[3] : kDefaultQueue;
   lockq::Client client(Endpoints(argc, argv));
 
   // Idempotent: every process may declare the queues it uses.
-  if (auto s = lockq::DeclareQueue(client, kQueue); !s.ok()) {
+  if (auto s = lockq::DeclareQueue(client, queue); !s.ok()) {
     std::fprintf(stderr, "work_queue: declare: %s\n", s.ToString().c_str());
     return 1;
   }
@@ -73,7 +75,7 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<lockq::Consumer>> consumers;
   lockq::ConsumerOptions options;
   options.prefetch = 10;  // at most 10 unacked jobs per consumer
-  for (int i = 0; i < 2; ++i) consumers.push_back(std::make_unique<lockq::Consumer>(client, kQueue, options));
+  for (int i = 0; i < 2; ++i) consumers.push_back(std::make_unique<lockq::Consumer>(client, queue, options));
   for (auto& c : consumers) {
     // Start() subscribes now (Run would too): errors such as an unknown
     // queue show up here, and both consumers are in place before the jobs.
@@ -102,7 +104,7 @@ int main(int argc, char** argv) {
   // Publish N jobs; each future completes with the job's confirm.
   lockq::Publisher publisher(client);
   std::vector<std::future<lockq::Result<lockq::Confirm>>> confirms;
-  for (int i = 0; i < n; ++i) confirms.push_back(publisher.Publish(kQueue, "job-" + std::to_string(i)));
+  for (int i = 0; i < n; ++i) confirms.push_back(publisher.Publish(queue, "job-" + std::to_string(i)));
   int confirmed = 0;
   for (auto& f : confirms) {
     auto c = f.get();

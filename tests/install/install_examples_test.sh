@@ -150,9 +150,10 @@ t2=$(sed -n 's/.* leads with token //p' "$TMP/election.pkgconfig.out")
 [[ -n $t1 && -n $t2 && $t1 != "$t2" ]] || fail "election: expected two leaderships with different tokens ($t1, $t2)"
 
 step "work_queue: publish with confirms, two competing consumers"
-run work_queue cmake "$LOCKQ_SERVER" 500
+# A queue per run: the first run's last acks may still be settling.
+run work_queue cmake "$LOCKQ_SERVER" 500 test:jobs-cmake
 grep -q "distinct jobs done: 500 of 500" "$TMP/work_queue.cmake.out" || fail "work_queue (cmake build)"
-run work_queue pkgconfig "$LOCKQ_SERVER" 200
+run work_queue pkgconfig "$LOCKQ_SERVER" 200 test:jobs-pkgconfig
 grep -q "distinct jobs done: 200 of 200" "$TMP/work_queue.pkgconfig.out" || fail "work_queue (pkgconfig build)"
 
 step "fenced_write: the stale token is refused"
