@@ -4,12 +4,13 @@
 #include <thread>
 
 #include "lockq/session.h"
+#include "resp/resp.h"
 
 namespace lockq::detail {
 
 namespace {
 
-constexpr size_t kMaxIdlePipes = 4;
+constexpr size_t kMaxIdleConns = 16;
 using std::chrono::milliseconds;
 
 // Full jitter (a random sleep up to the current step), so clients that lost
@@ -26,7 +27,8 @@ void Backoff(milliseconds* step, milliseconds max) {
 ClientState::ClientState(std::vector<std::string> endpoints, ClientOptions options)
     : endpoints_(std::move(endpoints)), options_(std::move(options)) {}
 
-Result<std::shared_ptr<client::Pipe>> ClientState::OpenPipe(client::Pipe::PushHandler on_push) {
+template <typename T>
+Result<T> ClientState::FirstNode(const std::function<Result<T>(const std::string&)>& open) {
   if (endpoints_.empty()) return Status::InvalidArgument("no endpoints: give the client at least one HOST:PORT");
   size_t first;
   {
@@ -36,18 +38,23 @@ Result<std::shared_ptr<client::Pipe>> ClientState::OpenPipe(client::Pipe::PushHa
   std::string errors;
   for (size_t i = 0; i < endpoints_.size(); i++) {
     size_t at = (first + i) % endpoints_.size();
-    auto pipe = client::Pipe::Open(endpoints_[at], options_, on_push);
-    if (pipe.ok()) {
+    auto opened = open(endpoints_[at]);
+    if (opened.ok()) {
       std::lock_guard lock(mu_);
       next_ = at;
-      return pipe;
+      return opened;
     }
-    if (pipe.status().code() != StatusCode::kUnavailable) return pipe.status();  // auth, TLS: not a node problem
-    errors += (errors.empty() ? "" : "; ") + pipe.status().message();
+    if (opened.status().code() != StatusCode::kUnavailable) return opened.status();  // auth, TLS: not a node problem
+    errors += (errors.empty() ? "" : "; ") + opened.status().message();
   }
   std::lock_guard lock(mu_);
   next_ = (first + 1) % endpoints_.size();
   return Status::Unavailable("no lockq node answered (" + errors + ")");
+}
+
+Result<std::shared_ptr<client::Pipe>> ClientState::OpenPipe(client::Pipe::PushHandler on_push) {
+  return FirstNode<std::shared_ptr<client::Pipe>>(
+      [&](const std::string& addr) { return client::Pipe::Open(addr, options_, on_push); });
 }
 
 Result<Reply> ClientState::Retry(const CallOptions& o, const Attempt& attempt) {
@@ -71,8 +78,9 @@ Result<Reply> ClientState::Retry(const CallOptions& o, const Attempt& attempt) {
   }
 }
 
-Result<Reply> ClientState::Call(const std::vector<std::string>& argv, const CallOptions& options) {
+Result<Reply> ClientState::Call(const std::vector<std::string>& argv, const CallOptions& options, bool pooled) {
   return Retry(options, [&](milliseconds timeout) -> Result<Reply> {
+    if (pooled) return BlockingCall(argv, timeout);
     std::shared_ptr<client::Pipe> pipe;
     {
       std::lock_guard lock(mu_);
@@ -102,25 +110,50 @@ Result<Reply> ClientState::Call(const std::vector<std::string>& argv, const Call
 }
 
 Result<Reply> ClientState::BlockingCall(const std::vector<std::string>& argv, milliseconds timeout) {
-  std::shared_ptr<client::Pipe> pipe;
+  using client::RespConnection;
+  std::unique_ptr<RespConnection> conn;
   {
     std::lock_guard lock(mu_);
-    while (!idle_.empty() && !pipe) {
-      if (idle_.back()->open()) pipe = idle_.back();
+    if (!idle_.empty()) {
+      conn = std::move(idle_.back());
       idle_.pop_back();
     }
   }
-  if (!pipe) {
-    auto opened = OpenPipe([this](const Reply& r) { OnPush(r); });
+  if (!conn) {
+    auto opened = FirstNode<std::unique_ptr<RespConnection>>(
+        [&](const std::string& addr) -> Result<std::unique_ptr<RespConnection>> {
+          if (options_.tls.enabled) {
+            return Status::InvalidArgument("TLS is not supported by lockq servers yet; unset ClientOptions::tls.enabled");
+          }
+          auto c = RespConnection::Connect(addr, options_.connect_timeout);
+          if (!c.ok()) return Status::Unavailable(c.status().message());
+          auto hello = c->Call(client::HelloCommand(options_));
+          if (!hello.ok()) return Status::Unavailable("connect " + addr + ": " + hello.status().message());
+          if (hello->is_error()) return FromServerError(hello->str);
+          return std::make_unique<RespConnection>(std::move(*c));
+        });
     if (!opened.ok()) return opened.status();
-    pipe = *opened;
+    conn = std::move(*opened);
   }
-  auto r = pipe->Call(argv, timeout);
-  if (pipe->open()) {
+  conn->set_timeout(timeout);
+  std::string out;
+  resp::WriteCommand(argv, &out);
+  if (Status s = conn->SendRaw(out); !s.ok()) return Status::OutcomeUnknown(s.message());
+  for (;;) {
+    auto r = conn->ReadReply();
+    if (!r.ok()) {
+      bool timed_out = r.status().message().find("timed out") != std::string::npos;
+      return timed_out ? Status::DeadlineExceeded("no reply within " + std::to_string(timeout.count()) + " ms")
+                       : Status::OutcomeUnknown(r.status().message());
+    }
+    if (r->kind == Reply::Kind::kPush) {
+      OnPush(*r);
+      continue;
+    }
     std::lock_guard lock(mu_);
-    if (idle_.size() < kMaxIdlePipes) idle_.push_back(pipe);
+    if (idle_.size() < kMaxIdleConns) idle_.push_back(std::move(conn));
+    return r;
   }
-  return r;
 }
 
 std::string ClientState::endpoint() const {
@@ -231,7 +264,7 @@ void ClientState::Shutdown() {
   }
   if (session) (void)session->Close();
   std::shared_ptr<client::Pipe> shared;
-  std::vector<std::shared_ptr<client::Pipe>> idle;
+  std::vector<std::unique_ptr<client::RespConnection>> idle;
   {
     std::lock_guard lock(mu_);
     shared.swap(shared_);
@@ -239,7 +272,7 @@ void ClientState::Shutdown() {
   }
   Status bye = Status::Unavailable("the client was destroyed");
   if (shared) shared->Close(bye);
-  for (auto& p : idle) p->Close(bye);
+  idle.clear();
 }
 
 }  // namespace lockq::detail

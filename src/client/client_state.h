@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "client/pipe.h"
+#include "client/resp_connection.h"
 #include "lockq/client_core.h"
 
 namespace lockq {
@@ -31,10 +32,14 @@ class ClientState : public std::enable_shared_from_this<ClientState> {
   ClientState(std::vector<std::string> endpoints, ClientOptions options);
   const ClientOptions& options() const { return options_; }
 
-  // Client::Call: on the shared connection, with the retry policy.
-  Result<Reply> Call(const std::vector<std::string>& argv, const CallOptions& options);
-  // On a connection of its own (from a small pool), for calls that block
-  // in the server (lock waits). `timeout` bounds the attempt.
+  // Client::Call, with the retry policy: on the shared pipelined
+  // connection, or (`pooled`) on a pooled connection of the calling
+  // thread's own, read by that thread (no reader-thread hand-off: the
+  // lock classes' path).
+  Result<Reply> Call(const std::vector<std::string>& argv, const CallOptions& options, bool pooled = false);
+  // One attempt on a pooled connection, for calls that may block in the
+  // server (lock waits). `timeout` bounds it. Pushes read meanwhile are
+  // dispatched (lock.lost).
   Result<Reply> BlockingCall(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
   // A new connection to the first node that answers, starting with the
   // one that answered last; Unavailable when none does.
@@ -64,6 +69,9 @@ class ClientState : public std::enable_shared_from_this<ClientState> {
 
  private:
   void OnPush(const Reply& push);
+  // The first endpoint, from next_ on, for which `open` succeeds.
+  template <typename T>
+  Result<T> FirstNode(const std::function<Result<T>(const std::string&)>& open);
   void Lost(std::vector<std::function<void()>> fns);
 
   const std::vector<std::string> endpoints_;
@@ -72,7 +80,7 @@ class ClientState : public std::enable_shared_from_this<ClientState> {
   size_t next_ = 0;  // the endpoint to try first
   std::string current_;
   std::shared_ptr<client::Pipe> shared_;
-  std::vector<std::shared_ptr<client::Pipe>> idle_;
+  std::vector<std::unique_ptr<client::RespConnection>> idle_;
   struct Holder {
     uint64_t session;
     std::function<void()> on_lost;

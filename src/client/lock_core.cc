@@ -118,7 +118,7 @@ Status LockCore::Release() {
   }
   if (token == 0) return Status::FailedPrecondition("'" + lock + "' is not held by this object");
   client_->Forget(lock, token);
-  auto r = client_->Call({"LOCK.RELEASE", lock, std::to_string(token)}, CallOptions{.idempotent = true});
+  auto r = client_->Call({"LOCK.RELEASE", lock, std::to_string(token)}, CallOptions{.idempotent = true}, true);
   Status s = r.ok() ? Status::Ok() : r.status();
   if (!s.ok() && was_lost && s.code() == StatusCode::kFailedPrecondition) s = Status::Ok();  // already gone
   if (had_unknown_ && session) {

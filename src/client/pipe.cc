@@ -17,6 +17,7 @@ struct Pipe::Core {
   int fd = -1;
   std::string addr;
   PushHandler on_push;
+  std::function<void()> on_pending;  // set before the first deferred Send
   std::mutex mu;
   bool closed = false;
   bool writing = false;
@@ -75,6 +76,14 @@ struct Pipe::Core {
   }
 };
 
+std::vector<std::string> HelloCommand(const ClientOptions& options) {
+  std::vector<std::string> hello = {"HELLO", "3"};
+  if (!options.password.empty()) {
+    hello.insert(hello.end(), {"AUTH", options.username.empty() ? "default" : options.username, options.password});
+  }
+  return hello;
+}
+
 Pipe::Pipe(std::shared_ptr<Core> core) : core_(std::move(core)) {
   reader_ = std::thread([c = core_] { ReadLoop(c); });
 }
@@ -101,21 +110,20 @@ Result<std::shared_ptr<Pipe>> Pipe::Open(const std::string& addr, const ClientOp
   int flags = ::fcntl(core->fd, F_GETFL);
   ::fcntl(core->fd, F_SETFL, flags & ~O_NONBLOCK);  // the reader blocks in recv
   std::shared_ptr<Pipe> pipe(new Pipe(core));
-  std::vector<std::string> hello = {"HELLO", "3"};
-  if (!options.password.empty()) {
-    hello.insert(hello.end(), {"AUTH", options.username.empty() ? "default" : options.username, options.password});
-  }
-  auto r = pipe->Call(hello, options.connect_timeout);
+  auto r = pipe->Call(HelloCommand(options), options.connect_timeout);
   if (!r.ok()) return Status::Unavailable("connect " + addr + ": " + r.status().message());
   if (r->is_error()) return FromServerError(r->str);
   return pipe;
 }
 
-bool Pipe::Send(const std::vector<std::string>& argv, Callback done) {
+bool Pipe::Send(const std::vector<std::string>& argv, Callback done, bool defer) {
+  constexpr size_t kDeferBytes = 64 * 1024;
   std::unique_lock lock(core_->mu);
   if (core_->closed) return false;
+  bool answered_all = core_->waiting.empty();
   resp::WriteCommand(argv, &core_->out);
   core_->waiting.push_back(std::move(done));
+  if (defer && !answered_all && core_->out.size() < kDeferBytes) return true;
   if (!core_->writing) core_->Flush(lock);
   return true;
 }
@@ -133,6 +141,13 @@ Result<Reply> Pipe::Call(const std::vector<std::string>& argv, std::chrono::mill
 }
 
 void Pipe::Close(const Status& why) { core_->Fail(why); }
+
+void Pipe::SetPendingHook(std::function<void()> hook) { core_->on_pending = std::move(hook); }
+
+void Pipe::FlushPending() {
+  std::unique_lock lock(core_->mu);
+  if (!core_->out.empty() && !core_->writing && !core_->closed) core_->Flush(lock);
+}
 
 bool Pipe::open() const {
   std::lock_guard lock(core_->mu);
@@ -183,6 +198,12 @@ void Pipe::ReadLoop(const std::shared_ptr<Core>& core) {
       }
       cb(std::move(reply));
     }
+    bool pending;
+    {
+      std::lock_guard lock(core->mu);
+      pending = !core->out.empty() && !core->writing && !core->closed;
+    }
+    if (pending && core->on_pending) core->on_pending();
     if (start > 0 && (start == in.size() || start > 1 << 20)) {
       in.erase(0, start);
       start = 0;

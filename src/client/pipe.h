@@ -21,6 +21,9 @@
 
 namespace lockq::client {
 
+// HELLO 3, with AUTH when the options carry a password.
+std::vector<std::string> HelloCommand(const ClientOptions& options);
+
 class Pipe {
  public:
   using Callback = std::function<void(Result<Reply>)>;
@@ -38,10 +41,18 @@ class Pipe {
   // replies included) or the Status that closed the pipe, never on the
   // caller's. Returns false, without calling `done`, when the pipe is
   // already closed.
-  bool Send(const std::vector<std::string>& argv, Callback done);
+  // With `defer`, the request waits in the output buffer while earlier
+  // ones are unanswered (up to 64 KiB); when replies come in, the reader
+  // calls the pending hook and the owner's thread calls FlushPending(), so
+  // a stream of publishes goes out in batches clocked by the server's
+  // replies. (The reader never writes: blocked in send it could not drain
+  // the replies the server is blocked on.)
+  bool Send(const std::vector<std::string>& argv, Callback done, bool defer = false);
   // Send and wait. On timeout the pipe is closed (later replies could not
   // be matched) and kDeadlineExceeded returned.
   Result<Reply> Call(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
+  void SetPendingHook(std::function<void()> hook);
+  void FlushPending();
   // Closes the connection; requests in flight complete with `why`, on the
   // calling thread (so do not call it holding a lock a callback takes).
   void Close(const Status& why);

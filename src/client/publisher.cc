@@ -39,6 +39,7 @@ class PublisherState : public std::enable_shared_from_this<PublisherState> {
     Entry& e = outstanding_[seq];
     e.argv = std::move(argv);
     e.done = std::move(done);
+    unsent_++;
     if (pipe_ && pipe_->open()) {
       SendLocked(seq, e);
     } else {
@@ -69,6 +70,7 @@ class PublisherState : public std::enable_shared_from_this<PublisherState> {
       pipe = pipe_;
       for (auto& [seq, e] : outstanding_) failed.push_back(std::move(e.done));
       outstanding_.clear();
+      unsent_ = 0;
     }
     if (pipe) pipe->Close(Status::Unavailable("the publisher is closing"));
     cv_.notify_all();
@@ -83,14 +85,18 @@ class PublisherState : public std::enable_shared_from_this<PublisherState> {
     uint64_t generation = 0;  // the connection it is in flight on; 0 = to send
   };
 
+  // e is counted in unsent_ (generation 0); sent, it is in flight on the
+  // current connection.
   void SendLocked(uint64_t seq, Entry& e) {
     e.generation = generation_;
+    unsent_--;
     std::weak_ptr<PublisherState> weak = weak_from_this();
     uint64_t gen = generation_;
-    if (!pipe_->Send(e.argv, [weak, seq, gen](Result<Reply> r) {
-          if (auto self = weak.lock()) self->OnReply(seq, gen, std::move(r));
-        })) {
+    if (!pipe_->Send(
+            e.argv, [weak, seq, gen](Result<Reply> r) { if (auto self = weak.lock()) self->OnReply(seq, gen, std::move(r)); },
+            /*defer=*/true)) {
       e.generation = 0;
+      unsent_++;
     }
   }
 
@@ -107,6 +113,7 @@ class PublisherState : public std::enable_shared_from_this<PublisherState> {
                      (s.code() == StatusCode::kOutcomeUnknown || s.code() == StatusCode::kDeadlineExceeded));
       if (resend && !stopping_) {
         it->second.generation = 0;
+        unsent_++;
         cv_.notify_all();
         return;
       }
@@ -132,8 +139,16 @@ class PublisherState : public std::enable_shared_from_this<PublisherState> {
     auto last_ok = ClientState::Clock::now();
     std::chrono::milliseconds step = client_->options().backoff_initial;
     while (!stopping_) {
-      cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return stopping_ || NeedsSend(); });
+      cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return stopping_ || flush_wanted_ || NeedsSend(); });
       if (stopping_) return;
+      if (flush_wanted_) {
+        flush_wanted_ = false;
+        if (auto pipe = pipe_) {
+          lock.unlock();
+          pipe->FlushPending();
+          lock.lock();
+        }
+      }
       if (!NeedsSend()) continue;
       if (!pipe_ || !pipe_->open()) {
         lock.unlock();
@@ -148,6 +163,14 @@ class PublisherState : public std::enable_shared_from_this<PublisherState> {
           continue;
         }
         pipe_ = *opened;
+        std::weak_ptr<PublisherState> weak = weak_from_this();
+        pipe_->SetPendingHook([weak] {
+          if (auto self = weak.lock()) {
+            std::lock_guard lock(self->mu_);
+            self->flush_wanted_ = true;
+            self->cv_.notify_all();
+          }
+        });
         generation_++;
         step = client_->options().backoff_initial;
       }
@@ -158,12 +181,7 @@ class PublisherState : public std::enable_shared_from_this<PublisherState> {
     }
   }
 
-  bool NeedsSend() const {
-    for (const auto& [seq, e] : outstanding_) {
-      if (e.generation == 0) return true;
-    }
-    return false;
-  }
+  bool NeedsSend() const { return unsent_ > 0; }
 
   void FailWaiting(const Status& why) {
     std::vector<Publisher::Callback> failed;
@@ -171,6 +189,7 @@ class PublisherState : public std::enable_shared_from_this<PublisherState> {
       if (it->second.generation == 0) {
         failed.push_back(std::move(it->second.done));
         it = outstanding_.erase(it);
+        unsent_--;
       } else {
         ++it;
       }
@@ -186,10 +205,12 @@ class PublisherState : public std::enable_shared_from_this<PublisherState> {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  bool flush_wanted_ = false;  // the pipe holds deferred publishes
   std::shared_ptr<client::Pipe> pipe_;
   uint64_t generation_ = 0;
   uint64_t next_seq_ = 1;
   std::map<uint64_t, Entry> outstanding_;
+  size_t unsent_ = 0;  // entries of outstanding_ with generation 0
   std::thread recovery_;
 };
 
