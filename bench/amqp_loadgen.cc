@@ -32,6 +32,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <sys/resource.h>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -450,6 +451,9 @@ int main(int argc, char** argv) {
   out["confirm_max_ms"] = t.confirm_us.empty() ? -1.0 : *std::max_element(t.confirm_us.begin(), t.confirm_us.end()) / 1000.0;
   out["lag_p50_ms"] = Percentile(&t.lag_us, 0.50);
   out["lag_p99_ms"] = Percentile(&t.lag_us, 0.99);
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);  // is the client what limits? compare with the server's CPU
+  out["loadgen_cpu_s"] = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
   out["errors"] = t.errors;
   printf("%s\n", out.dump().c_str());
   return t.errors.empty() ? 0 : 1;

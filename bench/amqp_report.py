@@ -46,6 +46,13 @@ def rate(v):
     return "—" if v is None else f"{v:,.0f}"
 
 
+def cpu_per_k(r):
+    n = r.get("published_all") or 0
+    if "server_cpu_s" not in r or n == 0:
+        return "—"
+    return "%.1f" % (r["server_cpu_s"] * 1e6 / n)
+
+
 def ok(r):
     return r is not None and "confirmed_per_s" in r
 
@@ -61,13 +68,15 @@ print(f"Run {machine.get('date_utc', '?')} ({machine.get('mode', '?')}); {machin
       f"rabbitmq-server {machine.get('rabbitmq', '?')}, erlang {machine.get('erlang', '?')}; "
       f"lockq {machine.get('lockq_rev', '?')}. Load before: {machine.get('load_before', '?')}, after: "
       f"{machine.get('load_after', '?')}. fsync probe (4 KiB + O_DSYNC): {machine.get('dd_ms_per_write', '?')} ms.\n")
-print("Each cell: confirmed publishes/s · confirm latency p50 / p99 / max (ms) · consumed/s while publishing "
-      "· publish→consume lag p99 (ms). 1-minute load average before the run in brackets.\n")
+print("Columns: confirmed publishes/s; confirm latency p50 / p99 / max (ms); consumed/s while publishing; "
+      "publish→consume lag p99 (ms); server CPU (all its nodes' processes, user+system) per 1,000 messages "
+      "published, and the load generator's CPU seconds for the whole run; 1-minute load average before the run.\n")
 
 for phase, systems in PHASES:
     print(f"## {phase}\n")
-    print("| shape | system | confirmed/s | confirm p50 / p99 / max ms | consumed/s | lag p99 ms | errors | load |")
-    print("|---|---|---:|---:|---:|---:|---|---:|")
+    print("| shape | system | confirmed/s | confirm p50 / p99 / max ms | consumed/s | lag p99 ms "
+          "| server CPU ms / 1k msgs | loadgen CPU s | errors | load |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---|---:|")
     for s in shapes:
         for sysname, label in systems:
             r = find(sysname, s)
@@ -79,11 +88,13 @@ for phase, systems in PHASES:
             if r.get("nacked"):
                 errs = errs + [f"{r['nacked']} nacked"]
             if not ok(r):
-                print(f"| {shape_name(s)} | {label} | — | — | — | — | {'; '.join(errs) or r.get('error', 'failed')} | |")
+                print(f"| {shape_name(s)} | {label} | — | — | — | — | — | — | "
+                      f"{'; '.join(errs) or r.get('error', 'failed')} | |")
                 continue
             print(f"| {shape_name(s)} | {label} | {rate(r['confirmed_per_s'])} | "
                   f"{ms(r['confirm_p50_ms'])} / {ms(r['confirm_p99_ms'])} / {ms(r['confirm_max_ms'])} | "
-                  f"{rate(r['consumed_per_s'])} | {ms(r['lag_p99_ms'])} | {'; '.join(errs) or '0'} | "
+                  f"{rate(r['consumed_per_s'])} | {ms(r['lag_p99_ms'])} | {cpu_per_k(r)} | "
+                  f"{'—' if r.get('loadgen_cpu_s') is None else '%.1f' % r['loadgen_cpu_s']} | {'; '.join(errs) or '0'} | "
                   f"{r.get('load_before', '')} |")
     print()
 

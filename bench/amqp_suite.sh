@@ -79,10 +79,12 @@ start_rabbit() {
     RABBITMQ_LOG_BASE="$d/log" RABBITMQ_CONFIG_FILE="$d/rabbitmq.conf" \
     RABBITMQ_ENABLED_PLUGINS_FILE="$RMQ_HOME/enabled_plugins" RABBITMQ_PID_FILE="$d/pid" \
     "$RMQ_BIN/rabbitmq-server"
+  AQ_RABBIT_PIDS+=("${PIDS[-1]}")
 }
 
 start_rabbit3() {
   local i
+  AQ_RABBIT_PIDS=()
   for i in 1 2 3; do start_rabbit $i -cluster; done
   for i in 1 2 3; do wait_port $((36670 + i)) 90; done
   for i in 2 3; do
@@ -97,31 +99,74 @@ start_rabbit3() {
 start_lockq_amqp1() {
   ports_free 36379 36479 36572
   rm -rf "$WORK/aq1"; mkdir -p "$WORK/aq1"
+  AQ_LOCKQ1_PIDS=()
   launch lockq1-amqp "$LOCKQD" --node-id 1 --data-dir "$WORK/aq1" --resp-port 36379 --amqp-port 36572 \
-    --raft-addr 127.0.0.1:36479 --http-port 0 --log-level warn
+    --raft-addr 127.0.0.1:36479 --http-port 0 --log-level info
+  AQ_LOCKQ1_PIDS+=("${PIDS[-1]}")
   wait_ping 36379; lockq_leader 36379 >/dev/null
 }
 
+# find_lockq3_leader: sets AQ_LEADER_AMQP to the AMQP port of the current
+# leader. Called before every 3-node run: under this VM's load a leader can
+# lose its term (heartbeats starved), and load sent to a follower is
+# forwarded, which is a different measurement.
+find_lockq3_leader() {
+  local leader
+  leader=$(lockq_leader 36381 36382 36383)
+  local port=$((leader - 36381 + 36581))
+  if [ -n "${AQ_LEADER_AMQP:-}" ] && [ "$port" != "$AQ_LEADER_AMQP" ]; then
+    log "lockq 3 nodes: the leader moved to RESP port $leader"
+    echo "# lockq 3 nodes (amqp): the leader moved to RESP port $leader, AMQP $port" >>"$CMDS"
+  fi
+  AQ_LEADER_AMQP=$port
+}
+
+# lockq3_state TAG: the three nodes' INFO replication (term, leader,
+# indexes, snapshots) into raw/, to explain a slow run afterwards.
+lockq3_state() {
+  local i
+  for i in 1 2 3; do
+    echo "== node $i $1"
+    redis-cli -p $((36380 + i)) INFO replication 2>&1 | tr -d '\r'
+  done >>"$OUT/raw/lockq3-replication.txt"
+}
+
 start_lockq_amqp3() {  # sets AQ_LEADER_AMQP
-  local i IC="1=127.0.0.1:36481,2=127.0.0.1:36482,3=127.0.0.1:36483" leader
+  local i IC="1=127.0.0.1:36481,2=127.0.0.1:36482,3=127.0.0.1:36483"
   ports_free 36381 36382 36383 36481 36482 36483 36581 36582 36583
+  AQ_LOCKQ3_PIDS=()
   for i in 1 2 3; do
     rm -rf "$WORK/aq3-$i"; mkdir -p "$WORK/aq3-$i"
     launch "lockq3-node$i-amqp" "$LOCKQD" --node-id $i --data-dir "$WORK/aq3-$i" --resp-port $((36380 + i)) \
       --amqp-port $((36580 + i)) --raft-addr 127.0.0.1:$((36480 + i)) --initial-cluster "$IC" \
-      --http-port 0 --log-level warn
+      --http-port 0 --log-level info
+    AQ_LOCKQ3_PIDS+=("${PIDS[-1]}")
   done
   for i in 1 2 3; do wait_ping $((36380 + i)); done
-  leader=$(lockq_leader 36381 36382 36383)
-  AQ_LEADER_AMQP=$((leader - 36381 + 36581))
-  log "lockq 3 nodes: leader RESP port $leader, AMQP port $AQ_LEADER_AMQP"
-  echo "# lockq 3 nodes (amqp): leader was RESP port $leader, AMQP $AQ_LEADER_AMQP (load sent there)" >>"$CMDS"
+  AQ_LEADER_AMQP=""
+  find_lockq3_leader
+  log "lockq 3 nodes: leader AMQP port $AQ_LEADER_AMQP"
+  echo "# lockq 3 nodes (amqp): leader AMQP port $AQ_LEADER_AMQP at start (load sent to the leader)" >>"$CMDS"
 }
 
-# aq SYSTEM PORT QUEUE_TYPE SHAPE : one amqp_loadgen run, one JSON row.
+# tree_ticks PID... : CPU time (clock ticks, user+system) of the processes
+# and all their descendants (rabbitmq-server is sh -> beam.smp -> helpers).
+tree_ticks() {
+  local p total=0 kids
+  for p in "$@"; do
+    [ -r "/proc/$p/stat" ] && total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+    kids=$(pgrep -P "$p" 2>/dev/null | tr '\n' ' ') || true
+    [ -n "$kids" ] && total=$((total + $(tree_ticks $kids)))
+  done
+  echo $total
+}
+
+# aq SYSTEM PORT QUEUE_TYPE SHAPE SERVER_PID... : one amqp_loadgen run, one
+# JSON row, with the CPU the server processes used during it.
 aq() {
-  local sys=$1 port=$2 qt=$3 size p c w pf f cmd
+  local sys=$1 port=$2 qt=$3 size p c w pf f cmd t0 t1
   read -r size p c w pf <<<"$4"
+  shift 4
   AQ_RUN=$((AQ_RUN + 1))
   f=$OUT/raw/$sys-amqp-s$size-p$p-c$c-w$w-pf$pf.json
   cmd=("$LOADGEN" --port "$port" --queue "bench-$sys-$AQ_RUN" --queue-type "$qt" --producers "$p"
@@ -130,17 +175,19 @@ aq() {
   printf '%s\n' "${cmd[*]}" >>"$CMDS"
   log "$sys: ${cmd[*]}"
   local load; load=$(cut -d' ' -f1 /proc/loadavg)
+  t0=$(tree_ticks "$@")
   if ! timeout 120 "${cmd[@]}" >"$f" 2>"$f.err"; then
     log "$sys amqp s$size p$p c$c w$w pf$pf: errors (see $f)"
   fi
-  "$PYTHON" - "$sys" "$load" "$f" >>"$RESULTS" <<'PY'
+  t1=$(tree_ticks "$@")
+  "$PYTHON" - "$sys" "$load" "$f" "$(( (t1 - t0) ))" "$(getconf CLK_TCK)" >>"$RESULTS" <<'PY'
 import json, sys
-sysname, load, f = sys.argv[1:4]
+sysname, load, f, ticks, hz = sys.argv[1:6]
 try:
     r = json.loads(open(f).read().strip().splitlines()[-1])
 except Exception as e:
     r = {"errors": ["no output (%s)" % e]}
-r.update({"system": sysname, "gen": "amqp", "load_before": float(load)})
+r.update({"system": sysname, "gen": "amqp", "load_before": float(load), "server_cpu_s": int(ticks) / int(hz)})
 print(json.dumps(r))
 PY
 }
@@ -149,14 +196,15 @@ PY
 probe amqp-1node
 start_lockq_amqp1
 start_epmd -1node
+AQ_RABBIT_PIDS=()
 start_rabbit 0 -1node
 wait_port 36670 90
 rmqctl -n rabbit0@localhost status >"$OUT/raw/rabbit0-status.txt" 2>&1 || true
 for s in "${AQ_SHAPES[@]}"; do
   probe "amqp-1node-$(tr ' ' '-' <<<"$s")"
-  aq lockq1 36572 quorum "$s"
-  aq rabbit-quorum1 36670 quorum "$s"
-  aq rabbit-classic1 36670 classic "$s"
+  aq lockq1 36572 quorum "$s" "${AQ_LOCKQ1_PIDS[@]}"
+  aq rabbit-quorum1 36670 quorum "$s" "${AQ_RABBIT_PIDS[@]}"
+  aq rabbit-classic1 36670 classic "$s" "${AQ_RABBIT_PIDS[@]}"
 done
 stop_all
 
@@ -167,8 +215,10 @@ start_epmd -3nodes
 start_rabbit3
 for s in "${AQ_SHAPES[@]}"; do
   probe "amqp-3nodes-$(tr ' ' '-' <<<"$s")"
-  aq lockq3 "$AQ_LEADER_AMQP" quorum "$s"
-  aq rabbit-quorum3 36671 quorum "$s"
+  find_lockq3_leader
+  aq lockq3 "$AQ_LEADER_AMQP" quorum "$s" "${AQ_LOCKQ3_PIDS[@]}"
+  lockq3_state "after $s"
+  aq rabbit-quorum3 36671 quorum "$s" "${AQ_RABBIT_PIDS[@]}"
 done
 # Where the quorum queues' leaders were: declare one more the same way and ask.
 "$LOADGEN" --port 36671 --queue bench-leader-probe --queue-type quorum --producers 0 --consumers 0 \
