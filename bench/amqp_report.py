@@ -72,6 +72,24 @@ print("Columns: confirmed publishes/s; confirm latency p50 / p99 / max (ms); con
       "publish→consume lag p99 (ms); server CPU (all its nodes' processes, user+system) per 1,000 messages "
       "published, and the load generator's CPU seconds for the whole run; 1-minute load average before the run.\n")
 
+# Side by side: one row per shape, one column per system.
+ALL = [sys for _, systems in PHASES for sys in systems]
+print("## Side by side: confirmed publishes/s (confirm p99 ms)\n")
+print("| shape | " + " | ".join(f"{label} {'1 node' if sysname.endswith('1') else '3 nodes'}"
+                                for sysname, label in ALL) + " |")
+print("|---|" + "---:|" * len(ALL))
+for s in shapes:
+    cells = []
+    for sysname, _ in ALL:
+        r = find(sysname, s)
+        if not ok(r):
+            cells.append("—")
+            continue
+        bad = " *" if (r.get("errors") or r.get("unconfirmed")) else ""
+        cells.append(f"{rate(r['confirmed_per_s'])} ({ms(r['confirm_p99_ms'])}){bad}")
+    print(f"| {shape_name(s)} | " + " | ".join(cells) + " |")
+print("\n\\* the run had errors (connections closed by a leader change; see the per-phase tables).\n")
+
 for phase, systems in PHASES:
     print(f"## {phase}\n")
     print("| shape | system | confirmed/s | confirm p50 / p99 / max ms | consumed/s | lag p99 ms "
