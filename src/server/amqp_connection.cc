@@ -23,10 +23,14 @@ namespace {
 constexpr uint64_t kHandshakeTimeoutMs = 10000;
 constexpr uint64_t kCloseTimeoutMs = 5000;  // for answers still owed before a close
 
+// A basic.ack frame: header 7 + class, method 4 + tag 8 + bits 1 + end 1.
+constexpr size_t kAckFrameBytes = 21;
+
 struct WriteReq {
   uv_write_t req {};
   std::shared_ptr<AmqpConnection> conn;
   std::string bytes;
+  size_t counted_bytes = 0;  // the slots' share of unsent_bytes_
 };
 
 char g_read_slab[64 * 1024];
@@ -53,12 +57,13 @@ uint64_t AmqpConnection::ReserveSlot() {
   return first_slot_ + slots_.size() - 1;
 }
 
-void AmqpConnection::Fill(uint64_t slot, std::string bytes) {
+void AmqpConnection::Fill(uint64_t slot, Answer answer) {
   if (closing_ || slot < first_slot_ || slot >= first_slot_ + slots_.size()) return;
   Slot& s = slots_[slot - first_slot_];
-  s.bytes = std::move(bytes);
+  s.answer = std::move(answer);
   s.ready = true;
-  unsent_bytes_ += s.bytes.size();
+  s.counted_bytes = s.answer.confirm_tag != 0 ? kAckFrameBytes : s.answer.bytes.size();
+  unsent_bytes_ += s.counted_bytes;
   if (unsent_bytes_ > server_->limits().max_output_bytes) {
     spdlog::warn("amqp client {} exceeded {} bytes of unsent output; disconnecting", id_,
                  server_->limits().max_output_bytes);
@@ -83,11 +88,39 @@ void AmqpConnection::FlushOutput() {
   dirty_ = false;
   if (closing_) return;
   auto* w = new WriteReq;
+  // Confirms that are ready together leave as one basic.ack with
+  // multiple=true for the highest tag of a run on one channel (RabbitMQ's
+  // confirm extension: it confirms every earlier publish of the channel).
+  // That is exact because slots leave in publish order: every earlier
+  // publish of the channel was confirmed (or nacked) before this run or is
+  // in it. Anything else with bytes ends the run, so nacks, returns and
+  // closes keep their place.
+  uint16_t run_channel = 0;
+  uint64_t run_tag = 0;
+  size_t run_length = 0;
+  auto end_run = [&] {
+    if (run_tag == 0) return;
+    amqp_basic_ack_t ack{run_tag, run_length > 1};
+    amqp::AppendMethod(run_channel, AMQP_BASIC_ACK_METHOD, &ack, &w->bytes);
+    run_tag = 0;
+    run_length = 0;
+  };
   while (!slots_.empty() && slots_.front().ready) {
-    w->bytes += slots_.front().bytes;
+    Slot& s = slots_.front();
+    if (s.answer.confirm_tag != 0) {
+      if (run_tag != 0 && run_channel != s.answer.confirm_channel) end_run();
+      run_channel = s.answer.confirm_channel;
+      run_tag = s.answer.confirm_tag;
+      run_length++;
+    } else if (!s.answer.bytes.empty()) {
+      end_run();
+      w->bytes += s.answer.bytes;
+    }
+    w->counted_bytes += s.counted_bytes;
     slots_.pop_front();
     first_slot_++;
   }
+  end_run();
   if (w->bytes.empty()) {
     delete w;
   } else {
@@ -124,7 +157,7 @@ void AmqpConnection::FlushOutput() {
 void AmqpConnection::WriteCb(uv_write_t* req, int status) noexcept {
   auto* w = static_cast<WriteReq*>(req->data);
   AmqpConnection* c = w->conn.get();
-  c->unsent_bytes_ -= std::min(c->unsent_bytes_, w->bytes.size());
+  c->unsent_bytes_ -= std::min(c->unsent_bytes_, w->counted_bytes);
   if (status == 0 && !c->closing_) {
     c->UpdateReading();
     if (c->reading_ && c->inbuf_pos_ < c->inbuf_.size()) c->ProcessInput();

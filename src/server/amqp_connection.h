@@ -90,12 +90,22 @@ class AmqpConnection : public std::enable_shared_from_this<AmqpConnection> {
     uint64_t publish_seq = 0;
     std::unique_ptr<Publish> publish;
   };
+  // What an answer puts in its slot: frames, or (confirm_tag != 0) only the
+  // publisher confirm basic.ack for confirm_tag on confirm_channel, which
+  // FlushOutput merges with the confirms in the slots next to it.
+  struct Answer {
+    Answer(std::string b = {}) : bytes(std::move(b)) {}  // NOLINT: implicit on purpose
+    std::string bytes;
+    uint16_t confirm_channel = 0;
+    uint64_t confirm_tag = 0;
+  };
   struct Slot {
     bool ready = false;
-    std::string bytes;
+    Answer answer;
+    size_t counted_bytes = 0;  // what Fill added to unsent_bytes_
   };
   // Frames for a successful reply; may use or change the channel.
-  using OnOk = std::function<std::string(const sm::Reply&)>;
+  using OnOk = std::function<Answer(const sm::Reply&)>;
 
   static void ReadCb(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept;
   static void WriteCb(uv_write_t* req, int status) noexcept;
@@ -111,7 +121,7 @@ class AmqpConnection : public std::enable_shared_from_this<AmqpConnection> {
 
   // Output slots.
   uint64_t ReserveSlot();
-  void Fill(uint64_t slot, std::string bytes);
+  void Fill(uint64_t slot, Answer answer);
   void Send(std::string bytes) { Fill(ReserveSlot(), std::move(bytes)); }
   void SendMethod(uint16_t ch, amqp_method_number_t id, void* m);
   static std::string Method(uint16_t ch, amqp_method_number_t id, void* m);

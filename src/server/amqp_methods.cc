@@ -370,7 +370,14 @@ void AmqpConnection::PublishDone(uint16_t ch) {
         std::string out;
         int64_t routed = r.elems.size() >= 2 ? r.elems[0].integer : 0;
         bool rejected = r.elems.size() >= 2 && r.elems[1].integer != 0;
-        if (mandatory && routed == 0) {
+        bool returned = mandatory && routed == 0;
+        if (seq != 0 && !rejected && !returned) {
+          Answer confirm;  // FlushOutput merges it with its neighbours
+          confirm.confirm_channel = ch;
+          confirm.confirm_tag = seq;
+          return confirm;
+        }
+        if (returned) {
           amqp_basic_return_t ret{312, amqp_cstring_bytes("NO_ROUTE"), Bytes(exchange), Bytes(key)};
           amqp::AppendMethod(ch, AMQP_BASIC_RETURN_METHOD, &ret, &out);
           amqp::AppendContent(ch, returned_props, returned_body, frame_max_, &out);
@@ -384,7 +391,7 @@ void AmqpConnection::PublishDone(uint16_t ch) {
             amqp::AppendMethod(ch, AMQP_BASIC_ACK_METHOD, &ack, &out);
           }
         }
-        return out;
+        return Answer(std::move(out));
       });
 }
 

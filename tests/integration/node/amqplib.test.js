@@ -2,7 +2,8 @@
 // docs/amqp.md): a confirm channel publishing to a topic exchange, a
 // consumer with prefetch and manual acks, nack with requeue (redelivered),
 // basic.get, a channel error (404) that leaves the connection usable, a work
-// queue with 2 competing consumers at prefetch 10, and a topic fan-out.
+// queue with 2 competing consumers at prefetch 10, a topic fan-out, and
+// pipelined confirms (merged acks, individual nacks).
 // Run by ctest: node --test amqplib.test.js, LOCKQD=path/to/lockqd.
 'use strict';
 const { test, before, after } = require('node:test');
@@ -171,5 +172,25 @@ test('topic exchange fan-out: every matching queue gets its copy', async () => {
   assert.deepStrictEqual(await drain('orders'), ['orders.eu', 'orders.us']);
   assert.deepStrictEqual(await drain('eu'), ['orders.eu', 'users.eu']);
   assert.deepStrictEqual(await drain('none'), []);
+  await ch.close();
+});
+
+// lockqd merges the confirms that are ready together into one basic.ack
+// with multiple=true (amqp_connection.cc, FlushOutput); a nack must still
+// reach exactly the publishes it is for. 30 publishes without waiting, to a
+// queue that takes 10 (x-max-length, reject-publish): 10 acks then 20
+// nacks, whichever of them were merged.
+test('pipelined confirms: merged acks and individual nacks reach the right publishes', async () => {
+  const ch = await conn.createConfirmChannel();
+  await ch.assertQueue('confirm-merge', { exclusive: true, arguments: { 'x-max-length': 10, 'x-overflow': 'reject-publish' } });
+  const outcomes = [];
+  const pending = [];
+  for (let i = 0; i < 30; i++) {
+    pending.push(new Promise((resolve) => {
+      ch.sendToQueue('confirm-merge', Buffer.from(String(i)), {}, (err) => { outcomes[i] = err ? 'nack' : 'ack'; resolve(); });
+    }));
+  }
+  await Promise.all(pending);
+  assert.deepStrictEqual(outcomes, Array.from({ length: 30 }, (_, i) => (i < 10 ? 'ack' : 'nack')));
   await ch.close();
 });
