@@ -110,6 +110,37 @@ void Progress(const std::atomic<uint64_t>& ops, const std::atomic<bool>& done, C
   if (tty) std::fprintf(stderr, "\r%80s\r", "");
 }
 
+// Prints the summary table (or JSON) of a finished run.
+int Summarize(const Globals& g, const BenchCli& a, const std::vector<Worker>& workers, uint64_t total,
+              double elapsed) {
+  std::vector<uint32_t> all;
+  uint64_t errors = 0;
+  std::string first_error;
+  for (auto& w : workers) {
+    all.insert(all.end(), w.latency_us.begin(), w.latency_us.end());
+    errors += w.errors;
+    if (first_error.empty()) first_error = w.first_error;
+  }
+  std::sort(all.begin(), all.end());
+  double rate = total / std::max(1e-3, elapsed);
+  uint32_t max = all.empty() ? 0 : all.back();
+  if (g.json) {
+    PrintJson({{"op", a.op}, {"clients", a.clients}, {"ops", total}, {"errors", errors},
+               {"seconds", elapsed}, {"ops_per_sec", rate}, {"p50_ms", Percentile(all, 0.50) / 1000.0},
+               {"p99_ms", Percentile(all, 0.99) / 1000.0}, {"max_ms", max / 1000.0}});
+  } else {
+    Table t({"OP", "CLIENTS", "OPS", "ERRORS", "SECONDS", "OPS/S", "P50 MS", "P99 MS", "MAX MS"});
+    char secs[32], ops_s[32];
+    std::snprintf(secs, sizeof secs, "%.2f", elapsed);
+    std::snprintf(ops_s, sizeof ops_s, "%.0f", rate);
+    t.Add({a.op, std::to_string(a.clients), std::to_string(total), std::to_string(errors), secs, ops_s,
+           Ms(Percentile(all, 0.50)), Ms(Percentile(all, 0.99)), Ms(max)});
+    t.Print();
+  }
+  if (errors > 0) return Fail(std::to_string(errors) + " operation(s) failed; first: " + first_error);
+  return kExitOk;
+}
+
 int Bench(const Globals& g, const BenchCli& a) {
   if (a.op != "lock" && a.op != "set" && a.op != "publish") return Fail("--op must be lock, set or publish");
   if (a.clients < 1 || a.clients > kClientsMax) return Fail("--clients must be 1.." + std::to_string(kClientsMax));
@@ -156,34 +187,7 @@ int Bench(const Globals& g, const BenchCli& a) {
   done = true;
   progress.join();
   if (publisher) (void)client->Call({"Q.PURGE", kBenchQueue});
-
-  std::vector<uint32_t> all;
-  uint64_t errors = 0;
-  std::string first_error;
-  for (auto& w : workers) {
-    all.insert(all.end(), w.latency_us.begin(), w.latency_us.end());
-    errors += w.errors;
-    if (first_error.empty()) first_error = w.first_error;
-  }
-  std::sort(all.begin(), all.end());
-  uint64_t total = finished.load();
-  double rate = total / std::max(1e-3, elapsed);
-  uint32_t max = all.empty() ? 0 : all.back();
-  if (g.json) {
-    PrintJson({{"op", a.op}, {"clients", a.clients}, {"ops", total}, {"errors", errors},
-               {"seconds", elapsed}, {"ops_per_sec", rate}, {"p50_ms", Percentile(all, 0.50) / 1000.0},
-               {"p99_ms", Percentile(all, 0.99) / 1000.0}, {"max_ms", max / 1000.0}});
-  } else {
-    Table t({"OP", "CLIENTS", "OPS", "ERRORS", "SECONDS", "OPS/S", "P50 MS", "P99 MS", "MAX MS"});
-    char secs[32], ops_s[32];
-    std::snprintf(secs, sizeof secs, "%.2f", elapsed);
-    std::snprintf(ops_s, sizeof ops_s, "%.0f", rate);
-    t.Add({a.op, std::to_string(a.clients), std::to_string(total), std::to_string(errors), secs, ops_s,
-           Ms(Percentile(all, 0.50)), Ms(Percentile(all, 0.99)), Ms(max)});
-    t.Print();
-  }
-  if (errors > 0) return Fail(std::to_string(errors) + " operation(s) failed; first: " + first_error);
-  return kExitOk;
+  return Summarize(g, a, workers, finished.load(), elapsed);
 }
 
 }  // namespace
