@@ -75,8 +75,9 @@ std::vector<char*> CStrings(std::vector<std::string>& v) {
 }
 
 // Starts the command with the handled signals unblocked and at their
-// default actions. Returns the pid, or the errno of the failed exec.
-Result<pid_t> Spawn(std::vector<std::string> argv, std::vector<std::string> env) {
+// default actions. Returns the pid, or -1 with *error set to the errno of
+// the failed exec.
+pid_t Spawn(std::vector<std::string> argv, std::vector<std::string> env, int* error) {
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none, defaults = HandledSignals();
@@ -88,10 +89,9 @@ Result<pid_t> Spawn(std::vector<std::string> argv, std::vector<std::string> env)
   pid_t pid = 0;
   auto cargv = CStrings(argv);
   auto cenv = CStrings(env);
-  int err = posix_spawnp(&pid, cargv[0], nullptr, &attr, cargv.data(), cenv.data());
+  *error = posix_spawnp(&pid, cargv[0], nullptr, &attr, cargv.data(), cenv.data());
   posix_spawnattr_destroy(&attr);
-  if (err != 0) return Status::NotFound(std::to_string(err));
-  return pid;
+  return *error == 0 ? pid : -1;
 }
 
 // A short "held by ..." for the not-acquired message (best effort).
@@ -165,7 +165,7 @@ int Supervise(pid_t pid, const sigset_t& signals, const std::atomic<bool>& lost,
     int wstatus = 0;
     pid_t done = ::waitpid(pid, &wstatus, WNOHANG);
     if (done == pid) return wstatus;
-    if (done < 0 && errno != EINTR) return 0;
+    if (done < 0 && errno != EINTR) return kExitError << 8;  // reaped elsewhere: status unknown
   }
 }
 
@@ -194,15 +194,15 @@ int RunLocked(const Globals& g, const LockRunArgs& args) {
   }
 
   uint64_t token = lock.fencing_token();
-  auto pid = Spawn(args.command, CommandEnv(args.name, token));
-  if (!pid.ok()) {
-    int err = std::stoi(pid.status().message());
+  int err = 0;
+  pid_t pid = Spawn(args.command, CommandEnv(args.name, token), &err);
+  if (pid < 0) {
     args.shared ? lock.unlock_shared() : lock.unlock();
     (void)(*session)->Close();
     Fail("cannot run '" + args.command[0] + "': " + std::strerror(err));
     return err == ENOENT ? kExitNotFound : kExitCannotRun;
   }
-  int wstatus = Supervise(*pid, signals, lost, args, token);
+  int wstatus = Supervise(pid, signals, lost, args, token);
   const bool was_lost = lost.load();  // closing our own session below runs OnLost too
 
   Status released = args.shared ? (lock.unlock_shared(), lock.last_error()) : (lock.unlock(), lock.last_error());
