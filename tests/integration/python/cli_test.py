@@ -21,6 +21,7 @@ Run by ctest as: cli_test.py --lockqd PATH --lockq PATH
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -81,6 +82,7 @@ def counting_loops(servers, lock, path, log, loops, rounds, ttl="30s"):
 class CliTestBase(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="lockq-cli-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
 
     def path(self, name):
         return os.path.join(self.tmp, name)
