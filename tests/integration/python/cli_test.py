@@ -288,11 +288,6 @@ class ThreeNodes(CliTestBase):
     def test_mutual_exclusion_8x10(self):
         self.assert_counted(self.servers, "counter3", loops=8, rounds=10)
 
-    # Needs liblockq to adopt a grant of a request lost in the failover
-    # ("ghost" grant: src/client/lock_core.cc, pending in main at the time
-    # of writing); without it a run can hold the lock unknowingly and the
-    # others wait out --wait. Remove this line once that fix is merged.
-    @unittest.skip("needs the ghost-grant fix of src/client/lock_core.cc (main)")
     def test_mutual_exclusion_leader_killed(self):
         """8 x 10 while the leader is killed (and restarted) once. A run may
         fail across the failover (e.g. its lock lost, its command SIGTERMed),
