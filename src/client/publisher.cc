@@ -49,7 +49,9 @@ class PublisherState : public std::enable_shared_from_this<PublisherState> {
 
   Status Flush(std::chrono::milliseconds timeout) {
     std::unique_lock lock(mu_);
-    if (!cv_.wait_for(lock, timeout, [&] { return outstanding_.empty(); })) {
+    // Also waits for the callbacks of settled messages to return, so that
+    // what they record is complete when Flush returns.
+    if (!cv_.wait_for(lock, timeout, [&] { return outstanding_.empty() && callbacks_running_ == 0; })) {
       return Status::DeadlineExceeded(std::to_string(outstanding_.size()) + " messages still unconfirmed after " +
                                       std::to_string(timeout.count()) + " ms");
     }
@@ -127,9 +129,19 @@ class PublisherState : public std::enable_shared_from_this<PublisherState> {
       }
       done = std::move(it->second.done);
       outstanding_.erase(it);
+      callbacks_running_++;
     }
     cv_.notify_all();
     done(std::move(result));
+    CallbackDone(1);
+  }
+
+  void CallbackDone(size_t n) {
+    {
+      std::lock_guard lock(mu_);
+      callbacks_running_ -= n;
+    }
+    cv_.notify_all();
   }
 
   // Connects when there is something to send and no open connection, and
@@ -194,9 +206,11 @@ class PublisherState : public std::enable_shared_from_this<PublisherState> {
         ++it;
       }
     }
+    callbacks_running_ += failed.size();
     mu_.unlock();
     cv_.notify_all();
     for (auto& done : failed) done(Status::Unavailable("could not publish: " + why.message()));
+    CallbackDone(failed.size());
     mu_.lock();
   }
 
@@ -210,7 +224,8 @@ class PublisherState : public std::enable_shared_from_this<PublisherState> {
   uint64_t generation_ = 0;
   uint64_t next_seq_ = 1;
   std::map<uint64_t, Entry> outstanding_;
-  size_t unsent_ = 0;  // entries of outstanding_ with generation 0
+  size_t unsent_ = 0;             // entries of outstanding_ with generation 0
+  size_t callbacks_running_ = 0;  // settled, their `done` not returned yet
   std::thread recovery_;
 };
 
