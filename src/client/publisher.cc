@@ -4,6 +4,7 @@
 // the unconfirmed ones are sent again, in order, on a new connection
 // (at-least-once), by the recovery thread.
 
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <thread>
@@ -29,7 +30,14 @@ class PublisherState : public std::enable_shared_from_this<PublisherState> {
 
   void Publish(std::vector<std::string> argv, Publisher::Callback done) {
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return outstanding_.size() < std::max<size_t>(1, options_.max_outstanding) || stopping_; });
+    const size_t max = std::max<size_t>(1, options_.max_outstanding);
+    if (outstanding_.size() >= max) {
+      // Full: wait until a quarter of the window is confirmed, so a busy
+      // publisher wakes once per batch of confirms rather than per confirm.
+      blocked_++;
+      cv_.wait(lock, [&] { return outstanding_.size() <= LowWater() || stopping_; });
+      blocked_--;
+    }
     if (stopping_) {
       lock.unlock();
       done(Status::Unavailable("the publisher is closing"));
@@ -51,7 +59,10 @@ class PublisherState : public std::enable_shared_from_this<PublisherState> {
     std::unique_lock lock(mu_);
     // Also waits for the callbacks of settled messages to return, so that
     // what they record is complete when Flush returns.
-    if (!cv_.wait_for(lock, timeout, [&] { return outstanding_.empty() && callbacks_running_ == 0; })) {
+    flushing_++;
+    bool done = cv_.wait_for(lock, timeout, [&] { return outstanding_.empty() && callbacks_running_ == 0; });
+    flushing_--;
+    if (!done) {
       return Status::DeadlineExceeded(std::to_string(outstanding_.size()) + " messages still unconfirmed after " +
                                       std::to_string(timeout.count()) + " ms");
     }
@@ -130,18 +141,22 @@ class PublisherState : public std::enable_shared_from_this<PublisherState> {
       done = std::move(it->second.done);
       outstanding_.erase(it);
       callbacks_running_++;
+      if (blocked_ > 0 && outstanding_.size() == LowWater()) cv_.notify_all();
     }
-    cv_.notify_all();
     done(std::move(result));
     CallbackDone(1);
   }
 
+  // Wakes Flush() once nothing is outstanding and every callback returned.
   void CallbackDone(size_t n) {
-    {
-      std::lock_guard lock(mu_);
-      callbacks_running_ -= n;
-    }
-    cv_.notify_all();
+    if (callbacks_running_.fetch_sub(n) != n || flushing_ == 0) return;  // lock-free on the hot path
+    std::lock_guard lock(mu_);
+    if (outstanding_.empty()) cv_.notify_all();
+  }
+
+  size_t LowWater() const {
+    size_t max = std::max<size_t>(1, options_.max_outstanding);
+    return max - (max + 3) / 4;
   }
 
   // Connects when there is something to send and no open connection, and
@@ -225,7 +240,9 @@ class PublisherState : public std::enable_shared_from_this<PublisherState> {
   uint64_t next_seq_ = 1;
   std::map<uint64_t, Entry> outstanding_;
   size_t unsent_ = 0;             // entries of outstanding_ with generation 0
-  size_t callbacks_running_ = 0;  // settled, their `done` not returned yet
+  std::atomic<size_t> callbacks_running_{0};  // settled, their `done` not returned yet
+  int blocked_ = 0;                           // Publish calls waiting for room
+  std::atomic<int> flushing_{0};              // Flush calls waiting
   std::thread recovery_;
 };
 
