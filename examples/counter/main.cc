@@ -19,25 +19,12 @@
 
 #include <lockq/client.h>
 
+#include "../endpoints.h"
+
 namespace {
 
 constexpr const char* kLock = "example:counter:lock";
 constexpr const char* kKey = "example:counter";
-
-// "host:port,host:port" from argv[1], else $LOCKQ_SERVER, else the
-// default; an empty value counts as absent.
-std::vector<std::string> Endpoints(int argc, char** argv) {
-  const char* env = std::getenv("LOCKQ_SERVER");
-  std::string list = argc > 1 && *argv[1] ? argv[1] : env && *env ? env : "127.0.0.1:6379";
-  std::vector<std::string> out;
-  for (size_t start = 0; start <= list.size();) {
-    size_t comma = list.find(',', start);
-    if (comma == std::string::npos) comma = list.size();
-    if (comma > start) out.push_back(list.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
 
 // The counter's value; an absent key counts as 0. A read is safe to
 // repeat, so the client may retry it across a failover.
@@ -53,7 +40,7 @@ lockq::Result<long> Read(lockq::Client& client) {
 
 int main(int argc, char** argv) {
   const int n = argc > 2 ? std::atoi(argv[2]) : 100;
-  lockq::Client client(Endpoints(argc, argv));
+  lockq::Client client(example::Endpoints(argc, argv));
   lockq::Mutex mutex(client, kLock);
 
   try {

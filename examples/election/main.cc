@@ -20,24 +20,11 @@
 
 #include <lockq/client.h>
 
+#include "../endpoints.h"
+
 namespace {
 
 constexpr const char* kElection = "example:election";
-
-// "host:port,host:port" from argv[1], else $LOCKQ_SERVER, else the
-// default; an empty value counts as absent.
-std::vector<std::string> Endpoints(int argc, char** argv) {
-  const char* env = std::getenv("LOCKQ_SERVER");
-  std::string list = argc > 1 && *argv[1] ? argv[1] : env && *env ? env : "127.0.0.1:6379";
-  std::vector<std::string> out;
-  for (size_t start = 0; start <= list.size();) {
-    size_t comma = list.find(',', start);
-    if (comma == std::string::npos) comma = list.size();
-    if (comma > start) out.push_back(list.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
 
 std::mutex print_mu;  // the observer prints from a library thread
 
@@ -52,7 +39,7 @@ void Say(const std::string& line) {
 int main(int argc, char** argv) {
   const auto lead_for = std::chrono::milliseconds(argc > 2 ? std::atoi(argv[2]) : 1000);
   const std::string me = "candidate-" + std::to_string(getpid());
-  lockq::Client client(Endpoints(argc, argv));
+  lockq::Client client(example::Endpoints(argc, argv));
   lockq::Election election(client, kElection);
 
   // Keep the Observer alive for as long as we want reports.

@@ -18,25 +18,12 @@
 
 #include <lockq/client.h>
 
+#include "../endpoints.h"
+
 namespace {
 
 constexpr const char* kLock = "example:fenced:lock";
 constexpr const char* kKey = "example:fenced";
-
-// "host:port,host:port" from argv[1], else $LOCKQ_SERVER, else the
-// default; an empty value counts as absent.
-std::vector<std::string> Endpoints(int argc, char** argv) {
-  const char* env = std::getenv("LOCKQ_SERVER");
-  std::string list = argc > 1 && *argv[1] ? argv[1] : env && *env ? env : "127.0.0.1:6379";
-  std::vector<std::string> out;
-  for (size_t start = 0; start <= list.size();) {
-    size_t comma = list.find(',', start);
-    if (comma == std::string::npos) comma = list.size();
-    if (comma > start) out.push_back(list.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
 
 lockq::Status FencedSet(lockq::Client& client, const std::string& value, uint64_t token) {
   auto r = client.Call({"SET", kKey, value, "FENCE", kLock, std::to_string(token)});
@@ -51,7 +38,7 @@ int Fail(const std::string& what, const lockq::Status& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const auto endpoints = Endpoints(argc, argv);
+  const auto endpoints = example::Endpoints(argc, argv);
   // Two clients stand for two processes.
   lockq::Client client_a(endpoints);
   lockq::Client client_b(endpoints);

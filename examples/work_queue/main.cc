@@ -24,24 +24,11 @@
 
 #include <lockq/client.h>
 
+#include "../endpoints.h"
+
 namespace {
 
 constexpr const char* kDefaultQueue = "example:jobs";
-
-// "host:port,host:port" from argv[1], else $LOCKQ_SERVER, else the
-// default; an empty value counts as absent.
-std::vector<std::string> Endpoints(int argc, char** argv) {
-  const char* env = std::getenv("LOCKQ_SERVER");
-  std::string list = argc > 1 && *argv[1] ? argv[1] : env && *env ? env : "127.0.0.1:6379";
-  std::vector<std::string> out;
-  for (size_t start = 0; start <= list.size();) {
-    size_t comma = list.find(',', start);
-    if (comma == std::string::npos) comma = list.size();
-    if (comma > start) out.push_back(list.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
 
 // What both consumers share: the jobs seen so far.
 struct Done {
@@ -61,7 +48,7 @@ struct Done {
 int main(int argc, char** argv) {
   const int n = argc > 2 ? std::atoi(argv[2]) : 1000;
   const std::string queue = argc > 3 ? argv[3] : kDefaultQueue;
-  lockq::Client client(Endpoints(argc, argv));
+  lockq::Client client(example::Endpoints(argc, argv));
 
   // Idempotent: every process may declare the queues it uses.
   if (auto s = lockq::DeclareQueue(client, queue); !s.ok()) {

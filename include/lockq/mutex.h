@@ -98,20 +98,10 @@ class Mutex : public LockBase {
   Status Unlock() { return Release(); }
 };
 
-class SharedMutex : public LockBase {
+// A Mutex that also has the shared (reader) side.
+class SharedMutex : public Mutex {
  public:
   SharedMutex(Client& client, std::string name, LockOptions options = {});
-  void lock() { LockOrThrow({}); }
-  bool try_lock() { return TryOrThrow(std::chrono::milliseconds(0), {}); }
-  template <class Rep, class Period>
-  bool try_lock_for(const std::chrono::duration<Rep, Period>& d) {
-    return TryOrThrow(std::chrono::ceil<std::chrono::milliseconds>(d), {});
-  }
-  template <class C, class D>
-  bool try_lock_until(const std::chrono::time_point<C, D>& t) {
-    return try_lock_for(t - C::now());
-  }
-  void unlock() { (void)Release(); }
   void lock_shared() { LockOrThrow({"SHARED"}); }
   bool try_lock_shared() { return TryOrThrow(std::chrono::milliseconds(0), {"SHARED"}); }
   template <class Rep, class Period>

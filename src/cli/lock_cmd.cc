@@ -49,28 +49,11 @@ int RunCommand(const Globals& g, const LockCli& a) {
   return RunLocked(g, args);
 }
 
-Result<nlohmann::json> LockInfo(Client& client, const std::string& name) {
-  auto r = client.Call({"LOCK.INFO", name}, CallOptions{.idempotent = true});
-  if (!r.ok()) return r.status();
-  auto info = ToJson(*r);
-  info["name"] = name;
-  return info;
-}
-
 int List(const Globals& g, const LockCli& a) {
   auto client = MakeClient(g);
-  auto r = client->Call({"LOCK.LIST", "MATCH", a.match}, CallOptions{.idempotent = true});
-  if (!r.ok()) return Fail(r.status());
-  nlohmann::json locks = nlohmann::json::array();
-  for (const Reply& name : r->elems) {
-    if (locks.size() >= kDetailedLocksMax) {
-      locks.push_back({{"name", name.str}});
-      continue;
-    }
-    auto info = LockInfo(*client, name.str);
-    if (!info.ok()) return Fail(info.status());
-    locks.push_back(*info);
-  }
+  auto listed = ListWithInfo(*client, "LOCK.LIST", "LOCK.INFO", a.match, kDetailedLocksMax);
+  if (!listed.ok()) return Fail(listed.status());
+  const nlohmann::json& locks = *listed;
   if (g.json) {
     PrintJson(locks);
     return kExitOk;
@@ -141,7 +124,7 @@ void AddLockCommands(CLI::App& app, Globals& g) {
   info->callback([&g, a] {
     g.action = [&g, a] {
       auto client = MakeClient(g);
-      auto r = LockInfo(*client, a->info_name);
+      auto r = NamedInfo(*client, "LOCK.INFO", a->info_name);
       if (!r.ok()) return Fail(r.status());
       if (g.json) {
         PrintJson(*r);

@@ -186,4 +186,28 @@ void Table::Print(std::FILE* out) const {
 
 void PrintJson(const nlohmann::json& value) { std::cout << value.dump(2) << std::endl; }
 
+Result<nlohmann::json> NamedInfo(Client& client, const std::string& info_cmd, const std::string& name) {
+  auto r = client.Call({info_cmd, name}, CallOptions{.idempotent = true});
+  if (!r.ok()) return r.status();
+  auto info = ToJson(*r);
+  info["name"] = name;
+  return info;
+}
+
+Result<nlohmann::json> ListWithInfo(Client& client, const std::string& list_cmd, const std::string& info_cmd,
+                                    const std::string& match, size_t detailed) {
+  auto r = client.Call({list_cmd, "MATCH", match}, CallOptions{.idempotent = true});
+  if (!r.ok()) return r.status();
+  nlohmann::json out = nlohmann::json::array();
+  for (const Reply& name : r->elems) {
+    if (out.size() >= detailed) {
+      out.push_back({{"name", name.str}});
+      continue;
+    }
+    auto info = NamedInfo(client, info_cmd, name.str);
+    if (info.ok()) out.push_back(*info);  // else: deleted meanwhile
+  }
+  return out;
+}
+
 }  // namespace lockq::cli

@@ -71,6 +71,13 @@ class Table {
 
 void PrintJson(const nlohmann::json& value);
 
+// `info_cmd name` as JSON with "name" added (LOCK.INFO, Q.INFO).
+Result<nlohmann::json> NamedInfo(Client& client, const std::string& info_cmd, const std::string& name);
+// `list_cmd MATCH pattern`, then `info_cmd` for each of the first `detailed`
+// names (the rest as {"name": ...}); names gone in between are skipped.
+Result<nlohmann::json> ListWithInfo(Client& client, const std::string& list_cmd, const std::string& info_cmd,
+                                    const std::string& match, size_t detailed);
+
 // Command families (one file each); each adds its subcommands to `app`.
 void AddLockCommands(CLI::App& app, Globals& g);
 void AddQueueCommands(CLI::App& app, Globals& g);

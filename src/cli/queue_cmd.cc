@@ -126,28 +126,11 @@ int Consume(const Globals& g, const QueueCli& a) {
   return kExitOk;
 }
 
-Result<nlohmann::json> QueueInfo(Client& client, const std::string& queue) {
-  auto r = client.Call({"Q.INFO", queue}, CallOptions{.idempotent = true});
-  if (!r.ok()) return r.status();
-  auto info = ToJson(*r);
-  info["name"] = queue;
-  return info;
-}
-
 int List(const Globals& g, const QueueCli& a) {
   auto client = MakeClient(g);
-  auto r = client->Call({"Q.LIST", "MATCH", a.match}, CallOptions{.idempotent = true});
-  if (!r.ok()) return Fail(r.status());
-  nlohmann::json queues = nlohmann::json::array();
-  for (const Reply& name : r->elems) {
-    if (queues.size() >= kDetailedQueuesMax) {
-      queues.push_back({{"name", name.str}});
-      continue;
-    }
-    auto info = QueueInfo(*client, name.str);
-    if (!info.ok()) continue;  // deleted meanwhile
-    queues.push_back(*info);
-  }
+  auto listed = ListWithInfo(*client, "Q.LIST", "Q.INFO", a.match, kDetailedQueuesMax);
+  if (!listed.ok()) return Fail(listed.status());
+  const nlohmann::json& queues = *listed;
   if (g.json) {
     PrintJson(queues);
     return kExitOk;
@@ -165,7 +148,7 @@ int List(const Globals& g, const QueueCli& a) {
 
 int Info(const Globals& g, const QueueCli& a) {
   auto client = MakeClient(g);
-  auto info = QueueInfo(*client, a.queue);
+  auto info = NamedInfo(*client, "Q.INFO", a.queue);
   if (!info.ok()) return Fail(info.status());
   if (g.json) {
     PrintJson(*info);

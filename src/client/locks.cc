@@ -53,7 +53,7 @@ Mutex::Mutex(Client& client, std::string name, LockOptions options)
     : LockBase(client, std::move(name), std::move(options)) {}
 
 SharedMutex::SharedMutex(Client& client, std::string name, LockOptions options)
-    : LockBase(client, std::move(name), std::move(options)) {}
+    : Mutex(client, std::move(name), std::move(options)) {}
 
 Semaphore::Semaphore(Client& client, std::string name, uint32_t permits, LockOptions options)
     : LockBase(client, std::move(name), std::move(options)),

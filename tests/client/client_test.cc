@@ -1,10 +1,6 @@
 // lockq::Client against real lockqd processes: calls, error mapping,
 // timeouts, endpoints that are down, and riding out a failover.
 
-#include <sys/socket.h>
-#include <netinet/in.h>
-#include <unistd.h>
-
 #include <thread>
 
 #include "client_util.h"
@@ -13,19 +9,6 @@ namespace lockq::testing {
 namespace {
 
 using namespace std::chrono_literals;
-
-// A port nothing listens on: bound then closed.
-std::string DeadEndpoint() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
-}
 
 TEST(ClientIT, CallsAndMapsErrorRepliesToStatusCodes) {
   ProcessCluster c;
@@ -71,7 +54,7 @@ TEST(ClientIT, FromServerErrorNamesTheCallersNextStep) {
 TEST(ClientIT, ADeadFirstEndpointIsSkipped) {
   ProcessCluster c;
   LQ_ASSERT_OK(c.Start());
-  Client client({DeadEndpoint(), c.RespAddr(0)}, FastOptions());
+  Client client({ClosedEndpoint(), c.RespAddr(0)}, FastOptions());
   LQ_ASSERT_OK(client.Ping());
   EXPECT_EQ(client.endpoint(), c.RespAddr(0));
 }
@@ -79,7 +62,7 @@ TEST(ClientIT, ADeadFirstEndpointIsSkipped) {
 TEST(ClientIT, NoReachableNodeIsUnavailableAfterTheRetryBudget) {
   ClientOptions o = FastOptions();
   o.retry_for = 300ms;
-  Client client({DeadEndpoint(), DeadEndpoint()}, o);
+  Client client({ClosedEndpoint(), ClosedEndpoint()}, o);
   auto t0 = std::chrono::steady_clock::now();
   auto r = client.Call({"PING"});
   EXPECT_EQ(r.status().code(), StatusCode::kUnavailable) << r.status().ToString();

@@ -1,10 +1,6 @@
 // liblockq's error paths that need a cluster in trouble: no node at all,
 // no majority, and a consumer's connection lost under it.
 
-#include <sys/socket.h>
-#include <netinet/in.h>
-#include <unistd.h>
-
 #include <thread>
 
 #include "client_util.h"
@@ -14,22 +10,10 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string ClosedPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
-}
-
 TEST(ErrorPathsIT, LockingWithNoReachableNodeThrowsUnavailable) {
   ClientOptions o = FastOptions();
   o.retry_for = 300ms;
-  Client client({ClosedPort()}, o);
+  Client client({ClosedEndpoint()}, o);
   auto session = Session::Default(client);
   EXPECT_EQ(session.status().code(), StatusCode::kUnavailable) << session.status().ToString();
   Mutex m(client, "nowhere");

@@ -11,14 +11,9 @@
 #include "client/resp_connection.h"
 #include "sm/reply.h"
 #include "testlib/process_cluster.h"
+#include "testlib/status_assert.h"
 
 namespace lockq::testing {
-
-#define LQ_ASSERT_OK(expr)                                         \
-  do {                                                             \
-    auto _st = (expr);                                             \
-    ASSERT_TRUE(_st.ok()) << #expr << ": " << _st.ToString();     \
-  } while (0)
 
 // Connects or fails the test.
 #define LQ_CONNECT(var, cluster, i)                                               \
