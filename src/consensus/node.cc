@@ -321,6 +321,18 @@ Status Node::Remove(uint64_t id, DoneCb done) {
 
 bool Node::is_leader() const { return raft_state(&impl_->raft) == RAFT_LEADER; }
 
+std::vector<std::pair<uint64_t, bool>> Node::VoterContacts() const {
+  std::vector<std::pair<uint64_t, bool>> out;
+  struct raft& r = impl_->raft;
+  if (raft_state(&r) != RAFT_LEADER || r.leader_state.progress == nullptr) return out;
+  for (unsigned i = 0; i < r.configuration.n; i++) {
+    const struct raft_server& s = r.configuration.servers[i];
+    if (s.id == r.id || s.role != RAFT_VOTER) continue;
+    out.emplace_back(s.id, r.leader_state.progress[i].recent_recv);
+  }
+  return out;
+}
+
 uint64_t Node::term() const { return impl_->raft.current_term; }
 
 uint64_t Node::leader_id() const {

@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -113,6 +114,10 @@ class Node {
   uint64_t term() const;
   uint64_t leader_id() const;
   NodeStatus GetStatus() const;
+  // Leader only: the other voters, each with whether it answered within
+  // the current election-timeout window (libraft's progress.recent_recv,
+  // cleared every election timeout). Empty on a follower.
+  std::vector<std::pair<uint64_t, bool>> VoterContacts() const;
 
  private:
   struct Impl;

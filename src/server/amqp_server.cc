@@ -22,6 +22,10 @@ AmqpServer::~AmqpServer() = default;
 Status AmqpServer::Listen() {
   core_->AddEventsListener([this](const sm::Events& events) { OnEvents(events); });
   core_->AddRoleListener([this](consensus::Role role, uint64_t leader) { OnRoleChange(role, leader); });
+  core_->AddRevokedListener([this] {
+    auto conns = conns_;
+    for (auto& [id, c] : conns) c->ForceClose(320, "CONNECTION_FORCED - this node was declared down; reconnect");
+  });
   std::string addr;
   Status s = ListenTcp(loop_, &listener_, this, config_.bind, config_.amqp_port, &AmqpServer::AcceptCb, &addr);
   if (!s.ok()) return s;

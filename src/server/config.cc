@@ -129,6 +129,11 @@ Result<Config> ParseConfig(int argc, char** argv, int* exit_code) {
                  "Commands of one client awaiting replies before reading pauses")->capture_default_str();
   app.add_option("--no-leader-timeout-ms", c.limits.no_leader_timeout_ms,
                  "How long a command waits for a leader before TRYAGAIN")->capture_default_str();
+  app.add_option("--node-down-ms", c.limits.node_down_ms,
+                 "Silence after which the leader declares a node down and releases its clients' "
+                 "lock waits, consumers and unacked messages (the node closes its client "
+                 "connections when it comes back)")
+      ->capture_default_str()->check(CLI::Range(1000u, 3600000u));
   app.add_option("--queue-high-water-bytes", c.limits.queue_high_water_bytes,
                  "Queued message bytes past which AMQP publishers are blocked (connection.blocked)")
       ->capture_default_str();

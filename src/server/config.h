@@ -24,6 +24,9 @@ struct Limits {
   size_t max_pending_commands = 1024;       // per client, awaiting replies
   size_t max_batch_bytes = 8 << 20;         // one log entry (group commit)
   unsigned no_leader_timeout_ms = 3000;     // wait for a leader before TRYAGAIN
+  // A voter the leader has not heard from this long is declared down: its
+  // clients' waiters, consumers and unacked messages are released.
+  unsigned node_down_ms = 10000;
   // Message bytes held by all queues past which AMQP publishers are blocked
   // (connection.blocked) until they drop below 90% of it; the queue engine
   // refuses publishes outright at 1 GiB (sm::kQueueBytesMax).

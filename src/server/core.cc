@@ -198,7 +198,29 @@ void Core::Apply(uint64_t index, std::string_view entry) {
     }
   }
   if (events.empty()) return;
+  WatchIncarnations(events);
   for (const EventsCb& cb : on_events_) cb(events);
+}
+
+// Our own LOCKQ.INCARNATION marks this process live in the log; a later
+// declaration of this node as down (nonce 0) means the cluster dropped our
+// clients' waiters, consumers and deliveries while we were cut off. Those
+// connections would now wait forever, so they are closed (clients
+// reconnect and start over) and the incarnation is announced again.
+void Core::WatchIncarnations(const sm::Events& events) {
+  for (const sm::Event& e : events) {
+    if (e.kind != sm::Event::Kind::kChange || e.topic != sm::kIncarnationTopic || e.client.node != node_->id()) {
+      continue;
+    }
+    if (e.client.nonce == nonce_) {
+      incarnation_live_ = true;
+    } else if (e.client.nonce == 0 && incarnation_live_) {
+      spdlog::warn("the cluster declared this node down; closing client connections");
+      incarnation_live_ = false;
+      incarnation_sent_ = false;  // the next tick announces us again
+      for (auto& cb : on_revoked_) cb();
+    }
+  }
 }
 
 std::function<std::string()> Core::PrepareSnapshot() {
@@ -260,6 +282,7 @@ void Core::TickCb(uv_timer_t* h) noexcept {
   self->RetryWaiting();
   self->MaybeProposeExpiry();
   self->MaybeAnnounceIncarnation();
+  self->MaybeDeclareNodesDown();
   if (self->node_->is_leader() && !self->announced_) self->OnRoleChange(consensus::Role::kLeader, self->node_->id());
 }
 
@@ -271,6 +294,33 @@ void Core::MaybeAnnounceIncarnation() {
   Submit({"LOCKQ.INCARNATION", std::to_string(node_->id()), std::to_string(nonce_)}, [this](sm::Reply r) {
     if (r.is_error()) incarnation_sent_ = false;  // the next tick retries
   });
+}
+
+// Leader: a voter that has not answered for --node-down-ms is declared
+// down once (LOCKQ.INCARNATION id 0), so its clients' lock waits,
+// consumers and unacked messages do not wait for it to restart. libraft
+// sets recent_recv on every answer and clears it every election timeout,
+// so a live voter reads true on most 50 ms ticks.
+void Core::MaybeDeclareNodesDown() {
+  auto contacts = node_->VoterContacts();
+  if (contacts.empty()) {
+    heard_ms_.clear();  // not leading: a new leader gives everyone a full grace period
+    declared_down_.clear();
+    return;
+  }
+  uint64_t now = WallClockMs();
+  for (const auto& [id, recent] : contacts) {
+    auto [it, fresh] = heard_ms_.try_emplace(id, now);
+    if (recent) {
+      it->second = now;
+      declared_down_.erase(id);
+      continue;
+    }
+    if (fresh || declared_down_.count(id) != 0 || now - it->second < config_.limits.node_down_ms) continue;
+    declared_down_.insert(id);
+    spdlog::warn("node {} has not answered for {} ms: declaring it down", id, now - it->second);
+    SubmitCleanup({"LOCKQ.INCARNATION", std::to_string(id), "0"});
+  }
 }
 
 void Core::MaybeProposeExpiry() {

@@ -22,6 +22,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -73,6 +74,10 @@ class Core : public consensus::Fsm {
   // (0: none). The AMQP front end closes its connections when it changes.
   using RoleCb = std::function<void(consensus::Role role, uint64_t leader_id)>;
   void AddRoleListener(RoleCb cb) { on_role_.push_back(std::move(cb)); }
+  // Called when the cluster declared this node down while it lived (it was
+  // cut off or stopped): the state of its clients is gone, so the front
+  // ends close their connections and the clients reconnect.
+  void AddRevokedListener(std::function<void()> cb) { on_revoked_.push_back(std::move(cb)); }
 
   const sm::StateMachine& state() const { return sm_; }
   uint64_t nonce() const { return nonce_; }
@@ -108,6 +113,8 @@ class Core : public consensus::Fsm {
   void FailInFlight(uint64_t index, const std::string& error);
   void MaybeProposeExpiry();
   void MaybeAnnounceIncarnation();
+  void MaybeDeclareNodesDown();
+  void WatchIncarnations(const sm::Events& events);
 
   uv_loop_t* loop_;
   Config config_;
@@ -126,6 +133,10 @@ class Core : public consensus::Fsm {
   bool expiry_in_flight_ = false;
   bool announced_ = false;
   bool incarnation_sent_ = false;
+  bool incarnation_live_ = false;           // our LOCKQ.INCARNATION has applied
+  std::map<uint64_t, uint64_t> heard_ms_;   // leader: voter -> last time it answered
+  std::set<uint64_t> declared_down_;        // leader: voters declared down, unheard since
+  std::vector<std::function<void()>> on_revoked_;
   bool stopping_ = false;
   std::vector<EventsCb> on_events_;
   std::vector<RoleCb> on_role_;

@@ -21,6 +21,10 @@ RespServer::~RespServer() = default;
 Status RespServer::Listen() {
   started_ms_ = WallClockMs();
   core_->AddEventsListener([this](const sm::Events& events) { OnEvents(events); });
+  core_->AddRevokedListener([this] {  // declared down while cut off (docs/queues.md)
+    auto conns = conns_;
+    for (auto& [id, c] : conns) c->CloseNow();
+  });
   std::string addr;
   Status s = ListenTcp(loop_, &listener_, this, config_.bind, config_.resp_port, &RespServer::AcceptCb, &addr);
   if (!s.ok()) return s;

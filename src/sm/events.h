@@ -13,6 +13,7 @@
 #include <compare>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sm/reply.h"
@@ -46,5 +47,9 @@ struct Event {
 };
 
 using Events = std::vector<Event>;
+
+// The kChange topic of LOCKQ.INCARNATION node nonce (client = {node, nonce}):
+// node runs as nonce now, or, with nonce 0, the leader declared it down.
+inline constexpr std::string_view kIncarnationTopic = "lockq:incarnation";
 
 }  // namespace lockq::sm

@@ -34,7 +34,12 @@
 //                                  leaves its lock queue, or its grant is
 //                                  released; Int(0)
 //   LOCKQ.INCARNATION node nonce   `node` restarted as `nonce`: waiters of its
-//                                  earlier incarnations leave their queues
+//                                  earlier incarnations leave their queues,
+//                                  their channels close (unacked messages come
+//                                  back). Nonce 0: the leader declared the node
+//                                  down (Core::MaybeDeclareNodesDown); all of
+//                                  its clients' state goes. Emits a kChange
+//                                  event on kIncarnationTopic.
 
 #include <optional>
 #include <string>
@@ -151,6 +156,8 @@ Reply IncarnationCommand(CommandContext& ctx) {
   ParseUint64(ctx.argv[2], &nonce);
   ctx.state.locks.DropIncarnation(node, nonce, ctx.now_ms, &ctx.state.events);
   ctx.state.queues.DropIncarnation(node, nonce, ctx.now_ms, &ctx.state.events);
+  ctx.state.events.push_back(
+      Event{Event::Kind::kChange, ClientRef{node, nonce, 0, 0}, std::string(kIncarnationTopic), {}});
   return Reply::Ok();
 }
 

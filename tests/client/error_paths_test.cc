@@ -1,6 +1,7 @@
 // liblockq's error paths that need a cluster in trouble: no node at all,
 // no majority, and a consumer's connection lost under it.
 
+#include <csignal>
 #include <thread>
 
 #include "client_util.h"
@@ -84,7 +85,7 @@ TEST(ErrorPathsIT, AckOfADeliveryFromALostConnectionIsUnavailableAndItComesBack)
   ASSERT_TRUE(first.ok() && first->has_value()) << first.status().ToString();
   c.Kill9(follower);  // the consumer's node
   // The cluster returns a dead node's unacked messages when it restarts
-  // (LOCKQ.INCARNATION); a node that stays down keeps them (docs/queues.md).
+  // (LOCKQ.INCARNATION), or after --node-down-ms (NodeDownIT below).
   LQ_ASSERT_OK(c.Restart(follower));
   auto again = con.Next(20s);
   ASSERT_TRUE(again.ok() && again->has_value()) << again.status().ToString();
@@ -92,6 +93,68 @@ TEST(ErrorPathsIT, AckOfADeliveryFromALostConnectionIsUnavailableAndItComesBack)
   EXPECT_TRUE((*again)->redelivered);
   EXPECT_EQ(con.Ack(**first).code(), StatusCode::kUnavailable);
   LQ_ASSERT_OK(con.Ack(**again));
+}
+
+}  // namespace
+}  // namespace lockq::testing
+
+namespace lockq::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// --node-down-ms: the leader declares a silent voter down and releases its
+// clients' deliveries, without waiting for the node to restart.
+TEST(NodeDownIT, ADeadConsumersMessagesAreRedeliveredWithoutItsNodeRestarting) {
+  ProcessCluster c(ClusterOptions{.nodes = 3, .extra_args = {"--node-down-ms", "1500"}});
+  LQ_ASSERT_OK(c.Start());
+  int leader = c.Leader();
+  int follower = (leader + 1) % 3;
+  Client on_follower({c.RespAddr(follower), c.RespAddr(leader)}, FastOptions());
+  Client elsewhere({c.RespAddr(leader)}, FastOptions());
+  LQ_ASSERT_OK(DeclareQueue(elsewhere, "jobs"));
+  Publisher pub(elsewhere);
+  ASSERT_TRUE(pub.Publish("jobs", "job-1").get().ok());
+  Consumer doomed(on_follower, "jobs");
+  auto got = doomed.Next(10s);
+  ASSERT_TRUE(got.ok() && got->has_value()) << got.status().ToString();
+  Consumer survivor(elsewhere, "jobs");
+  LQ_ASSERT_OK(survivor.Start());
+  c.Kill9(follower);  // not restarted
+  auto again = survivor.Next(30s);
+  ASSERT_TRUE(again.ok() && again->has_value()) << "not redelivered: " << again.status().ToString();
+  EXPECT_EQ((*again)->body, "job-1");
+  EXPECT_TRUE((*again)->redelivered);
+  LQ_ASSERT_OK(survivor.Ack(**again));
+}
+
+TEST(NodeDownIT, ANodeDeclaredDownWhileStoppedClosesItsClientsAndTheyCarryOn) {
+  ProcessCluster c(ClusterOptions{.nodes = 3, .extra_args = {"--node-down-ms", "1500"}});
+  LQ_ASSERT_OK(c.Start());
+  int leader = c.Leader();
+  int follower = (leader + 1) % 3;
+  Client on_follower({c.RespAddr(follower)}, FastOptions());
+  Client elsewhere({c.RespAddr(leader)}, FastOptions());
+  LQ_ASSERT_OK(DeclareQueue(elsewhere, "jobs"));
+  Consumer con(on_follower, "jobs");
+  LQ_ASSERT_OK(con.Start());
+  pid_t pid = c.node(follower).pid();
+  ASSERT_EQ(kill(pid, SIGSTOP), 0);
+  std::this_thread::sleep_for(4s);  // past --node-down-ms: declared down
+  ASSERT_EQ(kill(pid, SIGCONT), 0);
+  // Its clients' state is gone in the cluster; the node closes their
+  // connections when it learns so, and the consumer consumes again.
+  Publisher pub(elsewhere);
+  for (int i = 0; i < 20; i++) {
+    ASSERT_TRUE(pub.Publish("jobs", "after-" + std::to_string(i)).get().ok());
+    auto m = con.Next(1s);
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    if (m->has_value()) {
+      EXPECT_EQ((*m)->body.rfind("after-", 0), 0u);
+      return;
+    }
+  }
+  ADD_FAILURE() << "the consumer on the node declared down never got a message again";
 }
 
 }  // namespace

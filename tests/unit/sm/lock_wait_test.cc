@@ -386,7 +386,10 @@ TEST(LockCancelTest, IncarnationDropsWaitersOfOtherNoncesOnly) {
   }
   // Node 1 restarted as nonce 2: its nonce 1 and 3 waiters are gone.
   EXPECT_EQ(h.ApplyOnly({"LOCKQ.INCARNATION", "1", "2"}), Reply::Ok());
-  EXPECT_TRUE(h.events().empty());
+  // No answers to the dropped waiters (their connections are gone); only
+  // the notice that node 1 runs as nonce 2.
+  EXPECT_EQ(h.events(), (Events{Event{Event::Kind::kChange, ClientRef{1, 2, 0, 0},
+                                      std::string(kIncarnationTopic), {}}}));
   EXPECT_EQ(h.sm().lock_waiter_count(), 2u);
   EXPECT_EQ(h.Run({"LOCK.INFO", "L"}),
             Info("exclusive", {Holder(1, "h", 1000, 31000, 1000)}, 1,
@@ -397,6 +400,18 @@ TEST(LockCancelTest, IncarnationDropsWaitersOfOtherNoncesOnly) {
   // The same incarnation again drops nothing.
   EXPECT_EQ(h.ApplyOnly({"LOCKQ.INCARNATION", "1", "2"}), Reply::Ok());
   EXPECT_EQ(h.sm().lock_waiter_count(), 1u);
+}
+
+TEST(LockCancelTest, IncarnationZeroDeclaresTheNodeDownAndDropsAllItsWaiters) {
+  SmHarness h(1000);
+  h.Run({"LOCK.ACQUIRE", "L"});
+  for (const ClientRef& x : {ClientRef{1, 7, 1, 1}, ClientRef{1, 8, 2, 1}, ClientRef{2, 7, 1, 1}}) {
+    EXPECT_EQ(h.ApplyOnly(As(x, {"LOCK.ACQUIRE", "L", "WAIT", "0"})), kDeferred);
+  }
+  EXPECT_EQ(h.ApplyOnly({"LOCKQ.INCARNATION", "1", "0"}), Reply::Ok());
+  EXPECT_EQ(h.sm().lock_waiter_count(), 1u);  // node 2's
+  EXPECT_EQ(h.events(), (Events{Event{Event::Kind::kChange, ClientRef{1, 0, 0, 0},
+                                      std::string(kIncarnationTopic), {}}}));
 }
 
 TEST(LockCancelTest, IncarnationDroppingABlockedHeadGrantsThoseBehind) {
