@@ -29,6 +29,8 @@ constexpr int kExitNotFound = 127;
 struct Globals {
   std::string servers = "127.0.0.1:6379";  // --server / $LOCKQ_SERVER, comma-separated
   bool json = false;
+  std::string retry_for = "20s";  // --retry-for: how long to ride out an unreachable cluster
+  std::chrono::milliseconds retry_for_ms{20000};
   std::function<int()> action;
 };
 

@@ -271,6 +271,11 @@ class OneNode(CliTestBase):
                            env=dict(os.environ, LOCKQ_SERVER="127.0.0.1:1," + self.s))
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(json.loads(p.stdout)["role"], "leader")
+        # Nobody answers: a clear error after --retry-for, not the 20 s default.
+        down = lockq("127.0.0.1:1", "--retry-for", "300ms", "queue", "ls")
+        self.assertEqual(down.returncode, 1)
+        self.assertIn("gave up after retrying for 300 ms", down.stderr)
+        self.assertEqual(lockq(self.s, "--retry-for", "soon", "queue", "ls").returncode, 2)
 
 
 class ThreeNodes(CliTestBase):
