@@ -2,7 +2,8 @@
 // without PX, GET, DEL, INCR on hot counters, native locks: LOCK.ACQUIRE
 // [SHARED] [TTL | SESSION] [OWNER], blocking acquires (LOCKQ.AS ...
 // LOCK.ACQUIRE ... WAIT ms), LOCK.RELEASE, LOCK.RENEW, SET ... FENCE,
-// SESSION.OPEN / KEEPALIVE / CLOSE, LOCKQ.CANCEL, LOCKQ.INCARNATION;
+// SESSION.OPEN / KEEPALIVE / CLOSE, LOCKQ.CANCEL, LOCKQ.INCARNATION (also
+// nonce 0, a node declared down);
 // queues: Q.PUBLISH, and on channels (LOCKQ.AS) Q.DECLARE, Q.FETCH,
 // Q.CONSUME, Q.ACK, Q.NACK [REQUEUE], Q.CLOSE, Q.DISCONNECT; leader-proposed
 // LOCKQ.EXPIRE and LOCKQ.ANNOUNCE) under partitions, kills, disk/network
@@ -261,9 +262,9 @@ class Workload {
       // grant is released.
       return CancelCmd(recent_clients_[Below(recent_clients_.size())]);
     }
-    // A node restarts: its earlier incarnations' waiters leave their queues.
-    uint64_t node = 1 + Below(c_.size());
-    return {"LOCKQ.INCARNATION", N(node), N(++nonce_[node])};
+    // A node restarts (its earlier incarnations' waiters leave their
+    // queues), or the leader declares it down (nonce 0: all of them).
+    return Incarnation();
   }
 
   // A queue channel: node, its incarnation, connection 10 or 11, channel
@@ -327,7 +328,15 @@ class Workload {
     }
     if (r < 96) return As(Channel(), {"Q.CLOSE"});
     if (r < 99) return As(Channel(), {"Q.DISCONNECT"});
+    return Incarnation();
+  }
+
+  // LOCKQ.INCARNATION: a node restarts as a new nonce, or (a third of the
+  // time) the leader declares it down with nonce 0; its clients go on with
+  // their nonce, as a node that was only cut off does after it reconnects.
+  sm::Argv Incarnation() {
     uint64_t node = 1 + Below(c_.size());
+    if (Chance(0.33)) return {"LOCKQ.INCARNATION", N(node), "0"};
     return {"LOCKQ.INCARNATION", N(node), N(++nonce_[node])};
   }
 
