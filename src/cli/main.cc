@@ -26,9 +26,14 @@ int main(int argc, char** argv) {
   app.add_option("--server,-s", g.servers, "HOST:PORT[,HOST:PORT...] of cluster nodes (env LOCKQ_SERVER)")
       ->capture_default_str();
   app.add_flag("--json", g.json, "Print JSON instead of tables");
-  app.add_option("--retry-for", g.retry_for,
-                 "How long to retry while no node answers or there is no leader (e.g. 2s, 500ms)")
-      ->capture_default_str();
+  app.add_option_function<std::string>(
+         "--retry-for",
+         [&g](const std::string& text) {
+           auto d = ParseDuration(text);
+           if (!d.ok()) throw CLI::ValidationError("--retry-for", d.status().message());
+           g.retry_for = *d;
+         },
+         "How long to retry while no node answers or there is no leader (e.g. 2s, 500ms; default 20s)");
   app.footer("Environment: LOCKQ_SERVER=HOST:PORT[,...]. Run 'lockq COMMAND --help' for a command's options.");
 
   AddLockCommands(app, g);
@@ -42,12 +47,6 @@ int main(int argc, char** argv) {
     int code = app.exit(e);
     return code == 0 ? kExitOk : kExitUsage;
   }
-  auto retry_for = ParseDuration(g.retry_for);
-  if (!retry_for.ok()) {
-    Fail("--retry-for: " + retry_for.status().message());
-    return kExitUsage;
-  }
-  g.retry_for_ms = *retry_for;
   if (!g.action) return Fail("no command given; see lockq --help");
   return g.action();
 }

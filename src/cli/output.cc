@@ -26,7 +26,7 @@ std::vector<std::string> SplitEndpoints(const std::string& list) {
 }
 
 std::unique_ptr<Client> MakeClient(const Globals& g, ClientOptions options) {
-  options.retry_for = g.retry_for_ms;
+  options.retry_for = g.retry_for;
   return std::make_unique<Client>(SplitEndpoints(g.servers), options);
 }
 

@@ -29,8 +29,7 @@ constexpr int kExitNotFound = 127;
 struct Globals {
   std::string servers = "127.0.0.1:6379";  // --server / $LOCKQ_SERVER, comma-separated
   bool json = false;
-  std::string retry_for = "20s";  // --retry-for: how long to ride out an unreachable cluster
-  std::chrono::milliseconds retry_for_ms{20000};
+  std::chrono::milliseconds retry_for{20000};  // --retry-for: how long to ride out an unreachable cluster
   std::function<int()> action;
 };
 

@@ -24,6 +24,15 @@ void Backoff(milliseconds* step, milliseconds max) {
 
 }  // namespace
 
+Status ReplyStatus(const Result<Reply>& r) {
+  if (!r.ok()) return r.status();
+  return r->is_error() ? FromServerError(r->str) : Status::Ok();
+}
+
+bool MaybeApplied(const Status& s) {
+  return s.code() == StatusCode::kOutcomeUnknown || s.code() == StatusCode::kDeadlineExceeded;
+}
+
 ClientState::ClientState(std::vector<std::string> endpoints, ClientOptions options)
     : endpoints_(std::move(endpoints)), options_(std::move(options)) {}
 
@@ -63,16 +72,14 @@ Result<Reply> ClientState::Retry(const CallOptions& o, const Attempt& attempt) {
   milliseconds step = options_.backoff_initial;
   for (;;) {
     Result<Reply> r = attempt(timeout);
-    Status s = r.ok() ? (r->is_error() ? FromServerError(r->str) : Status::Ok()) : r.status();
+    Status s = ReplyStatus(r);
     if (s.ok()) return r;
-    bool again = s.code() == StatusCode::kUnavailable ||
-                 (o.idempotent && (s.code() == StatusCode::kOutcomeUnknown || s.code() == StatusCode::kDeadlineExceeded));
+    bool again = s.code() == StatusCode::kUnavailable || (o.idempotent && MaybeApplied(s));
     if (!again) return s;
     if (Clock::now() >= give_up) {
-      return Status(s.code() == StatusCode::kUnavailable ? Status::Unavailable("gave up after retrying for " +
-                                                                               std::to_string(o.retry_for.value_or(options_.retry_for).count()) +
-                                                                               " ms: " + s.message())
-                                                        : s);
+      if (s.code() != StatusCode::kUnavailable) return s;
+      auto budget = o.retry_for.value_or(options_.retry_for).count();
+      return Status::Unavailable("gave up after retrying for " + std::to_string(budget) + " ms: " + s.message());
     }
     Backoff(&step, options_.backoff_max);
   }
@@ -98,7 +105,7 @@ Result<Reply> ClientState::Call(const std::vector<std::string>& argv, const Call
       }
     }
     auto r = pipe->Call(argv, timeout);
-    if (r.ok() && r->is_error() && FromServerError(r->str).code() == StatusCode::kUnavailable) {
+    if (r.ok() && ReplyStatus(r).code() == StatusCode::kUnavailable) {
       // This node has no leader: it may be cut off from the majority, so
       // the retry goes through another node.
       pipe->Close(Status::OutcomeUnknown("moving off " + pipe->addr() + ": " + r->str));
@@ -122,14 +129,8 @@ Result<Reply> ClientState::BlockingCall(const std::vector<std::string>& argv, mi
   if (!conn) {
     auto opened = FirstNode<std::unique_ptr<RespConnection>>(
         [&](const std::string& addr) -> Result<std::unique_ptr<RespConnection>> {
-          if (options_.tls.enabled) {
-            return Status::InvalidArgument("TLS is not supported by lockq servers yet; unset ClientOptions::tls.enabled");
-          }
-          auto c = RespConnection::Connect(addr, options_.connect_timeout);
-          if (!c.ok()) return Status::Unavailable(c.status().message());
-          auto hello = c->Call(client::HelloCommand(options_));
-          if (!hello.ok()) return Status::Unavailable("connect " + addr + ": " + hello.status().message());
-          if (hello->is_error()) return FromServerError(hello->str);
+          auto c = client::ConnectNode(addr, options_);
+          if (!c.ok()) return c.status();
           return std::make_unique<RespConnection>(std::move(*c));
         });
     if (!opened.ok()) return opened.status();

@@ -24,6 +24,13 @@ class Session;
 
 namespace lockq::detail {
 
+// A call's outcome as one Status: transport failures as they are, an error
+// reply through FromServerError, any other reply Ok.
+Status ReplyStatus(const Result<Reply>& r);
+// True when a failed call may still have been applied (connection lost
+// after sending, or timed out): repeat it only if it is idempotent.
+bool MaybeApplied(const Status& s);
+
 class ClientState : public std::enable_shared_from_this<ClientState> {
  public:
   using Clock = std::chrono::steady_clock;

@@ -47,12 +47,12 @@ Result<bool> LockCore::Acquire(std::vector<std::string> argv, std::optional<mill
     std::vector<std::string> attempt = argv;
     if (slice) attempt.insert(attempt.end(), {"WAIT", slice == kForever ? "0" : std::to_string(slice->count())});
     auto r = client_->BlockingCall(attempt, slice ? std::min(kForever, *slice + opts.call_timeout) : opts.call_timeout);
-    Status s = r.ok() ? (r->is_error() ? FromServerError(r->str) : Status::Ok()) : r.status();
+    Status s = ReplyStatus(r);
     if (s.ok() && r->kind == Reply::Kind::kArray && !r->elems.empty()) {
       Granted(*session, static_cast<uint64_t>(r->elems[0].integer));
       return true;
     }
-    bool unknown = s.code() == StatusCode::kOutcomeUnknown || s.code() == StatusCode::kDeadlineExceeded;
+    bool unknown = MaybeApplied(s);
     if (!s.ok() && !unknown && s.code() != StatusCode::kUnavailable) return s;
     if (unknown) {
       ghost_possible = had_unknown_ = true;

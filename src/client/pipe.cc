@@ -8,7 +8,6 @@
 #include <cstring>
 #include <future>
 
-#include "client/resp_connection.h"
 #include "resp/resp.h"
 
 namespace lockq::client {
@@ -76,12 +75,21 @@ struct Pipe::Core {
   }
 };
 
-std::vector<std::string> HelloCommand(const ClientOptions& options) {
+Result<RespConnection> ConnectNode(const std::string& addr, const ClientOptions& options) {
+  if (options.tls.enabled) {
+    return Status::InvalidArgument("TLS is not supported by lockq servers yet; unset ClientOptions::tls.enabled");
+  }
+  auto conn = RespConnection::Connect(addr, options.connect_timeout);
+  if (!conn.ok()) return Status::Unavailable(conn.status().message());
   std::vector<std::string> hello = {"HELLO", "3"};
   if (!options.password.empty()) {
     hello.insert(hello.end(), {"AUTH", options.username.empty() ? "default" : options.username, options.password});
   }
-  return hello;
+  conn->set_timeout(options.connect_timeout);
+  auto r = conn->Call(hello);
+  if (!r.ok()) return Status::Unavailable("connect " + addr + ": " + r.status().message());
+  if (r->is_error()) return FromServerError(r->str);
+  return conn;
 }
 
 Pipe::Pipe(std::shared_ptr<Core> core) : core_(std::move(core)) {
@@ -98,22 +106,15 @@ Pipe::~Pipe() {
 }
 
 Result<std::shared_ptr<Pipe>> Pipe::Open(const std::string& addr, const ClientOptions& options, PushHandler on_push) {
-  if (options.tls.enabled) {
-    return Status::InvalidArgument("TLS is not supported by lockq servers yet; unset ClientOptions::tls.enabled");
-  }
-  auto conn = RespConnection::Connect(addr, options.connect_timeout);
-  if (!conn.ok()) return Status::Unavailable(conn.status().message());
+  auto conn = ConnectNode(addr, options);
+  if (!conn.ok()) return conn.status();
   auto core = std::make_shared<Core>();
   core->fd = conn->ReleaseFd();
   core->addr = addr;
   core->on_push = std::move(on_push);
   int flags = ::fcntl(core->fd, F_GETFL);
   ::fcntl(core->fd, F_SETFL, flags & ~O_NONBLOCK);  // the reader blocks in recv
-  std::shared_ptr<Pipe> pipe(new Pipe(core));
-  auto r = pipe->Call(HelloCommand(options), options.connect_timeout);
-  if (!r.ok()) return Status::Unavailable("connect " + addr + ": " + r.status().message());
-  if (r->is_error()) return FromServerError(r->str);
-  return pipe;
+  return std::shared_ptr<Pipe>(new Pipe(core));
 }
 
 bool Pipe::Send(const std::vector<std::string>& argv, Callback done, bool defer) {

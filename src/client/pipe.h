@@ -17,12 +17,15 @@
 #include <thread>
 #include <vector>
 
+#include "client/resp_connection.h"
 #include "lockq/client_core.h"
 
 namespace lockq::client {
 
-// HELLO 3, with AUTH when the options carry a password.
-std::vector<std::string> HelloCommand(const ClientOptions& options);
+// A connection to one node that said HELLO 3 (with AUTH when the options
+// carry a password): what Pipe::Open and the client's connection pool
+// start from. Unavailable when the node does not answer.
+Result<RespConnection> ConnectNode(const std::string& addr, const ClientOptions& options);
 
 class Pipe {
  public:

@@ -114,16 +114,14 @@ class PublisherState : public std::enable_shared_from_this<PublisherState> {
   }
 
   void OnReply(uint64_t seq, uint64_t gen, Result<Reply> r) {
-    Status s = r.ok() ? (r->is_error() ? FromServerError(r->str) : Status::Ok()) : r.status();
+    Status s = ReplyStatus(r);
     Publisher::Callback done;
     Result<Confirm> result = Status::Ok();
     {
       std::lock_guard lock(mu_);
       auto it = outstanding_.find(seq);
       if (it == outstanding_.end() || it->second.generation != gen) return;
-      bool resend = s.code() == StatusCode::kUnavailable ||
-                    (options_.republish_unknown &&
-                     (s.code() == StatusCode::kOutcomeUnknown || s.code() == StatusCode::kDeadlineExceeded));
+      bool resend = s.code() == StatusCode::kUnavailable || (options_.republish_unknown && MaybeApplied(s));
       if (resend && !stopping_) {
         it->second.generation = 0;
         unsent_++;

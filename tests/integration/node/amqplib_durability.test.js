@@ -7,24 +7,13 @@ const { test } = require('node:test');
 const assert = require('node:assert');
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+const { freePort } = require('./harness');
 const amqp = require('amqplib');
 
 const MESSAGES = 100000;
 const BATCH = 2000;  // publishes between waitForConfirms
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 function start(dir, ports) {
   const log = fs.openSync(path.join(dir, 'lockqd.log'), 'a');

@@ -10,6 +10,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+const { freePort } = require('./harness');
 const Redis = require('ioredis');
 
 const RELEASE = `if redis.call("get", KEYS[1]) == ARGV[1] then
@@ -22,17 +23,6 @@ const EXTEND = `if redis.call("get", KEYS[1]) == ARGV[1] then
 else
   return 0
 end`;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 let dir, proc, redis;
 
