@@ -13,7 +13,7 @@
 //    command succeeds, so a failing command leaves no partial effect.
 //
 // Dispatch() is the single entry point used by Apply() and by Lua's
-// redis.call() (lua_engine.cc), which run commands by argv too.
+// redis.call() (lua_api.cc), which run commands by argv too.
 
 #include <cstdint>
 #include <optional>

@@ -12,7 +12,7 @@
 
 namespace lockq::sm {
 
-class ScriptVm;  // lua_engine.cc
+class ScriptVm;  // lua_vm.h
 
 class ScriptVmSlot {
  public:
