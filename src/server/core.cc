@@ -66,7 +66,7 @@ void Core::Stop(std::function<void()> done) {
   uv_check_stop(&check_);
   uv_close(reinterpret_cast<uv_handle_t*>(&check_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
-  forwarder_->Reset(kErrShuttingDown, /*requeue_unsent=*/false);
+  forwarder_->Reset(kErrShutdownOutcomeUnknown, /*requeue_unsent=*/false);
   for (auto& p : waiting_) p.cb(sm::Reply::Error(kErrShuttingDown));
   waiting_.clear();
   for (auto& cb : batch_cbs_) cb(sm::Reply::Error(kErrShuttingDown));
@@ -96,7 +96,7 @@ void Core::SubmitCleanup(sm::Argv argv, int attempts) {
 }
 
 void Core::Submit(sm::Argv argv, ReplyCb cb, bool may_forward) {
-  uint64_t deadline = WallClockMs() + config_.limits.no_leader_timeout_ms;
+  uint64_t deadline = SystemClock().MonotonicMs() + config_.limits.no_leader_timeout_ms;
   Route(Pending{std::move(argv), std::move(cb), may_forward, deadline});
 }
 
@@ -160,7 +160,7 @@ void Core::FlushBatch() {
     // Lost leadership between Route and now: route each command again.
     for (size_t i = 0; i < cbs.size(); i++) {
       Route(Pending{std::move(batch.commands[i]), std::move(cbs[i]), true,
-                    WallClockMs() + config_.limits.no_leader_timeout_ms});
+                    SystemClock().MonotonicMs() + config_.limits.no_leader_timeout_ms});
     }
     return;
   }
@@ -242,7 +242,7 @@ void Core::OnRoleChange(consensus::Role role, uint64_t leader_id) {
       batch_bytes_ = 0;
       for (size_t i = 0; i < argv.size(); i++) {
         Route(Pending{std::move(argv[i]), std::move(cbs[i]), true,
-                      WallClockMs() + config_.limits.no_leader_timeout_ms});
+                      SystemClock().MonotonicMs() + config_.limits.no_leader_timeout_ms});
       }
     }
   }
@@ -267,7 +267,7 @@ void Core::RetryWaiting() {
   if (waiting_.empty()) return;
   std::deque<Pending> waiting = std::move(waiting_);
   waiting_.clear();
-  uint64_t now = WallClockMs();
+  uint64_t now = SystemClock().MonotonicMs();
   for (auto& p : waiting) {
     if (now >= p.deadline_ms) {
       p.cb(sm::Reply::Error(kErrNoLeader));
@@ -279,6 +279,7 @@ void Core::RetryWaiting() {
 
 void Core::TickCb(uv_timer_t* h) noexcept {
   auto* self = static_cast<Core*>(h->data);
+  self->forwarder_->ExpireDeadlines();
   self->RetryWaiting();
   self->MaybeProposeExpiry();
   self->MaybeAnnounceIncarnation();
@@ -308,7 +309,7 @@ void Core::MaybeDeclareNodesDown() {
     declared_down_.clear();
     return;
   }
-  uint64_t now = WallClockMs();
+  uint64_t now = SystemClock().MonotonicMs();  // a wall clock stepped back must not wrap `now - heard`
   for (const auto& [id, recent] : contacts) {
     auto [it, fresh] = heard_ms_.try_emplace(id, now);
     if (recent) {

@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "consensus/fsm.h"
 #include "consensus/node.h"
 #include "server/config.h"
