@@ -75,7 +75,8 @@ void Core::Stop(std::function<void()> done) {
   node_->Stop(std::move(done));
 }
 
-sm::Argv Core::WrapAs(uint64_t conn, uint64_t slot, sm::Argv argv) const {
+sm::Argv Core::WrapAs(uint64_t conn, uint64_t slot, sm::Argv argv) {
+  clients_may_hold_state_ = true;
   sm::Argv wrapped{"LOCKQ.AS", std::to_string(node_->id()), std::to_string(nonce_), std::to_string(conn),
                    std::to_string(slot)};
   wrapped.reserve(wrapped.size() + argv.size());
@@ -207,6 +208,11 @@ void Core::Apply(uint64_t index, std::string_view entry) {
 // clients' waiters, consumers and deliveries while we were cut off. Those
 // connections would now wait forever, so they are closed (clients
 // reconnect and start over) and the incarnation is announced again.
+// Our clients' commands can reach the log before our own incarnation does
+// (it waits for the leader's address like any forward), and a node stopped
+// in that window is declared down before it is live: any command proposed
+// for one of our clients since the last revoke counts too (NodeDownIT saw
+// the declaration applied first, and its consumer waited forever).
 void Core::WatchIncarnations(const sm::Events& events) {
   for (const sm::Event& e : events) {
     if (e.kind != sm::Event::Kind::kChange || e.topic != sm::kIncarnationTopic || e.client.node != node_->id()) {
@@ -214,9 +220,10 @@ void Core::WatchIncarnations(const sm::Events& events) {
     }
     if (e.client.nonce == nonce_) {
       incarnation_live_ = true;
-    } else if (e.client.nonce == 0 && incarnation_live_) {
+    } else if (e.client.nonce == 0 && (incarnation_live_ || clients_may_hold_state_)) {
       spdlog::warn("the cluster declared this node down; closing client connections");
       incarnation_live_ = false;
+      clients_may_hold_state_ = false;
       incarnation_sent_ = false;  // the next tick announces us again
       for (auto& cb : on_revoked_) cb();
     }
