@@ -7,6 +7,7 @@ under /usr/bin/python3).
     i = cluster.wait_leader()
     cluster.kill(i); cluster.start(i)    # kill -9, restart with the same data
     cluster.stop()                       # kills and removes the data
+    LOCKQ_MIXED_LOCKQD=PATH              # the last node runs that binary (mixed versions)
 
 Every child process dies with the test process, even when ctest SIGKILLs it
 on a timeout (PR_SET_PDEATHSIG); SIGTERM kills them all and exits at once.
@@ -147,7 +148,11 @@ class Cluster:
 
     def start(self, i):
         """Starts node i (again: same ports and data dir)."""
-        argv = [LOCKQD, "--node-id", str(i + 1),
+        # LOCKQ_MIXED_LOCKQD: the last node of a cluster runs that binary (a
+        # mixed-version cluster, e.g. the previous release's lockqd).
+        mixed = os.environ.get("LOCKQ_MIXED_LOCKQD")
+        binary = mixed if mixed and self.n > 1 and i == self.n - 1 else LOCKQD
+        argv = [binary, "--node-id", str(i + 1),
                 "--data-dir", os.path.join(self.dir, "try%d-n%d" % (self.attempt, i + 1)),
                 "--bind", self.hosts[i],
                 "--resp-port", str(self.resp[i]), "--raft-addr", "%s:%d" % (self.hosts[i], self.raft[i]),
