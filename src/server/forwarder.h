@@ -21,32 +21,33 @@
 #include <string>
 #include <vector>
 
+#include "dispatch/forwarding.h"
 #include "resp/resp.h"
 #include "sm/command.h"
 #include "sm/reply.h"
 
 namespace lockq::server {
 
-class Forwarder {
+class Forwarder final : public dispatch::Forwarding {
  public:
   using ReplyCb = std::function<void(sm::Reply)>;
   using RequeueCb = std::function<void(sm::Argv argv, ReplyCb cb, uint64_t deadline_ms)>;
 
   Forwarder(uv_loop_t* loop, RequeueCb requeue);
-  ~Forwarder();
+  ~Forwarder() override;
   Forwarder(const Forwarder&) = delete;
   Forwarder& operator=(const Forwarder&) = delete;
 
   // Queues argv for the node whose RESP listener is `addr`. A different
   // address than the current link's resets the link first.
-  void Send(const std::string& addr, sm::Argv argv, ReplyCb cb, uint64_t deadline_ms);
-  // Sends what Send() queued this turn as one LOCKQ.FORWARD (Core's check).
-  void Flush();
+  void Send(const std::string& addr, sm::Argv argv, ReplyCb cb, uint64_t deadline_ms) override;
+  // Sends what Send() queued this turn as one LOCKQ.FORWARD (Dispatcher::EndOfTurn).
+  void Flush() override;
   // Drops the link: commands sent get `reason` as an error; unsent ones are
   // requeued, or failed with `reason` too when `requeue_unsent` is false.
-  void Reset(const std::string& reason, bool requeue_unsent = true);
+  void Reset(const std::string& reason, bool requeue_unsent = true) override;
   size_t outstanding() const;
-  uint64_t forwarded() const { return forwarded_; }
+  uint64_t forwarded() const override { return forwarded_; }
 
  struct Link;  // one TCP connection to the leader (forwarder.cc)
 

@@ -93,7 +93,7 @@ class RespServer {
   std::map<std::string, std::set<uint64_t>> observers_;  // lock name -> connection ids
   // Deferred requests with a WAIT: if no entry answers them by WAIT plus
   // --no-leader-timeout-ms (no leader), they get TRYAGAIN rather than hang.
-  std::multimap<uint64_t, sm::ClientRef> backstops_;  // wall-clock deadline ms
+  std::multimap<uint64_t, sm::ClientRef> backstops_;  // monotonic deadline ms
   RespStats stats_;
 };
 
