@@ -10,7 +10,7 @@
 #include <filesystem>
 
 #include "common/check.h"
-#include "consensus/entry_frame.h"
+#include "consensus/apply_framed.h"
 #include "consensus/io_guard.h"
 #include "consensus/nodelay_transport.h"
 
@@ -230,23 +230,17 @@ Result<uint64_t> Node::Propose(std::string_view entry, DoneCb done) {
   Impl& m = *impl_;
   if (raft_state(&m.raft) != RAFT_LEADER) return Status::Unavailable("not the leader");
   if (entry.size() > UINT32_MAX) return Status::InvalidArgument("entry too large");
-  struct raft_buffer buf;
-  buf.len = FramedSize(entry.size());
-  buf.base = raft_malloc(buf.len);
-  if (buf.base == nullptr) return Status::ResourceExhausted("out of memory");
-  WriteFrame(entry, static_cast<char*>(buf.base));
   auto* req = new ApplyReq;
   req->req.data = req;
   req->done = std::move(done);
-  int rv = raft_apply(&m.raft, &req->req, &buf, 1, [](struct raft_apply* r, int status, void*) noexcept {
+  int rv = ApplyFramed(&m.raft, &req->req, entry, [](struct raft_apply* r, int status, void*) noexcept {
     auto* ar = static_cast<ApplyReq*>(r->data);
     if (ar->done) ar->done(status == 0 ? Status::Ok() : RaftError(status, "apply"));
     delete ar;
   });
   if (rv != 0) {
-    raft_free(buf.base);
     delete req;
-    return RaftError(rv, "propose");
+    return rv == RAFT_NOMEM ? Status::ResourceExhausted("out of memory") : RaftError(rv, "propose");
   }
   return static_cast<uint64_t>(req->req.index);
 }

@@ -85,7 +85,7 @@ void Dispatcher::Wait(Pending p) {
 }
 
 void Dispatcher::EndOfTurn() {
-  if (!batch_.empty() && in_flight_.size() < kMaxInFlightBatches) FlushBatch();
+  if (!batch_.empty() && in_flight_.size() < options_.max_in_flight_batches) FlushBatch();
   if (forwarding_ != nullptr) forwarding_->Flush();
 }
 
@@ -147,12 +147,17 @@ void Dispatcher::FlushBatch() {
   in_flight_[index.value()] = InFlight{batch.origin, std::move(cbs)};
 }
 
-// Local commands get a fresh wait for the next leader; forwarded ones are
-// answered kErrNotLeader by Route (this node no longer leads), never sent on
-// a second hop.
+// Local commands get a fresh wait for the next leader. Forwarded ones are
+// answered kErrNotLeader, not executed: never sent on a second hop, and not
+// batched again either (Propose may fail while this node still reads as
+// leader, e.g. during a leadership transfer; the follower retries).
 void Dispatcher::Reroute(std::vector<Pending> pending) {
   for (Pending& p : pending) {
-    if (p.may_forward) p.deadline_ms = Deadline();
+    if (!p.may_forward) {
+      p.cb(sm::Reply::Error(kErrNotLeader));
+      continue;
+    }
+    p.deadline_ms = Deadline();
     Route(std::move(p));
   }
 }
@@ -172,11 +177,13 @@ void Dispatcher::Apply(uint64_t index, std::string_view entry) {
   if (!batch.ok()) {
     // Every replica sees the same bytes, so skipping keeps them identical.
     spdlog::error("apply: entry {} does not decode: {}", index, batch.status().ToString());
+    if (on_apply_) on_apply_(index, entry, nullptr, {}, {});
     FailInFlight(index, kErrEntryUndecodable);
     return;
   }
   std::vector<sm::Reply> replies = sm_.Apply(batch.value(), index);
   sm::Events events = sm_.TakeEvents();
+  if (on_apply_) on_apply_(index, entry, &batch.value(), replies, events);
   auto it = in_flight_.find(index);
   if (it != in_flight_.end() && it->second.origin == batch->origin) {
     auto cbs = std::move(it->second.cbs);
