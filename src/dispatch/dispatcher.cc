@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <memory>
 #include <utility>
 
@@ -96,11 +97,13 @@ void Dispatcher::Tick() {
 
 void Dispatcher::DropExpiredForwarded() {
   uint64_t now = clock_.MonotonicMs();
+  auto is_expired = [now](const Pending& p) { return !p.may_forward && now >= p.deadline_ms; };
+  if (std::none_of(batch_.begin(), batch_.end(), is_expired)) return;  // the usual case: one cheap pass
   std::vector<ReplyCb> expired;
   size_t kept = 0;
   batch_bytes_ = 0;
   for (Pending& p : batch_) {
-    if (!p.may_forward && now >= p.deadline_ms) {
+    if (is_expired(p)) {
       expired.push_back(std::move(p.cb));
       continue;
     }
@@ -195,6 +198,10 @@ void Dispatcher::Apply(uint64_t index, std::string_view entry) {
       if (cbs[i]) cbs[i](std::move(replies[i]));
     }
   }
+  // An entry may have announced the leader's address (LOCKQ.ANNOUNCE):
+  // what waits for it goes now, not on the next tick. A node's own
+  // LOCKQ.INCARNATION must not lag behind its clients' first commands.
+  if (!waiting_.empty()) RetryWaiting();
   if (events.empty()) return;
   for (const EventsCb& cb : on_events_) cb(events);
 }

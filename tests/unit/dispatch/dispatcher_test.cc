@@ -198,6 +198,18 @@ TEST_F(DispatcherTest, WaitingCommandsGoToTheNewLeader) {
   EXPECT_EQ(Only("a").str, kErrNoLeader);
 }
 
+TEST_F(DispatcherTest, WaitingCommandsLeaveWhenTheLeadersAddressIsApplied) {
+  proposer_.leader = false;
+  proposer_.known_leader = 2;
+  Set("a");  // the leader is known, its address not yet
+  EXPECT_EQ(d_->waiting(), 1u);
+  Announce(2, "10.0.0.2:6379");  // no tick in between
+  EXPECT_EQ(d_->waiting(), 0u);
+  d_->EndOfTurn();
+  ASSERT_EQ(forwarding_.sent.size(), 1u);
+  EXPECT_EQ(forwarding_.sent[0].addr, "10.0.0.2:6379");
+}
+
 // Issue 11 item 7, leader side: a command forwarded by a follower is never
 // proposed after arrival + --no-leader-timeout-ms, when the follower has
 // given up on it.
