@@ -294,6 +294,23 @@ TEST_F(DispatcherTest, EveryRequestIsAnsweredExactlyOnce) {
   for (auto& [key, rs] : replies_) EXPECT_EQ(rs.size(), 1u) << key;
 }
 
+TEST_F(DispatcherTest, CleanupIsSubmittedAgainWhileItFailsWithTryAgain) {
+  d_->SubmitCleanup({"LOCKQ.CANCEL", "1", "42", "3", "4"}, /*attempts=*/3);
+  for (size_t i = 0; i < 3; i++) {
+    d_->EndOfTurn();
+    ASSERT_EQ(proposer_.log.size(), i + 1) << "attempt " << i + 1 << " not proposed";
+    proposer_.Fail(i);  // leadership lost before commit: TRYAGAIN
+  }
+  d_->EndOfTurn();
+  EXPECT_EQ(proposer_.log.size(), 3u) << "more attempts than asked for";
+  d_->Stop();
+  d_->SubmitCleanup({"LOCKQ.CANCEL", "1", "42", "3", "5"});
+  d_->EndOfTurn();
+  proposer_.Fail(3);
+  d_->EndOfTurn();
+  EXPECT_EQ(proposer_.log.size(), 4u) << "retried after Stop()";
+}
+
 TEST_F(DispatcherTest, EventsReachListenersAfterReplies) {
   std::vector<std::string> order;
   d_->AddEventsListener([&](const sm::Events&) { order.push_back("events"); });
