@@ -11,6 +11,7 @@
 
 #include "common/check.h"
 #include "consensus/apply_framed.h"
+#include "consensus/leader_view.h"
 #include "consensus/io_guard.h"
 #include "consensus/nodelay_transport.h"
 
@@ -315,17 +316,7 @@ Status Node::Remove(uint64_t id, DoneCb done) {
 
 bool Node::is_leader() const { return raft_state(&impl_->raft) == RAFT_LEADER; }
 
-std::vector<std::pair<uint64_t, bool>> Node::VoterContacts() const {
-  std::vector<std::pair<uint64_t, bool>> out;
-  struct raft& r = impl_->raft;
-  if (raft_state(&r) != RAFT_LEADER || r.leader_state.progress == nullptr) return out;
-  for (unsigned i = 0; i < r.configuration.n; i++) {
-    const struct raft_server& s = r.configuration.servers[i];
-    if (s.id == r.id || s.role != RAFT_VOTER) continue;
-    out.emplace_back(s.id, r.leader_state.progress[i].recent_recv);
-  }
-  return out;
-}
+std::vector<std::pair<uint64_t, bool>> Node::VoterContacts() const { return VoterContactsOf(&impl_->raft); }
 
 uint64_t Node::term() const { return impl_->raft.current_term; }
 

@@ -17,6 +17,7 @@ extern "C" {
 #include "common/check.h"
 #include "consensus/apply_framed.h"
 #include "consensus/io_guard.h"
+#include "consensus/leader_view.h"
 #include "testlib/sim_internal.h"
 
 namespace lockq::testing {
@@ -222,34 +223,74 @@ class SimFsm::SimProposer final : public dispatch::Proposer {
     return id;
   }
   uint64_t id() const override { return server_ + 1; }
-  // LeaderDuties is not hosted (the workload proposes expiry and announces).
-  std::vector<std::pair<uint64_t, bool>> VoterContacts() const override { return {}; }
+  std::vector<std::pair<uint64_t, bool>> VoterContacts() const override {
+    return consensus::VoterContactsOf(c_->raft(server_));
+  }
 
  private:
   SimCluster* c_;
   unsigned server_;
 };
 
-SimFsm::SimFsm(SimCluster* cluster, unsigned server, uint64_t nonce)
+class SimFsm::SimForwarding final : public dispatch::Forwarding {
+ public:
+  explicit SimForwarding(SimCluster* c) : c_(c) {}
+  void Send(const std::string& addr, sm::Argv argv, ReplyCb cb, uint64_t) override {
+    forwarded_++;
+    c_->Deliver(addr, std::move(argv), std::move(cb));
+  }
+  void Flush() override {}
+  void Reset(const std::string&, bool) override {}  // nothing is ever held
+  uint64_t forwarded() const override { return forwarded_; }
+
+ private:
+  SimCluster* c_;
+  uint64_t forwarded_ = 0;
+};
+
+SimFsm::SimFsm(SimCluster* cluster, unsigned server, uint64_t nonce, const SimOptions& sim)
     : cluster_(cluster),
       server_(server),
       clock_(std::make_unique<SimClock>(cluster, server)),
       proposer_(std::make_unique<SimProposer>(cluster, server)) {
+  if (sim.leader_duties) forwarding_ = std::make_unique<SimForwarding>(cluster);
   dispatch::DispatcherOptions options;
   options.nonce = nonce;
   // One workload turn, one entry: the auditors and recorded seeds count on
   // it (the in-flight cap itself is unit-tested, tests/unit/dispatch).
   options.max_in_flight_batches = SIZE_MAX;
-  dispatcher_ = std::make_unique<dispatch::Dispatcher>(*proposer_, /*forwarding=*/nullptr, *clock_, options);
+  dispatcher_ = std::make_unique<dispatch::Dispatcher>(*proposer_, forwarding_.get(), *clock_, options);
   dispatcher_->SetApplyObserver([this](uint64_t index, std::string_view entry, const sm::Batch* batch,
                                        const std::vector<sm::Reply>& replies, const sm::Events& events) {
     // Every replica must produce the same events for the same index
     // (SimCluster::OnApply checks).
     cluster_->OnApply(server_, index, entry, batch, replies, events, Fnv1a64(sm().Snapshot()));
   });
+  if (sim.leader_duties) {
+    duties_ = std::make_unique<dispatch::LeaderDuties>(
+        *dispatcher_, dispatch::LeaderDutiesOptions{"sim:" + std::to_string(server), sim.node_down_ms});
+  }
 }
 
 SimFsm::~SimFsm() = default;
+
+void SimFsm::Drive() {
+  bool leader = proposer_->is_leader();
+  uint64_t leader_id = proposer_->leader_id();
+  if (leader != leader_ || leader_id != leader_id_) {
+    leader_ = leader;
+    leader_id_ = leader_id;
+    dispatcher_->OnRoleChange(leader, leader_id);
+    dispatcher_->EndOfTurn();
+  }
+  if (cluster_->now_ms() < next_tick_ms_) return;
+  next_tick_ms_ = cluster_->now_ms() + dispatch::LeaderDuties::kTickMs;
+  // As lockqd's Core::TickCb.
+  dispatcher_->Tick();
+  duties_->Tick();
+  if (leader && !duties_->announced()) dispatcher_->OnRoleChange(true, leader_id);
+  dispatcher_->EndOfTurn();
+}
 
 void SimFsm::Apply(uint64_t index, std::string_view entry) {
   dispatcher_->Apply(index, entry);
@@ -300,7 +341,7 @@ SimCluster::SimCluster(SimOptions options)
   struct raft_fixture* f = &box_->f;
   LOCKQ_CHECK(raft_fixture_initialize(f) == 0);
   for (unsigned i = 0; i < options.servers; i++) {
-    fsms_.push_back(std::make_unique<SimFsm>(this, i, nonce_));
+    fsms_.push_back(std::make_unique<SimFsm>(this, i, nonce_, options));
     adapters_.push_back(std::make_unique<consensus::FsmAdapter>(fsms_[i].get(), options.policy));
     // The stub io of raft_fixture has no async_work: nullptr makes the
     // adapter serialize snapshots synchronously, on the stepping thread.
@@ -363,6 +404,11 @@ bool SimCluster::StepUntil(const std::function<bool()>& pred, uint64_t max_ms) {
 }
 
 void SimCluster::AfterStep() {
+  if (options_.leader_duties && !closing_) {
+    for (unsigned i = 0; i < size(); i++) {
+      if (alive_[i] && !lost_[i]) fsms_[i]->Drive();
+    }
+  }
   // Cheap per-step invariants; the heavy checks run on every apply.
   for (unsigned i = 0; i < size(); i++) {
     struct raft* r = raft(i);
@@ -568,8 +614,34 @@ const SimProposal* SimCluster::Propose(unsigned i, std::vector<sm::Argv> command
   return proposals_.back().get();
 }
 
+void SimCluster::Deliver(const std::string& addr, sm::Argv argv, dispatch::Forwarding::ReplyCb cb) {
+  unsigned target = static_cast<unsigned>(std::stoul(addr.substr(addr.find(':') + 1)));
+  LOCKQ_CHECK(target < size());
+  fsms_[target]->dispatcher().Submit(std::move(argv), std::move(cb), /*may_forward=*/false);
+}
+
 Result<uint64_t> SimCluster::RaftPropose(unsigned i, std::string_view entry, dispatch::Proposer::DoneCb done) {
-  LOCKQ_CHECK(proposing_ != nullptr && proposing_->server == i);
+  if (proposing_ == nullptr) {
+    // The dispatcher's own entry (LeaderDuties, forwarded commands): tracked
+    // for the acknowledged-writes check, its replies are not ours to count.
+    auto own = std::make_unique<SimProposal>();
+    own->id = ++next_proposal_id_;
+    own->server = i;
+    own->internal = true;
+    auto batch = sm::DecodeBatch(entry);
+    LOCKQ_CHECK(batch.ok());
+    own->commands = batch->commands;
+    own->origin = batch->origin;
+    SimProposal* raw = own.get();
+    proposals_.push_back(std::move(own));
+    proposing_ = raw;
+    auto index = RaftPropose(i, entry, std::move(done));
+    proposing_ = nullptr;
+    Trace("duties propose #" + std::to_string(raw->id) + " on " + std::to_string(i) + " " +
+          (raw->commands.empty() ? "" : raw->commands[0][0]) + (index.ok() ? "" : " refused"));
+    return index;
+  }
+  LOCKQ_CHECK(proposing_->server == i);
   auto req = std::make_unique<ApplyReq>();
   std::memset(&req->req, 0, sizeof req->req);
   req->req.data = req.get();
@@ -607,7 +679,7 @@ void SimCluster::OnReply(SimProposal* p, size_t k) {
 void SimCluster::OnProposalDone(SimProposal* p) {
   // Every command gets exactly one reply from the dispatcher: the entry's
   // (acknowledged: Apply ran before libraft's callback) or TRYAGAIN.
-  for (size_t k = 0; k < p->answers.size(); k++) {
+  for (size_t k = 0; k < p->answers.size() && !p->internal; k++) {
     if (p->answers[k] != 1) {
       Fail("proposal #" + std::to_string(p->id) + " " + (p->status == 0 ? "acknowledged" : "failed") +
            " at index " + std::to_string(p->index) + " but its command " + std::to_string(k) + " (" +

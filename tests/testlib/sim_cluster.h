@@ -46,6 +46,7 @@
 #include "consensus/fsm_adapter.h"
 #include "consensus/io_guard.h"
 #include "dispatch/dispatcher.h"
+#include "dispatch/leader_duties.h"
 #include "sm/command.h"
 #include "sm/reply.h"
 #include "sm/state_machine.h"
@@ -62,6 +63,7 @@ namespace lockq::testing {
 uint64_t Fnv1a64(std::string_view bytes, uint64_t seed = 14695981039346656037ull);
 
 class SimCluster;
+struct SimOptions;
 struct StubIo;
 
 // One simulated lockqd: the REAL dispatch::Dispatcher (group commit,
@@ -73,7 +75,7 @@ struct StubIo;
 // dispatcher's apply observer reports each one to the cluster's auditor.
 class SimFsm final : public consensus::Fsm {
  public:
-  SimFsm(SimCluster* cluster, unsigned server, uint64_t nonce);
+  SimFsm(SimCluster* cluster, unsigned server, uint64_t nonce, const SimOptions& options);
   ~SimFsm() override;
   SimFsm(const SimFsm&) = delete;
   SimFsm& operator=(const SimFsm&) = delete;
@@ -90,11 +92,20 @@ class SimFsm final : public consensus::Fsm {
   friend class SimCluster;
   class SimClock;
   class SimProposer;
+  class SimForwarding;
+  // SimOptions::leader_duties: feeds role changes and, every kTickMs, the
+  // dispatcher's and duties' ticks, then ends the loop turn.
+  void Drive();
   SimCluster* cluster_;
   unsigned server_;
   std::unique_ptr<SimClock> clock_;
   std::unique_ptr<SimProposer> proposer_;
+  std::unique_ptr<SimForwarding> forwarding_;  // with leader_duties only
   std::unique_ptr<dispatch::Dispatcher> dispatcher_;
+  std::unique_ptr<dispatch::LeaderDuties> duties_;  // with leader_duties only
+  bool leader_ = false;        // as last fed to Dispatcher::OnRoleChange
+  uint64_t leader_id_ = 0;
+  uint64_t next_tick_ms_ = 0;
   uint64_t last_apply_index_ = 0;  // raft index of the last Apply()
   bool restored_since_apply_ = false;
 };
@@ -108,6 +119,7 @@ struct SimProposal {
   std::string bytes;
   sm::BatchOrigin origin;  // the dispatcher's (node id, nonce, its sequence)
   std::vector<int> answers;  // per command: reply callbacks fired (must end at 1)
+  bool internal = false;     // proposed by the dispatcher on its own (LeaderDuties): replies not tracked
   bool done = false;    // callback fired
   int status = -1;      // libraft status (0 = acknowledged)
   uint64_t index = 0;   // log index libraft assigned
@@ -121,6 +133,14 @@ struct SimOptions {
   // Route every server through consensus::IoGuard, as lockqd does. Off (or
   // LOCKQ_SIM_NO_IO_GUARD=1) runs bare libraft 0.15.
   bool io_guard = true;
+  // Host dispatch::LeaderDuties on every server too (expiry, LOCKQ.ANNOUNCE,
+  // LOCKQ.INCARNATION, node-down), ticked every LeaderDuties::kTickMs of
+  // fixture time, with role changes fed to the dispatcher and a Forwarding
+  // that hands a follower's commands to the leader's dispatcher. The
+  // workload must then not propose expiry or announcements itself; the
+  // random-fault workload does, so it runs with this off.
+  bool leader_duties = false;
+  uint64_t node_down_ms = 3000;  // --node-down-ms of the hosted duties
 };
 
 class SimCluster {
@@ -223,6 +243,7 @@ class SimCluster {
  private:
   friend class SimFsm;
   friend class SimFsm::SimProposer;
+  friend class SimFsm::SimForwarding;
   friend struct StubIo;
   struct IoFaultState {
     int countdown = -1;  // calls to let through first; -1 = no fault armed
@@ -248,7 +269,11 @@ class SimCluster {
   void CheckQueues(const std::string& who, const sm::StateMachine& sm);
   void AdvanceReference();
   void OnProposalDone(SimProposal* p);
-  // Server i's Proposer: raft_apply of the framed entry for proposing_.
+  // A follower's forwarded command reaches the dispatcher of server `addr`
+  // ("sim:<i>", what LeaderDuties announces) at once, as LOCKQ.FORWARD does.
+  void Deliver(const std::string& addr, sm::Argv argv, dispatch::Forwarding::ReplyCb cb);
+  // Server i's Proposer: raft_apply of the framed entry for proposing_ (or
+  // for an entry of the dispatcher's own, e.g. LeaderDuties').
   Result<uint64_t> RaftPropose(unsigned i, std::string_view entry, dispatch::Proposer::DoneCb done);
   // A reply callback of command k of `p` fired.
   void OnReply(SimProposal* p, size_t k);
