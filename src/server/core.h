@@ -91,12 +91,15 @@ class Core {
 
   uv_loop_t* loop_;
   Config config_;
-  std::unique_ptr<consensus::Node> node_;
+  // Destroyed bottom-up: the Node first (it calls the Fsm), then the
+  // Forwarder (its last callbacks may submit again), while the dispatcher
+  // they call into still lives.
   std::unique_ptr<NodeProposer> proposer_;
-  std::unique_ptr<Forwarder> forwarder_;
   std::unique_ptr<dispatch::Dispatcher> dispatcher_;
   std::unique_ptr<dispatch::LeaderDuties> duties_;
   std::unique_ptr<DispatchFsm> fsm_;
+  std::unique_ptr<Forwarder> forwarder_;
+  std::unique_ptr<consensus::Node> node_;
   uv_check_t check_ {};
   uv_timer_t tick_ {};
   std::vector<RoleCb> on_role_;
