@@ -10,8 +10,10 @@
 #include <filesystem>
 
 #include "common/check.h"
+#include "consensus/apply_framed.h"
 #include "consensus/entry_frame.h"
 #include "consensus/fsm_adapter.h"
+#include "consensus/leader_view.h"
 #include "consensus/io_guard.h"
 #include "consensus/nodelay_transport.h"
 
@@ -231,23 +233,17 @@ Result<uint64_t> Node::Propose(std::string_view entry, DoneCb done) {
   Impl& m = *impl_;
   if (raft_state(&m.raft) != RAFT_LEADER) return Status::Unavailable("not the leader");
   if (entry.size() > UINT32_MAX) return Status::InvalidArgument("entry too large");
-  struct raft_buffer buf;
-  buf.len = FramedSize(entry.size());
-  buf.base = raft_malloc(buf.len);
-  if (buf.base == nullptr) return Status::ResourceExhausted("out of memory");
-  WriteFrame(entry, static_cast<char*>(buf.base));
   auto* req = new ApplyReq;
   req->req.data = req;
   req->done = std::move(done);
-  int rv = raft_apply(&m.raft, &req->req, &buf, 1, [](struct raft_apply* r, int status, void*) noexcept {
+  int rv = ApplyFramed(&m.raft, &req->req, entry, [](struct raft_apply* r, int status, void*) noexcept {
     auto* ar = static_cast<ApplyReq*>(r->data);
     if (ar->done) ar->done(status == 0 ? Status::Ok() : RaftError(status, "apply"));
     delete ar;
   });
   if (rv != 0) {
-    raft_free(buf.base);
     delete req;
-    return RaftError(rv, "propose");
+    return rv == RAFT_NOMEM ? Status::ResourceExhausted("out of memory") : RaftError(rv, "propose");
   }
   return static_cast<uint64_t>(req->req.index);
 }
@@ -322,17 +318,7 @@ Status Node::Remove(uint64_t id, DoneCb done) {
 
 bool Node::is_leader() const { return raft_state(&impl_->raft) == RAFT_LEADER; }
 
-std::vector<std::pair<uint64_t, bool>> Node::VoterContacts() const {
-  std::vector<std::pair<uint64_t, bool>> out;
-  struct raft& r = impl_->raft;
-  if (raft_state(&r) != RAFT_LEADER || r.leader_state.progress == nullptr) return out;
-  for (unsigned i = 0; i < r.configuration.n; i++) {
-    const struct raft_server& s = r.configuration.servers[i];
-    if (s.id == r.id || s.role != RAFT_VOTER) continue;
-    out.emplace_back(s.id, r.leader_state.progress[i].recent_recv);
-  }
-  return out;
-}
+std::vector<std::pair<uint64_t, bool>> Node::VoterContacts() const { return VoterContactsOf(&impl_->raft); }
 
 uint64_t Node::term() const { return impl_->raft.current_term; }
 

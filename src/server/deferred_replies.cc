@@ -24,6 +24,7 @@
 
 #include <string>
 
+#include "common/clock.h"
 #include "common/strings.h"
 #include "server/connection.h"
 #include "server/core.h"

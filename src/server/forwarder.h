@@ -32,13 +32,14 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "dispatch/forwarding.h"
 #include "resp/resp.h"
 #include "sm/command.h"
 #include "sm/reply.h"
 
 namespace lockq::server {
 
-class Forwarder {
+class Forwarder final : public dispatch::Forwarding {
  public:
   using ReplyCb = std::function<void(sm::Reply)>;
   using RequeueCb = std::function<void(sm::Argv argv, ReplyCb cb, uint64_t deadline_ms)>;
@@ -46,24 +47,23 @@ class Forwarder {
   // `deadline_ms` of Send() and the requeue callback are on
   // clock.MonotonicMs().
   Forwarder(uv_loop_t* loop, RequeueCb requeue, const Clock& clock = SystemClock());
-  ~Forwarder();
+  ~Forwarder() override;
   Forwarder(const Forwarder&) = delete;
   Forwarder& operator=(const Forwarder&) = delete;
 
   // Queues argv for the node whose RESP listener is `addr`. A different
   // address than the current link's resets the link first.
-  void Send(const std::string& addr, sm::Argv argv, ReplyCb cb, uint64_t deadline_ms);
-  // Sends what Send() queued this turn as one LOCKQ.FORWARD (Core's check).
-  void Flush();
+  void Send(const std::string& addr, sm::Argv argv, ReplyCb cb, uint64_t deadline_ms) override;
+  // Sends what Send() queued this turn as one LOCKQ.FORWARD (Dispatcher::EndOfTurn).
+  void Flush() override;
   // Aborts the link: commands sent get `reason` (an "outcome unknown"
   // error); unsent ones are requeued, or failed with `reason` too when
   // `requeue_unsent` is false.
-  void Reset(const std::string& reason, bool requeue_unsent = true);
-  // Answers what passed its deadline (see above); the owner calls it on
-  // its periodic tick. Returns the number of commands answered.
-  size_t ExpireDeadlines();
+  void Reset(const std::string& reason, bool requeue_unsent = true) override;
+  // Answers what passed its deadline (see above; Dispatcher::Tick).
+  size_t ExpireDeadlines() override;
   size_t outstanding() const;
-  uint64_t forwarded() const { return forwarded_; }
+  uint64_t forwarded() const override { return forwarded_; }
 
  struct Link;  // one TCP connection to the leader (forwarder.cc)
 

@@ -37,7 +37,7 @@
 //                                  earlier incarnations leave their queues,
 //                                  their channels close (unacked messages come
 //                                  back). Nonce 0: the leader declared the node
-//                                  down (Core::MaybeDeclareNodesDown); all of
+//                                  down (dispatch::LeaderDuties); all of
 //                                  its clients' state goes. Emits a kChange
 //                                  event on kIncarnationTopic.
 

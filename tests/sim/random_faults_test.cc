@@ -141,7 +141,7 @@ class Workload {
     }
   }
 
-  // As lockqd (server::Core::OnRoleChange): a new leader's first proposal is
+  // As lockqd (dispatch::LeaderDuties): a new leader's first proposal is
   // LOCKQ.ANNOUNCE, retried until it commits; it re-bases lock leases.
   void Announce(unsigned l) {
     if (announce_ != nullptr && announce_->done && announce_->status != 0) {

@@ -259,18 +259,19 @@ uint64_t SimCluster::ConvergeAndCheck(uint64_t max_ms) {
     return 0;
   }
   // Every proposal is committed at most once; acknowledged ones exactly once.
-  std::map<uint64_t, uint64_t> committed_at;  // proposal id -> index
+  std::map<std::pair<uint64_t, uint64_t>, uint64_t> committed_at;  // (node, seq) -> index
   for (const auto& [index, rec] : log_) {
     if (!rec.command) continue;
     auto batch = sm::DecodeBatch(rec.bytes);
     if (!batch.ok() || batch->origin.nonce != nonce_) continue;
-    if (!committed_at.emplace(batch->origin.seq, index).second) {
-      Fail("proposal #" + std::to_string(batch->origin.seq) + " committed twice");
+    if (!committed_at.emplace(std::make_pair(batch->origin.node_id, batch->origin.seq), index).second) {
+      Fail("proposal of node " + std::to_string(batch->origin.node_id) + " seq " +
+           std::to_string(batch->origin.seq) + " committed twice");
       return 0;
     }
   }
   for (const auto& p : proposals_) {
-    if (p->done && p->status == 0 && committed_at.count(p->id) == 0) {
+    if (p->done && p->status == 0 && committed_at.count({p->origin.node_id, p->origin.seq}) == 0) {
       Fail("acknowledged proposal #" + std::to_string(p->id) + " is not in the committed log");
       return 0;
     }

@@ -7,6 +7,7 @@ extern "C" {
 }
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <cstdio>
 #include <cstdlib>
@@ -14,8 +15,9 @@ extern "C" {
 #include <sstream>
 
 #include "common/check.h"
-#include "consensus/entry_frame.h"
+#include "consensus/apply_framed.h"
 #include "consensus/io_guard.h"
+#include "consensus/leader_view.h"
 #include "testlib/sim_internal.h"
 
 namespace lockq::testing {
@@ -194,31 +196,116 @@ uint64_t Fnv1a64(std::string_view bytes, uint64_t seed) {
 
 // ---- SimFsm -------------------------------------------------------------------
 
+// The fixture's global clock; this server's wall clock runs skewed
+// (SimCluster::SetClockSkew): the leader_time_ms its batches carry.
+class SimFsm::SimClock final : public Clock {
+ public:
+  SimClock(const SimCluster* c, unsigned server) : c_(c), server_(server) {}
+  uint64_t MonotonicMs() const override { return c_->now_ms(); }
+  uint64_t WallMs() const override { return c_->LeaderClock(server_); }
+
+ private:
+  const SimCluster* c_;
+  unsigned server_;
+};
+
+class SimFsm::SimProposer final : public dispatch::Proposer {
+ public:
+  SimProposer(SimCluster* c, unsigned server) : c_(c), server_(server) {}
+  Result<uint64_t> Propose(std::string_view entry, DoneCb done) override {
+    return c_->RaftPropose(server_, entry, std::move(done));
+  }
+  bool is_leader() const override { return raft_state(c_->raft(server_)) == RAFT_LEADER; }
+  uint64_t leader_id() const override {
+    raft_id id = 0;
+    const char* address = nullptr;
+    raft_leader(c_->raft(server_), &id, &address);
+    return id;
+  }
+  uint64_t id() const override { return server_ + 1; }
+  std::vector<std::pair<uint64_t, bool>> VoterContacts() const override {
+    return consensus::VoterContactsOf(c_->raft(server_));
+  }
+
+ private:
+  SimCluster* c_;
+  unsigned server_;
+};
+
+class SimFsm::SimForwarding final : public dispatch::Forwarding {
+ public:
+  explicit SimForwarding(SimCluster* c) : c_(c) {}
+  void Send(const std::string& addr, sm::Argv argv, ReplyCb cb, uint64_t) override {
+    forwarded_++;
+    c_->Deliver(addr, std::move(argv), std::move(cb));
+  }
+  void Flush() override {}
+  void Reset(const std::string&, bool) override {}  // nothing is ever held
+  size_t ExpireDeadlines() override { return 0; }    // delivered at once
+  uint64_t forwarded() const override { return forwarded_; }
+
+ private:
+  SimCluster* c_;
+  uint64_t forwarded_ = 0;
+};
+
+SimFsm::SimFsm(SimCluster* cluster, unsigned server, uint64_t nonce, const SimOptions& sim)
+    : cluster_(cluster),
+      server_(server),
+      clock_(std::make_unique<SimClock>(cluster, server)),
+      proposer_(std::make_unique<SimProposer>(cluster, server)) {
+  if (sim.leader_duties) forwarding_ = std::make_unique<SimForwarding>(cluster);
+  dispatch::DispatcherOptions options;
+  options.nonce = nonce;
+  // One workload turn, one entry: the auditors and recorded seeds count on
+  // it (the in-flight cap itself is unit-tested, tests/unit/dispatch).
+  options.max_in_flight_batches = SIZE_MAX;
+  dispatcher_ = std::make_unique<dispatch::Dispatcher>(*proposer_, forwarding_.get(), *clock_, options);
+  dispatcher_->SetApplyObserver([this](uint64_t index, std::string_view entry, const sm::Batch* batch,
+                                       const std::vector<sm::Reply>& replies, const sm::Events& events) {
+    // Every replica must produce the same events for the same index
+    // (SimCluster::OnApply checks).
+    cluster_->OnApply(server_, index, entry, batch, replies, events, Fnv1a64(sm().Snapshot()));
+  });
+  if (sim.leader_duties) {
+    duties_ = std::make_unique<dispatch::LeaderDuties>(
+        *dispatcher_, dispatch::LeaderDutiesOptions{"sim:" + std::to_string(server), sim.node_down_ms});
+  }
+}
+
+SimFsm::~SimFsm() = default;
+
+void SimFsm::Drive() {
+  bool leader = proposer_->is_leader();
+  uint64_t leader_id = proposer_->leader_id();
+  if (leader != leader_ || leader_id != leader_id_) {
+    leader_ = leader;
+    leader_id_ = leader_id;
+    dispatcher_->OnRoleChange(leader, leader_id);
+    dispatcher_->EndOfTurn();
+  }
+  if (cluster_->now_ms() < next_tick_ms_) return;
+  next_tick_ms_ = cluster_->now_ms() + dispatch::LeaderDuties::kTickMs;
+  // As lockqd's Core::TickCb.
+  dispatcher_->Tick();
+  duties_->Tick();
+  if (leader && !duties_->announced()) dispatcher_->OnRoleChange(true, leader_id);
+  dispatcher_->EndOfTurn();
+}
+
 void SimFsm::Apply(uint64_t index, std::string_view entry) {
-  auto batch = sm::DecodeBatch(entry);
-  std::vector<sm::Reply> replies;
-  if (batch.ok()) replies = sm_.Apply(batch.value(), index);
-  // As server::Core does after every Apply; every replica must produce the
-  // same events for the same index (SimCluster::OnApply checks).
-  sm::Events events = sm_.TakeEvents();
-  uint64_t state_hash = Fnv1a64(sm_.Snapshot());
-  cluster_->OnApply(server_, index, entry, batch.ok() ? &batch.value() : nullptr, replies,
-                    events, state_hash);
+  dispatcher_->Apply(index, entry);
   last_apply_index_ = index;
   restored_since_apply_ = false;
 }
 
-std::function<std::string()> SimFsm::PrepareSnapshot() {
-  // As server::Core does: a deep copy now, serialized later.
-  auto copy = std::make_shared<sm::StateMachine>(sm_);
-  return [copy]() { return copy->Snapshot(); };
-}
+std::function<std::string()> SimFsm::PrepareSnapshot() { return dispatcher_->PrepareSnapshot(); }
 
 Status SimFsm::Restore(std::string_view bytes) {
-  Status s = sm_.Restore(bytes);
+  Status s = dispatcher_->Restore(bytes);
   if (s.ok()) {
     restored_since_apply_ = true;
-    cluster_->OnRestore(server_, bytes, sm_);
+    cluster_->OnRestore(server_, bytes, sm());
   } else {
     cluster_->Fail(Who(server_) + ": restoring a snapshot failed: " + s.ToString());
   }
@@ -236,6 +323,7 @@ struct SimCluster::ApplyReq {
   struct raft_apply req;
   SimCluster* cluster;
   SimProposal* proposal;
+  dispatch::Proposer::DoneCb done;  // the dispatcher's
 };
 
 SimCluster::SimCluster(SimOptions options)
@@ -254,7 +342,7 @@ SimCluster::SimCluster(SimOptions options)
   struct raft_fixture* f = &box_->f;
   LOCKQ_CHECK(raft_fixture_initialize(f) == 0);
   for (unsigned i = 0; i < options.servers; i++) {
-    fsms_.push_back(std::make_unique<SimFsm>(this, i));
+    fsms_.push_back(std::make_unique<SimFsm>(this, i, nonce_, options));
     adapters_.push_back(std::make_unique<consensus::FsmAdapter>(fsms_[i].get(), options.policy));
     // The stub io of raft_fixture has no async_work: nullptr makes the
     // adapter serialize snapshots synchronously, on the stepping thread.
@@ -317,6 +405,11 @@ bool SimCluster::StepUntil(const std::function<bool()>& pred, uint64_t max_ms) {
 }
 
 void SimCluster::AfterStep() {
+  if (options_.leader_duties && !closing_) {
+    for (unsigned i = 0; i < size(); i++) {
+      if (alive_[i] && !lost_[i]) fsms_[i]->Drive();
+    }
+  }
   // Cheap per-step invariants; the heavy checks run on every apply.
   for (unsigned i = 0; i < size(); i++) {
     struct raft* r = raft(i);
@@ -497,51 +590,104 @@ const SimProposal* SimCluster::Propose(unsigned i, std::vector<sm::Argv> command
   auto p = std::make_unique<SimProposal>();
   p->id = ++next_proposal_id_;
   p->server = i;
-  sm::Batch batch;
-  batch.origin = {i + 1, nonce_, p->id};
-  batch.leader_time_ms = LeaderClock(i);
-  batch.commands = commands;
-  p->commands = std::move(commands);
-  p->bytes = sm::EncodeBatch(batch);
-
-  auto req = std::make_unique<ApplyReq>();
-  std::memset(&req->req, 0, sizeof req->req);
-  req->req.data = req.get();
-  req->cluster = this;
-  req->proposal = p.get();
-  struct raft_buffer buf;
-  // Frame exactly as consensus::Node::Propose does (8-byte aligned entries).
-  buf.len = consensus::FramedSize(p->bytes.size());
-  buf.base = raft_malloc(buf.len);
-  LOCKQ_CHECK(buf.base != nullptr);
-  consensus::WriteFrame(p->bytes, static_cast<char*>(buf.base));
-  int rv = raft_apply(raft(i), &req->req, &buf, 1,
-                      [](struct raft_apply* r, int status, void*) noexcept {
-                        auto* ar = static_cast<ApplyReq*>(r->data);
-                        if (ar->cluster->closing_) return;
-                        ar->proposal->done = true;
-                        ar->proposal->status = status;
-                        ar->proposal->index = r->index;
-                        ar->cluster->OnProposalDone(ar->proposal);
-                      });
-  if (rv != 0) {
-    // Still ours: raft_apply's error path drops the entry with logDiscard,
-    // which does not free the payload (libraft 0.15 src/log.c).
-    raft_free(buf.base);
-    Trace("raft_apply on " + std::to_string(i) + " failed: " + raft_strerror(rv));
+  p->commands = commands;
+  p->answers.assign(commands.size(), 0);
+  SimProposal* raw = p.get();
+  dispatch::Dispatcher& d = fsms_[i]->dispatcher();
+  proposing_ = raw;
+  for (size_t k = 0; k < commands.size(); k++) {
+    d.Submit(std::move(commands[k]), [this, raw, k](sm::Reply) { OnReply(raw, k); }, /*may_forward=*/false);
+  }
+  d.EndOfTurn();
+  proposing_ = nullptr;
+  if (raw->bytes.empty()) {  // refused: every command was answered TRYAGAIN already
+    if (raft_state(raft(i)) != RAFT_LEADER) Trace("propose on " + std::to_string(i) + " refused: not the leader");
     return nullptr;
   }
-  p->index = req->req.index;
+  auto batch = sm::DecodeBatch(raw->bytes);
+  LOCKQ_CHECK(batch.ok());
+  p->origin = batch->origin;
   Trace("propose #" + std::to_string(p->id) + " on " + std::to_string(i) + " at " +
-        std::to_string(p->index) + " t=" + std::to_string(batch.leader_time_ms) + " " +
+        std::to_string(p->index) + " t=" + std::to_string(batch->leader_time_ms) + " " +
         (p->commands.empty() ? "" : p->commands[0][0]) +
         (p->commands.size() > 1 ? " +" + std::to_string(p->commands.size() - 1) : ""));
-  reqs_.push_back(std::move(req));
   proposals_.push_back(std::move(p));
   return proposals_.back().get();
 }
 
+void SimCluster::Deliver(const std::string& addr, sm::Argv argv, dispatch::Forwarding::ReplyCb cb) {
+  unsigned target = static_cast<unsigned>(std::stoul(addr.substr(addr.find(':') + 1)));
+  LOCKQ_CHECK(target < size());
+  fsms_[target]->dispatcher().Submit(std::move(argv), std::move(cb), /*may_forward=*/false);
+}
+
+Result<uint64_t> SimCluster::RaftPropose(unsigned i, std::string_view entry, dispatch::Proposer::DoneCb done) {
+  if (proposing_ == nullptr) {
+    // The dispatcher's own entry (LeaderDuties, forwarded commands): tracked
+    // for the acknowledged-writes check, its replies are not ours to count.
+    auto own = std::make_unique<SimProposal>();
+    own->id = ++next_proposal_id_;
+    own->server = i;
+    own->internal = true;
+    auto batch = sm::DecodeBatch(entry);
+    LOCKQ_CHECK(batch.ok());
+    own->commands = batch->commands;
+    own->origin = batch->origin;
+    SimProposal* raw = own.get();
+    proposals_.push_back(std::move(own));
+    proposing_ = raw;
+    auto index = RaftPropose(i, entry, std::move(done));
+    proposing_ = nullptr;
+    Trace("duties propose #" + std::to_string(raw->id) + " on " + std::to_string(i) + " " +
+          (raw->commands.empty() ? "" : raw->commands[0][0]) + (index.ok() ? "" : " refused"));
+    return index;
+  }
+  LOCKQ_CHECK(proposing_->server == i);
+  auto req = std::make_unique<ApplyReq>();
+  std::memset(&req->req, 0, sizeof req->req);
+  req->req.data = req.get();
+  req->cluster = this;
+  req->proposal = proposing_;
+  req->done = std::move(done);
+  int rv = consensus::ApplyFramed(raft(i), &req->req, entry,
+                                  [](struct raft_apply* r, int status, void*) noexcept {
+                                    auto* ar = static_cast<ApplyReq*>(r->data);
+                                    if (ar->cluster->closing_) return;
+                                    ar->proposal->done = true;
+                                    ar->proposal->status = status;
+                                    ar->proposal->index = r->index;
+                                    // The dispatcher answers a failed proposal's
+                                    // commands (leadership lost) here.
+                                    if (ar->done) ar->done(status == 0 ? Status::Ok() : Status::Unavailable(raft_strerror(status)));
+                                    ar->cluster->OnProposalDone(ar->proposal);
+                                  });
+  if (rv != 0) {
+    Trace("raft_apply on " + std::to_string(i) + " failed: " + raft_strerror(rv));
+    return Status::Unavailable(raft_strerror(rv));
+  }
+  proposing_->bytes = std::string(entry);
+  proposing_->index = req->req.index;
+  reqs_.push_back(std::move(req));
+  return proposing_->index;
+}
+
+void SimCluster::OnReply(SimProposal* p, size_t k) {
+  if (++p->answers[k] > 1) {
+    Fail("proposal #" + std::to_string(p->id) + ": command " + std::to_string(k) + " answered twice");
+  }
+}
+
 void SimCluster::OnProposalDone(SimProposal* p) {
+  // Every command gets exactly one reply from the dispatcher: the entry's
+  // (acknowledged: Apply ran before libraft's callback) or TRYAGAIN.
+  for (size_t k = 0; k < p->answers.size() && !p->internal; k++) {
+    if (p->answers[k] != 1) {
+      Fail("proposal #" + std::to_string(p->id) + " " + (p->status == 0 ? "acknowledged" : "failed") +
+           " at index " + std::to_string(p->index) + " but its command " + std::to_string(k) + " (" +
+           p->commands[k][0] + ") got " + std::to_string(p->answers[k]) + " replies");
+      return;
+    }
+  }
   if (p->status != 0) return;  // unknown outcome: it may still be committed
   auto it = log_.find(p->index);
   if (it == log_.end() || !it->second.command || it->second.bytes != p->bytes) {

@@ -1,7 +1,7 @@
 #pragma once
 // Deterministic simulation of a lockq cluster on libraft's raft_fixture
-// (docs/simulation.md). Every server runs the REAL sm::StateMachine behind
-// the REAL consensus::FsmAdapter; the fixture's in-memory io supplies the
+// (docs/simulation.md). Every server runs the REAL dispatch::Dispatcher and
+// sm::StateMachine behind the REAL consensus::FsmAdapter; the fixture's in-memory io supplies the
 // network, the disk and a global clock, so a run depends only on the seed.
 //
 // Besides driving the cluster, SimCluster audits it after every applied entry
@@ -41,9 +41,12 @@
 #include <string_view>
 #include <vector>
 
+#include "common/clock.h"
 #include "consensus/fsm.h"
 #include "consensus/fsm_adapter.h"
 #include "consensus/io_guard.h"
+#include "dispatch/dispatcher.h"
+#include "dispatch/leader_duties.h"
 #include "sm/command.h"
 #include "sm/reply.h"
 #include "sm/state_machine.h"
@@ -60,13 +63,20 @@ namespace lockq::testing {
 uint64_t Fnv1a64(std::string_view bytes, uint64_t seed = 14695981039346656037ull);
 
 class SimCluster;
+struct SimOptions;
 struct StubIo;
 
-// The test Fsm: a real StateMachine that reports every applied entry to the
-// cluster's auditor. Mirrors server::Core (decode, apply, keep replies).
+// One simulated lockqd: the REAL dispatch::Dispatcher (group commit,
+// in-flight matching by index and origin, Apply, reply callbacks) over a
+// Proposer on this server's raft in the fixture (consensus::ApplyFramed, as
+// consensus::Node proposes), with the fixture's clock as its monotonic clock
+// and fixture time + this server's skew as its wall clock. Like lockqd's
+// Core, it hands libraft's committed entries to Dispatcher::Apply; the
+// dispatcher's apply observer reports each one to the cluster's auditor.
 class SimFsm final : public consensus::Fsm {
  public:
-  SimFsm(SimCluster* cluster, unsigned server) : cluster_(cluster), server_(server) {}
+  SimFsm(SimCluster* cluster, unsigned server, uint64_t nonce, const SimOptions& options);
+  ~SimFsm() override;
   SimFsm(const SimFsm&) = delete;
   SimFsm& operator=(const SimFsm&) = delete;
 
@@ -74,14 +84,28 @@ class SimFsm final : public consensus::Fsm {
   std::function<std::string()> PrepareSnapshot() override;
   Status Restore(std::string_view bytes) override;
 
-  const sm::StateMachine& sm() const { return sm_; }
+  const sm::StateMachine& sm() const { return dispatcher_->state(); }
+  dispatch::Dispatcher& dispatcher() { return *dispatcher_; }
   uint64_t last_apply_index() const { return last_apply_index_; }
 
  private:
   friend class SimCluster;
+  class SimClock;
+  class SimProposer;
+  class SimForwarding;
+  // SimOptions::leader_duties: feeds role changes and, every kTickMs, the
+  // dispatcher's and duties' ticks, then ends the loop turn.
+  void Drive();
   SimCluster* cluster_;
   unsigned server_;
-  sm::StateMachine sm_;
+  std::unique_ptr<SimClock> clock_;
+  std::unique_ptr<SimProposer> proposer_;
+  std::unique_ptr<SimForwarding> forwarding_;  // with leader_duties only
+  std::unique_ptr<dispatch::Dispatcher> dispatcher_;
+  std::unique_ptr<dispatch::LeaderDuties> duties_;  // with leader_duties only
+  bool leader_ = false;        // as last fed to Dispatcher::OnRoleChange
+  uint64_t leader_id_ = 0;
+  uint64_t next_tick_ms_ = 0;
   uint64_t last_apply_index_ = 0;  // raft index of the last Apply()
   bool restored_since_apply_ = false;
 };
@@ -89,10 +113,13 @@ class SimFsm final : public consensus::Fsm {
 // A client proposal, alive until the cluster is destroyed (libraft holds a
 // pointer to `req` until its callback fires).
 struct SimProposal {
-  uint64_t id = 0;      // unique per cluster; also BatchOrigin::seq
+  uint64_t id = 0;      // unique per cluster
   unsigned server = 0;  // where it was proposed
   std::vector<sm::Argv> commands;
   std::string bytes;
+  sm::BatchOrigin origin;  // the dispatcher's (node id, nonce, its sequence)
+  std::vector<int> answers;  // per command: reply callbacks fired (must end at 1)
+  bool internal = false;     // proposed by the dispatcher on its own (LeaderDuties): replies not tracked
   bool done = false;    // callback fired
   int status = -1;      // libraft status (0 = acknowledged)
   uint64_t index = 0;   // log index libraft assigned
@@ -106,6 +133,14 @@ struct SimOptions {
   // Route every server through consensus::IoGuard, as lockqd does. Off (or
   // LOCKQ_SIM_NO_IO_GUARD=1) runs bare libraft 0.15.
   bool io_guard = true;
+  // Host dispatch::LeaderDuties on every server too (expiry, LOCKQ.ANNOUNCE,
+  // LOCKQ.INCARNATION, node-down), ticked every LeaderDuties::kTickMs of
+  // fixture time, with role changes fed to the dispatcher and a Forwarding
+  // that hands a follower's commands to the leader's dispatcher. The
+  // workload must then not propose expiry or announcements itself; the
+  // random-fault workload does, so it runs with this off.
+  bool leader_duties = false;
+  uint64_t node_down_ms = 3000;  // --node-down-ms of the hosted duties
 };
 
 class SimCluster {
@@ -175,8 +210,10 @@ class SimCluster {
   void HealAll();
 
   // ---- clients -----------------------------------------------------------------
-  // Proposes one batch on server `i` with raft_apply, stamped with i's
-  // leader clock. nullptr when raft_apply refused it synchronously.
+  // Submits the commands to server i's Dispatcher as one loop turn (as
+  // forwarded commands: a non-leader refuses them) and ends the turn, so
+  // they are proposed as one batch stamped with i's leader clock. nullptr
+  // when it was refused synchronously (not the leader, raft_apply failed).
   const SimProposal* Propose(unsigned i, std::vector<sm::Argv> commands);
   const std::deque<std::unique_ptr<SimProposal>>& proposals() const { return proposals_; }
 
@@ -205,6 +242,8 @@ class SimCluster {
 
  private:
   friend class SimFsm;
+  friend class SimFsm::SimProposer;
+  friend class SimFsm::SimForwarding;
   friend struct StubIo;
   struct IoFaultState {
     int countdown = -1;  // calls to let through first; -1 = no fault armed
@@ -230,6 +269,14 @@ class SimCluster {
   void CheckQueues(const std::string& who, const sm::StateMachine& sm);
   void AdvanceReference();
   void OnProposalDone(SimProposal* p);
+  // A follower's forwarded command reaches the dispatcher of server `addr`
+  // ("sim:<i>", what LeaderDuties announces) at once, as LOCKQ.FORWARD does.
+  void Deliver(const std::string& addr, sm::Argv argv, dispatch::Forwarding::ReplyCb cb);
+  // Server i's Proposer: raft_apply of the framed entry for proposing_ (or
+  // for an entry of the dispatcher's own, e.g. LeaderDuties').
+  Result<uint64_t> RaftPropose(unsigned i, std::string_view entry, dispatch::Proposer::DoneCb done);
+  // A reply callback of command k of `p` fired.
+  void OnReply(SimProposal* p, size_t k);
   void AfterStep();
   bool TickIoFault(unsigned i, const char* method);  // true: fail this io call
   void SyncNetwork();
@@ -252,6 +299,7 @@ class SimCluster {
   struct ApplyReq;
   std::deque<std::unique_ptr<ApplyReq>> reqs_;  // raft_apply requests libraft points into
   std::deque<std::unique_ptr<SimProposal>> proposals_;
+  SimProposal* proposing_ = nullptr;  // inside Propose(): what the SimProposer submits
   uint64_t next_proposal_id_ = 0;
   bool closing_ = false;
 
