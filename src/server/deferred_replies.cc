@@ -24,6 +24,7 @@
 
 #include <string>
 
+#include "common/clock.h"
 #include "common/strings.h"
 #include "server/connection.h"
 #include "server/core.h"
@@ -66,7 +67,7 @@ void RespServer::SubmitWithClient(const std::shared_ptr<Connection>& conn, sm::A
   sm::Argv wrapped = core_->WrapAs(ref.conn, ref.slot, std::move(argv));
   conn->MarkDeferred(slot);
   if (wait != 0) {
-    backstops_.emplace(WallClockMs() + wait + config_.limits.no_leader_timeout_ms, ref);
+    backstops_.emplace(SystemClock().MonotonicMs() + wait + config_.limits.no_leader_timeout_ms, ref);
   }
   std::weak_ptr<Connection> weak = conn;
   core_->Submit(std::move(wrapped), [this, weak, slot, ref](sm::Reply reply) {
@@ -82,7 +83,7 @@ void RespServer::SubmitWithClient(const std::shared_ptr<Connection>& conn, sm::A
 void RespServer::BackstopCb(uv_timer_t* h) noexcept { static_cast<RespServer*>(h->data)->ExpireBackstops(); }
 
 void RespServer::ExpireBackstops() {
-  uint64_t now = WallClockMs();
+  uint64_t now = SystemClock().MonotonicMs();
   while (!backstops_.empty() && backstops_.begin()->first <= now) {
     sm::ClientRef ref = backstops_.begin()->second;
     backstops_.erase(backstops_.begin());

@@ -34,42 +34,6 @@ constexpr size_t kForwardChunkBytes = 1 << 20;
 
 }  // namespace
 
-Status ListenTcp(uv_loop_t* loop, uv_tcp_t* listener, void* owner, const std::string& bind, int port,
-                 uv_connection_cb cb, std::string* addr) {
-  *addr = (bind.find(':') != std::string::npos ? "[" + bind + "]" : bind) + ":" + std::to_string(port);
-  struct sockaddr_storage sa;
-  if (!ParseHostPort(*addr, &sa)) return Status::InvalidArgument("bad --bind or port: " + *addr);
-  uv_tcp_init(loop, listener);
-  listener->data = owner;
-  int rv = uv_tcp_bind(listener, reinterpret_cast<sockaddr*>(&sa), 0);
-  if (rv == 0) rv = uv_listen(reinterpret_cast<uv_stream_t*>(listener), 511, cb);
-  if (rv != 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(listener), nullptr);
-    return Status::IoError("listen on " + *addr + ": " + uv_strerror(rv));
-  }
-  return Status::Ok();
-}
-
-bool ParseHostPort(const std::string& addr, struct sockaddr_storage* out) {
-  size_t colon = addr.rfind(':');
-  if (colon == std::string::npos || colon == 0) return false;
-  std::string host = addr.substr(0, colon);
-  int port = 0;
-  try {
-    port = std::stoi(addr.substr(colon + 1));
-  } catch (...) {
-    return false;
-  }
-  if (port <= 0 || port > 65535) return false;
-  std::memset(out, 0, sizeof(*out));
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    return uv_ip6_addr(host.substr(1, host.size() - 2).c_str(), port,
-                       reinterpret_cast<sockaddr_in6*>(out)) == 0;
-  }
-  if (host == "localhost") host = "127.0.0.1";
-  return uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(out)) == 0;
-}
-
 Forwarder::Forwarder(uv_loop_t* loop, RequeueCb requeue) : loop_(loop), requeue_(std::move(requeue)) {}
 
 Forwarder::~Forwarder() { Reset(kErrShuttingDown, false); }

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "net/host_port.h"
 #include "resp/resp.h"
 #include "sm/command.h"
 #include "sm/reply.h"
@@ -67,13 +68,7 @@ class Forwarder {
   std::deque<std::vector<ReplyCb>> sent_;  // one entry per LOCKQ.FORWARD, in order
 };
 
-// Parses "host:port" (IPv4, or [IPv6]:port) into a socket address.
-bool ParseHostPort(const std::string& addr, struct sockaddr_storage* out);
-
-// Binds `listener` (initialized here, data = `owner`) to bind:port and
-// listens with `cb`; the RESP and AMQP listeners. *addr is "host:port" as
-// logged. On failure the handle is closed and the error names the address.
-Status ListenTcp(uv_loop_t* loop, uv_tcp_t* listener, void* owner, const std::string& bind, int port,
-                 uv_connection_cb cb, std::string* addr);
+// "host:port" parsing lives in net/host_port.h.
+using net::ParseHostPort;
 
 }  // namespace lockq::server
