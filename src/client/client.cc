@@ -3,27 +3,27 @@
 #include <string_view>
 
 #include "client/client_state.h"
+#include "common/error_class.h"
 
 namespace lockq {
 
+// Retries are decided by the outcome table (common/error_class.h), from the
+// line's stable prefix. Plain ERR lines are then told apart by their
+// wording only to pick a more helpful status code, never to retry.
 Status FromServerError(const std::string& line) {
-  std::string_view code(line);
-  code = code.substr(0, code.find(' '));
+  switch (ClassifyError(line).status) {
+    case StatusCode::kUnavailable: return Status::Unavailable(line);
+    case StatusCode::kOutcomeUnknown: return Status::OutcomeUnknown(line);
+    case StatusCode::kFailedPrecondition: return Status::FailedPrecondition(line);
+    case StatusCode::kNotFound: return Status::NotFound(line);
+    case StatusCode::kPermissionDenied: return Status::PermissionDenied(line);
+    case StatusCode::kResourceExhausted: return Status::ResourceExhausted(line);
+    default: break;
+  }
   auto has = [&](std::string_view s) { return line.find(s) != std::string::npos; };
-  if (code == "TRYAGAIN") {
-    return has("outcome unknown") ? Status::OutcomeUnknown(line) : Status::Unavailable(line);
-  }
-  if (code == "NOTOWNER" || code == "STALETOKEN" || code == "NOSESSION" || code == "PRECONDITION" ||
-      code == "LOCKED" || code == "WRONGTYPE" || code == "NOTALLOWED" || code == "BUSYKEY") {
-    return Status::FailedPrecondition(line);
-  }
-  if (code == "NOTFOUND" || code == "NOSCRIPT") return Status::NotFound(line);
-  if (code == "NOAUTH" || code == "WRONGPASS" || code == "NOPERM" || code == "ACCESSREFUSED") {
-    return Status::PermissionDenied(line);
-  }
-  if (code == "OOM" || has("too many")) return Status::ResourceExhausted(line);
-  if (code == "ERR" && (has("syntax") || has("wrong number") || has("unknown command") || has("invalid") ||
-                        has("not an integer") || has("out of range"))) {
+  if (has("too many")) return Status::ResourceExhausted(line);
+  if (line.rfind("ERR ", 0) == 0 && (has("syntax") || has("wrong number") || has("unknown command") ||
+                                     has("invalid") || has("not an integer") || has("out of range"))) {
     return Status::InvalidArgument(line);
   }
   return Status::ServerError(line);

@@ -66,7 +66,7 @@ void Core::Stop(std::function<void()> done) {
   uv_check_stop(&check_);
   uv_close(reinterpret_cast<uv_handle_t*>(&check_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
-  forwarder_->Reset(kErrShuttingDown, /*requeue_unsent=*/false);
+  forwarder_->Reset(kErrShutdownOutcomeUnknown, /*requeue_unsent=*/false);
   for (auto& p : waiting_) p.cb(sm::Reply::Error(kErrShuttingDown));
   waiting_.clear();
   for (auto& cb : batch_cbs_) cb(sm::Reply::Error(kErrShuttingDown));
@@ -75,7 +75,8 @@ void Core::Stop(std::function<void()> done) {
   node_->Stop(std::move(done));
 }
 
-sm::Argv Core::WrapAs(uint64_t conn, uint64_t slot, sm::Argv argv) const {
+sm::Argv Core::WrapAs(uint64_t conn, uint64_t slot, sm::Argv argv) {
+  clients_may_hold_state_ = true;
   sm::Argv wrapped{"LOCKQ.AS", std::to_string(node_->id()), std::to_string(nonce_), std::to_string(conn),
                    std::to_string(slot)};
   wrapped.reserve(wrapped.size() + argv.size());
@@ -96,7 +97,7 @@ void Core::SubmitCleanup(sm::Argv argv, int attempts) {
 }
 
 void Core::Submit(sm::Argv argv, ReplyCb cb, bool may_forward) {
-  uint64_t deadline = WallClockMs() + config_.limits.no_leader_timeout_ms;
+  uint64_t deadline = SystemClock().MonotonicMs() + config_.limits.no_leader_timeout_ms;
   Route(Pending{std::move(argv), std::move(cb), may_forward, deadline});
 }
 
@@ -160,7 +161,7 @@ void Core::FlushBatch() {
     // Lost leadership between Route and now: route each command again.
     for (size_t i = 0; i < cbs.size(); i++) {
       Route(Pending{std::move(batch.commands[i]), std::move(cbs[i]), true,
-                    WallClockMs() + config_.limits.no_leader_timeout_ms});
+                    SystemClock().MonotonicMs() + config_.limits.no_leader_timeout_ms});
     }
     return;
   }
@@ -207,6 +208,11 @@ void Core::Apply(uint64_t index, std::string_view entry) {
 // clients' waiters, consumers and deliveries while we were cut off. Those
 // connections would now wait forever, so they are closed (clients
 // reconnect and start over) and the incarnation is announced again.
+// Our clients' commands can reach the log before our own incarnation does
+// (it waits for the leader's address like any forward), and a node stopped
+// in that window is declared down before it is live: any command proposed
+// for one of our clients since the last revoke counts too (NodeDownIT saw
+// the declaration applied first, and its consumer waited forever).
 void Core::WatchIncarnations(const sm::Events& events) {
   for (const sm::Event& e : events) {
     if (e.kind != sm::Event::Kind::kChange || e.topic != sm::kIncarnationTopic || e.client.node != node_->id()) {
@@ -214,9 +220,10 @@ void Core::WatchIncarnations(const sm::Events& events) {
     }
     if (e.client.nonce == nonce_) {
       incarnation_live_ = true;
-    } else if (e.client.nonce == 0 && incarnation_live_) {
+    } else if (e.client.nonce == 0 && (incarnation_live_ || clients_may_hold_state_)) {
       spdlog::warn("the cluster declared this node down; closing client connections");
       incarnation_live_ = false;
+      clients_may_hold_state_ = false;
       incarnation_sent_ = false;  // the next tick announces us again
       for (auto& cb : on_revoked_) cb();
     }
@@ -242,7 +249,7 @@ void Core::OnRoleChange(consensus::Role role, uint64_t leader_id) {
       batch_bytes_ = 0;
       for (size_t i = 0; i < argv.size(); i++) {
         Route(Pending{std::move(argv[i]), std::move(cbs[i]), true,
-                      WallClockMs() + config_.limits.no_leader_timeout_ms});
+                      SystemClock().MonotonicMs() + config_.limits.no_leader_timeout_ms});
       }
     }
   }
@@ -267,7 +274,7 @@ void Core::RetryWaiting() {
   if (waiting_.empty()) return;
   std::deque<Pending> waiting = std::move(waiting_);
   waiting_.clear();
-  uint64_t now = WallClockMs();
+  uint64_t now = SystemClock().MonotonicMs();
   for (auto& p : waiting) {
     if (now >= p.deadline_ms) {
       p.cb(sm::Reply::Error(kErrNoLeader));
@@ -279,6 +286,7 @@ void Core::RetryWaiting() {
 
 void Core::TickCb(uv_timer_t* h) noexcept {
   auto* self = static_cast<Core*>(h->data);
+  self->forwarder_->ExpireDeadlines();
   self->RetryWaiting();
   self->MaybeProposeExpiry();
   self->MaybeAnnounceIncarnation();
@@ -308,7 +316,7 @@ void Core::MaybeDeclareNodesDown() {
     declared_down_.clear();
     return;
   }
-  uint64_t now = WallClockMs();
+  uint64_t now = SystemClock().MonotonicMs();  // a wall clock stepped back must not wrap `now - heard`
   for (const auto& [id, recent] : contacts) {
     auto [it, fresh] = heard_ms_.try_emplace(id, now);
     if (recent) {

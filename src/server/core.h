@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "consensus/fsm.h"
 #include "consensus/node.h"
 #include "server/config.h"
@@ -54,7 +55,7 @@ class Core : public consensus::Fsm {
   // `LOCKQ.AS <this node> <this process> conn slot argv...`: argv run for
   // connection `conn` of this node (slot: the request's reply slot for
   // kCmdClientRef commands, the channel for kCmdChannelRef ones).
-  sm::Argv WrapAs(uint64_t conn, uint64_t slot, sm::Argv argv) const;
+  sm::Argv WrapAs(uint64_t conn, uint64_t slot, sm::Argv argv);
   // Submits an idempotent cleanup for a client that is gone (LOCKQ.CANCEL,
   // Q.CLOSE, Q.DISCONNECT) and submits it again while it fails with
   // TRYAGAIN, so a leader change cannot lose it (each attempt waits up to
@@ -134,6 +135,7 @@ class Core : public consensus::Fsm {
   bool announced_ = false;
   bool incarnation_sent_ = false;
   bool incarnation_live_ = false;           // our LOCKQ.INCARNATION has applied
+  bool clients_may_hold_state_ = false;     // WrapAs since the last revoke
   std::map<uint64_t, uint64_t> heard_ms_;   // leader: voter -> last time it answered
   std::set<uint64_t> declared_down_;        // leader: voters declared down, unheard since
   std::vector<std::function<void()>> on_revoked_;

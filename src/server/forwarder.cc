@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cstring>
+#include <algorithm>
 
 #include "server/errors.h"
 
@@ -19,10 +19,14 @@ struct Forwarder::Link {
 
 namespace {
 
-void CloseLink(uv_handle_t* h) {
-  if (!uv_is_closing(h)) {
-    uv_close(h, [](uv_handle_t* hh) { delete static_cast<Forwarder::Link*>(hh->data); });
-  }
+// Abortive close (RST): the kernel drops what it still holds for the
+// leader instead of retransmitting it until a cut link heals (forwarder.h).
+// A socket not yet created (connect failed early) has nothing to drop.
+void CloseLink(uv_tcp_t* tcp) {
+  auto* h = reinterpret_cast<uv_handle_t*>(tcp);
+  if (uv_is_closing(h)) return;
+  auto free_link = [](uv_handle_t* hh) { delete static_cast<Forwarder::Link*>(hh->data); };
+  if (uv_tcp_close_reset(tcp, free_link) != 0) uv_close(h, free_link);
 }
 
 struct WriteReq {
@@ -34,14 +38,49 @@ constexpr size_t kForwardChunkBytes = 1 << 20;
 
 }  // namespace
 
-Forwarder::Forwarder(uv_loop_t* loop, RequeueCb requeue) : loop_(loop), requeue_(std::move(requeue)) {}
+Forwarder::Forwarder(uv_loop_t* loop, RequeueCb requeue, const Clock& clock)
+    : loop_(loop), requeue_(std::move(requeue)), clock_(clock) {}
 
-Forwarder::~Forwarder() { Reset(kErrShuttingDown, false); }
+Forwarder::~Forwarder() { Reset(kErrShutdownOutcomeUnknown, false); }
 
 size_t Forwarder::outstanding() const {
   size_t n = queued_cbs_.size();
-  for (const auto& b : sent_) n += b.size();
+  for (const auto& b : sent_) n += b.cbs.size();
   return n;
+}
+
+size_t Forwarder::ExpireDeadlines() {
+  uint64_t now = clock_.MonotonicMs();
+  size_t answered = 0;
+  // Never sent: answer those past their deadline, keep the rest queued.
+  size_t kept = 0;
+  for (size_t i = 0; i < queued_cbs_.size(); i++) {
+    if (queued_deadlines_[i] <= now) {
+      queued_cbs_[i](sm::Reply::Error(kErrLeaderUnreachableNotSent));
+      answered++;
+      continue;
+    }
+    if (kept != i) {
+      queued_argv_[kept] = std::move(queued_argv_[i]);
+      queued_cbs_[kept] = std::move(queued_cbs_[i]);
+      queued_deadlines_[kept] = queued_deadlines_[i];
+    }
+    kept++;
+  }
+  queued_argv_.resize(kept);
+  queued_cbs_.resize(kept);
+  queued_deadlines_.resize(kept);
+  // Sent and unanswered at a deadline: abort the link, so that nothing on
+  // it can still reach the leader (unsent commands are requeued).
+  for (const Sent& batch : sent_) {
+    if (batch.deadline_ms <= now) {
+      answered += outstanding() - queued_cbs_.size();
+      spdlog::warn("forward: no answer from the leader at {} within the deadline; aborting the link", addr_);
+      Reset(kErrLeaderUnreachable);
+      break;
+    }
+  }
+  return answered;
 }
 
 void Forwarder::Send(const std::string& addr, sm::Argv argv, ReplyCb cb, uint64_t deadline_ms) {
@@ -57,7 +96,7 @@ void Forwarder::Send(const std::string& addr, sm::Argv argv, ReplyCb cb, uint64_
 void Forwarder::Reset(const std::string& reason, bool requeue_unsent) {
   if (link_ != nullptr) {
     link_->owner = nullptr;
-    CloseLink(reinterpret_cast<uv_handle_t*>(&link_->tcp));
+    CloseLink(&link_->tcp);
     link_ = nullptr;
   }
   auto sent = std::move(sent_);
@@ -69,7 +108,7 @@ void Forwarder::Reset(const std::string& reason, bool requeue_unsent) {
   queued_cbs_.clear();
   queued_deadlines_.clear();
   for (auto& batch : sent) {
-    for (auto& cb : batch) cb(sm::Reply::Error(reason));
+    for (auto& cb : batch.cbs) cb(sm::Reply::Error(reason));
   }
   for (size_t i = 0; i < cbs.size(); i++) {
     if (requeue_unsent && requeue_) requeue_(std::move(argv[i]), std::move(cbs[i]), deadlines[i]);
@@ -134,8 +173,9 @@ void Forwarder::Flush() {
     std::vector<sm::Argv> chunk(std::make_move_iterator(queued_argv_.begin() + begin),
                                 std::make_move_iterator(queued_argv_.begin() + end));
     resp::WriteCommand({"LOCKQ.FORWARD", sm::EncodeArgvList(chunk)}, &w->bytes);
-    sent_.emplace_back(std::make_move_iterator(queued_cbs_.begin() + begin),
-                       std::make_move_iterator(queued_cbs_.begin() + end));
+    Sent batch{{std::make_move_iterator(queued_cbs_.begin() + begin), std::make_move_iterator(queued_cbs_.begin() + end)},
+               *std::min_element(queued_deadlines_.begin() + begin, queued_deadlines_.begin() + end)};
+    sent_.push_back(std::move(batch));
     forwarded_ += end - begin;
     begin = end;
   }
@@ -181,7 +221,7 @@ void Forwarder::OnReply(const sm::Reply& reply) {
     Reset("ERR unexpected reply from leader");
     return;
   }
-  std::vector<ReplyCb> cbs = std::move(sent_.front());
+  std::vector<ReplyCb> cbs = std::move(sent_.front().cbs);
   sent_.pop_front();
   if (reply.kind == sm::Reply::Kind::kError) {
     for (auto& cb : cbs) cb(reply);

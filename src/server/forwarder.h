@@ -12,6 +12,16 @@
 // connecting to a leader that just died) are handed back through the
 // requeue callback, to wait for the next leader within their deadline.
 //
+// Applied within the bound or never (docs/architecture.md, "Forwarded
+// commands"): every command carries the deadline its front end gave it
+// (arrival + --no-leader-timeout-ms, monotonic). A command still unanswered
+// at its deadline is answered TRYAGAIN ("outcome unknown") and the link is
+// ABORTED (RST, SO_LINGER 0): the kernel discards the bytes it still holds
+// for the leader, so a link cut for 30 s cannot deliver them when it heals
+// and have the leader apply a write its client gave up on long ago. Queued
+// commands past their deadline were never sent: TRYAGAIN, not executed.
+// Every link is closed abortively for the same reason.
+//
 // Thread: the server loop.
 
 #include <uv.h>
@@ -21,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "net/host_port.h"
 #include "resp/resp.h"
 #include "sm/command.h"
@@ -33,7 +44,9 @@ class Forwarder {
   using ReplyCb = std::function<void(sm::Reply)>;
   using RequeueCb = std::function<void(sm::Argv argv, ReplyCb cb, uint64_t deadline_ms)>;
 
-  Forwarder(uv_loop_t* loop, RequeueCb requeue);
+  // `deadline_ms` of Send() and the requeue callback are on
+  // clock.MonotonicMs().
+  Forwarder(uv_loop_t* loop, RequeueCb requeue, const Clock& clock = SystemClock());
   ~Forwarder();
   Forwarder(const Forwarder&) = delete;
   Forwarder& operator=(const Forwarder&) = delete;
@@ -43,9 +56,13 @@ class Forwarder {
   void Send(const std::string& addr, sm::Argv argv, ReplyCb cb, uint64_t deadline_ms);
   // Sends what Send() queued this turn as one LOCKQ.FORWARD (Core's check).
   void Flush();
-  // Drops the link: commands sent get `reason` as an error; unsent ones are
-  // requeued, or failed with `reason` too when `requeue_unsent` is false.
+  // Aborts the link: commands sent get `reason` (an "outcome unknown"
+  // error); unsent ones are requeued, or failed with `reason` too when
+  // `requeue_unsent` is false.
   void Reset(const std::string& reason, bool requeue_unsent = true);
+  // Answers what passed its deadline (see above); the owner calls it on
+  // its periodic tick. Returns the number of commands answered.
+  size_t ExpireDeadlines();
   size_t outstanding() const;
   uint64_t forwarded() const { return forwarded_; }
 
@@ -64,8 +81,13 @@ class Forwarder {
   std::vector<ReplyCb> queued_cbs_;
   std::vector<uint64_t> queued_deadlines_;
   RequeueCb requeue_;
+  const Clock& clock_;
   uint64_t forwarded_ = 0;
-  std::deque<std::vector<ReplyCb>> sent_;  // one entry per LOCKQ.FORWARD, in order
+  struct Sent {  // one LOCKQ.FORWARD on the link
+    std::vector<ReplyCb> cbs;
+    uint64_t deadline_ms;  // the earliest of its commands'
+  };
+  std::deque<Sent> sent_;  // in the order sent
 };
 
 // "host:port" parsing lives in net/host_port.h.

@@ -45,6 +45,12 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(config->log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [node " + std::to_string(config->node_id) + "] %v");
   signal(SIGPIPE, SIG_IGN);
+  if (config->limits.no_leader_timeout_ms <= config->election_timeout_ms) {
+    // docs/architecture.md, "Forwarded commands": the bound on late applies
+    // assumes a pause longer than it also triggers an election.
+    spdlog::warn("--no-leader-timeout-ms ({}) should exceed --election-timeout-ms ({})",
+                 config->limits.no_leader_timeout_ms, config->election_timeout_ms);
+  }
 
   uv_loop_t* loop = uv_default_loop();
   lockq::server::Core core(loop, config.value());

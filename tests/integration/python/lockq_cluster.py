@@ -7,6 +7,7 @@ under /usr/bin/python3).
     i = cluster.wait_leader()
     cluster.kill(i); cluster.start(i)    # kill -9, restart with the same data
     cluster.stop()                       # kills and removes the data
+    LOCKQ_MIXED_LOCKQD=PATH              # the last node runs that binary (mixed versions)
 
 Every child process dies with the test process, even when ctest SIGKILLs it
 on a timeout (PR_SET_PDEATHSIG); SIGTERM kills them all and exits at once.
@@ -72,8 +73,8 @@ def free_port():
         return s.getsockname()[1]
 
 
-def client(port, timeout=10):
-    return redis.Redis(host="127.0.0.1", port=port, socket_timeout=timeout, socket_connect_timeout=2)
+def client(port, timeout=10, host="127.0.0.1"):
+    return redis.Redis(host=host, port=port, socket_timeout=timeout, socket_connect_timeout=2)
 
 
 def is_tryagain(e):
@@ -119,17 +120,21 @@ def lock_info(r, name):
 
 class Cluster:
     """n lockqd processes on loopback (n == 1: a plain single node), with a
-    fast election timeout so failover tests stay short."""
+    fast election timeout so failover tests stay short. With `net`
+    (netns.Netns) node i runs in its own network namespace at net.host(i),
+    on the default ports."""
 
-    def __init__(self, n, prefix="lockq-py-", extra_args=()):
+    def __init__(self, n, prefix="lockq-py-", extra_args=(), net=None):
         self.n = n
+        self.net = net
+        self.hosts = [net.host(i) if net else "127.0.0.1" for i in range(n)]
         self.extra_args = list(extra_args)
         self.dir = tempfile.mkdtemp(prefix=prefix)
         _dirs.append(self.dir)
         for self.attempt in range(3):  # a picked port may be taken meanwhile
-            self.resp = [free_port() for _ in range(n)]
-            self.raft = [free_port() for _ in range(n)]
-            self.amqp = [free_port() for _ in range(n)]
+            self.resp = [6379 if net else free_port() for _ in range(n)]
+            self.raft = [7001 if net else free_port() for _ in range(n)]
+            self.amqp = [5672 if net else free_port() for _ in range(n)]
             self.procs = [None] * n
             for i in range(n):
                 self.start(i)
@@ -143,15 +148,27 @@ class Cluster:
 
     def start(self, i):
         """Starts node i (again: same ports and data dir)."""
-        argv = [LOCKQD, "--node-id", str(i + 1),
+        # LOCKQ_MIXED_LOCKQD: the last node of a cluster runs that binary (a
+        # mixed-version cluster, e.g. the previous release's lockqd).
+        mixed = os.environ.get("LOCKQ_MIXED_LOCKQD")
+        binary = mixed if mixed and self.n > 1 and i == self.n - 1 else LOCKQD
+        argv = [binary, "--node-id", str(i + 1),
                 "--data-dir", os.path.join(self.dir, "try%d-n%d" % (self.attempt, i + 1)),
-                "--resp-port", str(self.resp[i]), "--raft-addr", "127.0.0.1:%d" % self.raft[i],
+                "--bind", self.hosts[i],
+                "--resp-port", str(self.resp[i]), "--raft-addr", "%s:%d" % (self.hosts[i], self.raft[i]),
                 "--amqp-port", str(self.amqp[i]), "--http-port", "0",
                 "--election-timeout-ms", "300", "--heartbeat-timeout-ms", "50"] + self.extra_args
+        if self.net:
+            argv = self.net.wrap(i) + argv
         if self.n > 1:
-            argv += ["--initial-cluster", ",".join("%d=127.0.0.1:%d" % (j + 1, p) for j, p in enumerate(self.raft))]
+            argv += ["--initial-cluster", ",".join("%d=%s:%d" % (j + 1, self.hosts[j], p)
+                                                   for j, p in enumerate(self.raft))]
         with open(os.path.join(self.dir, "node%d.log" % (i + 1)), "ab") as log:
             self.procs[i] = spawn(argv, stdout=log, stderr=subprocess.STDOUT)
+
+    def client(self, i, timeout=10):
+        """A redis-py client of node i."""
+        return client(self.resp[i], timeout, self.hosts[i])
 
     def alive(self, i):
         return self.procs[i] is not None and self.procs[i].poll() is None
@@ -165,7 +182,7 @@ class Cluster:
                 if not self.alive(i):
                     raise RuntimeError("node %d exited with %s" % (i + 1, self.procs[i].returncode))
                 try:
-                    if client(self.resp[i]).set("ready-%d" % (i + 1), "1"):
+                    if self.client(i).set("ready-%d" % (i + 1), "1"):
                         pending.discard(i)
                 except redis.RedisError:
                     pass
@@ -176,9 +193,9 @@ class Cluster:
 
     def roles(self):
         out = []
-        for i, port in enumerate(self.resp):
+        for i in range(self.n):
             try:
-                out.append(client(port, 1).info("replication").get("raft_role") if self.alive(i) else None)
+                out.append(self.client(i, 1).info("replication").get("raft_role") if self.alive(i) else None)
             except redis.RedisError:
                 out.append(None)
         return out
@@ -195,7 +212,7 @@ class Cluster:
             i = self.leader()
             if i is not None:
                 try:
-                    client(self.resp[i], 2).set("ready", "1")
+                    self.client(i, 2).set("ready", "1")
                     return i
                 except redis.RedisError:
                     pass
