@@ -87,6 +87,10 @@ void StreamConnection::Fill(uint64_t slot, Output out) {
 void StreamConnection::MarkDirty() {
   if (dirty_ || closing_) return;
   dirty_ = true;
+  if (flush_ == nullptr) {
+    FlushOutput();
+    return;
+  }
   flush_->Add(weak_from_this());
 }
 
@@ -155,7 +159,7 @@ void StreamConnection::Write(std::string bytes, size_t counted_bytes) {
     uv_buf_t buf = uv_buf_init(bytes.data(), bytes.size());
     int n = uv_try_write(stream(), &buf, 1);
     if (n < 0 && n != UV_EAGAIN) {
-      CloseNow();
+      BeginClose(/*reset=*/options_.abort_on_error);
       return;
     }
     if (n > 0) {
@@ -177,7 +181,7 @@ void StreamConnection::Write(std::string bytes, size_t counted_bytes) {
   uv_buf_t buf = uv_buf_init(w->bytes.data(), w->bytes.size());
   if (uv_write(&w->req, stream(), &buf, 1, &StreamConnection::WriteCb) != 0) {
     delete w;
-    CloseNow();
+    BeginClose(/*reset=*/options_.abort_on_error);
   }
 }
 
@@ -222,7 +226,7 @@ void StreamConnection::UpdateReading() {
 void StreamConnection::ReadCb(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept {
   auto* c = static_cast<StreamConnection*>(s->data);
   if (n < 0) {  // EOF or an error
-    c->CloseNow();
+    c->BeginClose(/*reset=*/c->options_.abort_on_error);
     return;
   }
   if (n == 0) return;
@@ -266,10 +270,7 @@ void StreamConnection::CloseAfterWrite(CloseMode mode) {
   deadline_armed_ = true;
   handles_open_++;
   uv_timer_start(&deadline_, &StreamConnection::DeadlineCb, options_.close_timeout_ms, 0);
-  if (!dirty_) {
-    dirty_ = true;
-    flush_->Add(weak_from_this());
-  }
+  MarkDirty();
   UpdateReading();
 }
 

@@ -82,6 +82,10 @@ class StreamConnection : public std::enable_shared_from_this<StreamConnection> {
     size_t pause_output_bytes = std::numeric_limits<size_t>::max();
     size_t max_output_bytes = std::numeric_limits<size_t>::max();
     uint64_t close_timeout_ms = 5000;  // close-after-write gives up after this (loop time)
+    // A read or write error, or the peer's EOF, ends the connection with
+    // Abort() instead of CloseNow(): nothing still queued may reach the
+    // peer later (the forwarder's link to the leader).
+    bool abort_on_error = false;
     // Stamps last_read_ms/last_write_ms (its monotonic clock; not owned).
     const Clock* clock = &SystemClock();
     // Renders a run of `count` marks on `key` ending with `last` into `out`.
@@ -95,7 +99,8 @@ class StreamConnection : public std::enable_shared_from_this<StreamConnection> {
   };
 
   // Initializes the socket on `loop`; `flush` (not owned, outlives us)
-  // writes filled slots once per loop turn.
+  // writes filled slots once per loop turn; null writes them as they fill
+  // (a link that only uses WriteNow, like the forwarder's).
   StreamConnection(uv_loop_t* loop, FlushQueue* flush, Options options);
   ~StreamConnection();
   StreamConnection(const StreamConnection&) = delete;

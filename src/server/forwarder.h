@@ -33,6 +33,7 @@
 
 #include "common/clock.h"
 #include "net/host_port.h"
+#include "net/stream_conn.h"
 #include "resp/resp.h"
 #include "sm/command.h"
 #include "sm/reply.h"
@@ -70,13 +71,12 @@ class Forwarder {
 
  private:
   static void ConnectCb(uv_connect_t* req, int status) noexcept;
-  static void ReadCb(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept;
   void Connect();
   void OnReply(const sm::Reply& reply);
 
   uv_loop_t* loop_;
   std::string addr_;
-  Link* link_ = nullptr;  // owned; freed in its close callback
+  Link* link_ = nullptr;  // freed by its connection's close hook
   std::vector<sm::Argv> queued_argv_;
   std::vector<ReplyCb> queued_cbs_;
   std::vector<uint64_t> queued_deadlines_;
