@@ -35,7 +35,9 @@ asan: deps
 	scripts/install-node-deps
 	scripts/run-tests build-asan
 
+# The benchmark tools (bench/CMakeLists.txt) are not part of `build`.
 bench: build
+	cmake --build $(BUILD) --target benchmarks -j $(JOBS)
 	bench/run-all
 
 fuzz: deps

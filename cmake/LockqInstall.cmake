@@ -12,8 +12,9 @@ include(CMakePackageConfigHelpers)
 
 set(LOCKQ_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/lockq)
 
-# The tree builds with a global include_directories(src include), which is
-# not exported; consumers of the installed package get <prefix>/include.
+# In the build tree each library has its own include root
+# (cmake/LockqLayers.cmake, BUILD_INTERFACE only, not exported); consumers of
+# the installed package get <prefix>/include.
 # The headers use C++20 (Reply's defaulted operator==), so the requirement
 # travels with the target.
 target_include_directories(lockq_client PUBLIC

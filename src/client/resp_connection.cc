@@ -122,11 +122,11 @@ Status RespConnection::SendRaw(std::string_view bytes) {
   return Status::Ok();
 }
 
-Result<sm::Reply> RespConnection::ReadReply() {
+Result<Reply> RespConnection::ReadReply() {
   if (fd_ < 0) return Status::Unavailable("not connected");
   auto deadline = std::chrono::steady_clock::now() + timeout_;
   for (;;) {
-    sm::Reply reply;
+    Reply reply;
     resp::ParseResult r = parser_.Parse(inbuf_, &reply);
     if (r.kind == resp::ParseResult::Kind::kDone) {
       inbuf_.erase(0, r.consumed);
@@ -158,7 +158,7 @@ Result<sm::Reply> RespConnection::ReadReply() {
   }
 }
 
-Result<sm::Reply> RespConnection::Call(const sm::Argv& argv) {
+Result<Reply> RespConnection::Call(const Argv& argv) {
   std::string out;
   resp::WriteCommand(argv, &out);
   Status s = SendRaw(out);
@@ -166,12 +166,12 @@ Result<sm::Reply> RespConnection::Call(const sm::Argv& argv) {
   return ReadReply();
 }
 
-Result<std::vector<sm::Reply>> RespConnection::Pipeline(const std::vector<sm::Argv>& commands) {
+Result<std::vector<Reply>> RespConnection::Pipeline(const std::vector<Argv>& commands) {
   std::string out;
   for (const auto& c : commands) resp::WriteCommand(c, &out);
   Status s = SendRaw(out);
   if (!s.ok()) return s;
-  std::vector<sm::Reply> replies;
+  std::vector<Reply> replies;
   replies.reserve(commands.size());
   for (size_t i = 0; i < commands.size(); i++) {
     auto r = ReadReply();

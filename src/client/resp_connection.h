@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "common/argv.h"
 #include "common/status.h"
+#include "lockq/reply.h"
 #include "resp/resp.h"
-#include "sm/command.h"
-#include "sm/reply.h"
 
 namespace lockq::client {
 
@@ -30,12 +30,12 @@ class RespConnection {
   // Sends one command and waits for its reply. An error *reply* is a
   // successful Result holding a kError Reply; Status errors are I/O
   // failures or timeouts (the connection is then closed).
-  Result<sm::Reply> Call(const sm::Argv& argv);
+  Result<Reply> Call(const Argv& argv);
   // Sends all commands in one write and reads as many replies (pipelining).
-  Result<std::vector<sm::Reply>> Pipeline(const std::vector<sm::Argv>& commands);
+  Result<std::vector<Reply>> Pipeline(const std::vector<Argv>& commands);
   // Raw access for tests that send malformed bytes.
   Status SendRaw(std::string_view bytes);
-  Result<sm::Reply> ReadReply();
+  Result<Reply> ReadReply();
 
   void set_timeout(std::chrono::milliseconds t) { timeout_ = t; }
   bool connected() const { return fd_ >= 0; }

@@ -19,15 +19,9 @@
 #include <string>
 
 #include "consensus/fsm.h"
+#include "consensus/snapshot_policy.h"
 
 namespace lockq::consensus {
-
-struct SnapshotPolicy {
-  unsigned threshold_entries = 8192;    // snapshot after this many entries...
-  uint64_t threshold_bytes = 64 << 20;  // ...or this many applied bytes
-  unsigned trailing_entries = 1024;     // entries kept after a snapshot
-  bool async = true;                    // serialize on a worker thread
-};
 
 class FsmAdapter {
  public:

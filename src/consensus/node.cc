@@ -11,6 +11,7 @@
 
 #include "common/check.h"
 #include "consensus/entry_frame.h"
+#include "consensus/fsm_adapter.h"
 #include "consensus/io_guard.h"
 #include "consensus/nodelay_transport.h"
 

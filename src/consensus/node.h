@@ -1,6 +1,8 @@
 #pragma once
 // Node: one Raft member on libraft's libuv disk and TCP backends. The only
-// consensus type the server uses; nothing outside src/consensus sees raft.h.
+// consensus type the server uses; nothing outside src/consensus sees raft.h
+// (this header includes uv.h but not raft.h: the libraft types live in
+// Node::Impl, in node.cc; tests/unit/layers_check.py checks it).
 //
 // Thread: every method and every callback runs on the loop passed to the
 // constructor (the server's single event loop). Callbacks never fire from
@@ -21,7 +23,7 @@
 
 #include "common/status.h"
 #include "consensus/fsm.h"
-#include "consensus/fsm_adapter.h"
+#include "consensus/snapshot_policy.h"
 
 namespace lockq::consensus {
 

@@ -76,7 +76,7 @@ bool ReadSingleQuoted(std::string_view s, size_t* i, std::string* arg) {
 
 }  // namespace
 
-bool SplitInlineArgs(std::string_view line, sm::Argv* out) {
+bool SplitInlineArgs(std::string_view line, Argv* out) {
   line = line.substr(0, line.find('\0'));
   size_t i = 0;
   while (true) {

@@ -11,13 +11,13 @@
 
 #include <string_view>
 
-#include "sm/command.h"
+#include "common/argv.h"
 
 namespace lockq::resp {
 
 // Appends the arguments of `line` to `out`. Returns false on unbalanced
 // quotes (then `out` holds what was split before the bad argument).
-bool SplitInlineArgs(std::string_view line, sm::Argv* out);
+bool SplitInlineArgs(std::string_view line, Argv* out);
 
 // Parses a decimal integer as Redis's string2ll() does: an optional '-',
 // no '+', no leading zeros, no spaces, no overflow. Used for the `*N` and

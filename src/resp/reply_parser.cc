@@ -11,7 +11,7 @@
 namespace lockq::resp {
 namespace {
 
-using Kind = sm::Reply::Kind;
+using Kind = Reply::Kind;
 
 // The smallest encoding of one element ("_\r\n"): aggregates reserve for as
 // many elements as the bytes received could hold, never for the count alone.
@@ -46,7 +46,7 @@ class Parser {
 
   Parser(std::string_view buf, const ParserLimits& limits) : buf_(buf), limits_(limits) {}
   // Parses the value at pos_, inside `depth` aggregates.
-  St Value(size_t depth, sm::Reply* out);
+  St Value(size_t depth, Reply* out);
   size_t pos() const { return pos_; }
   std::string& error() { return error_; }
 
@@ -57,9 +57,9 @@ class Parser {
   }
   // Reads the rest of the line after the type byte at pos_.
   St Line(size_t max_len, std::string_view* line);
-  St Scalar(char type, std::string_view line, sm::Reply* out);
-  St Bulk(char type, sm::Reply* out);
-  St Aggregate(char type, size_t depth, sm::Reply* out);
+  St Scalar(char type, std::string_view line, Reply* out);
+  St Bulk(char type, Reply* out);
+  St Aggregate(char type, size_t depth, Reply* out);
 
   std::string_view buf_;
   const ParserLimits& limits_;
@@ -79,11 +79,11 @@ Parser::St Parser::Line(size_t max_len, std::string_view* line) {
   return St::kOk;
 }
 
-Parser::St Parser::Value(size_t depth, sm::Reply* out) {
+Parser::St Parser::Value(size_t depth, Reply* out) {
   // Attributes (RESP3 "|") describe the reply that follows: they are read
   // and dropped. A loop, not recursion, so a run of them cannot overflow.
   while (pos_ < buf_.size() && buf_[pos_] == '|') {
-    sm::Reply attributes;
+    Reply attributes;
     St st = Aggregate('|', depth, &attributes);
     if (st != St::kOk) return st;
   }
@@ -110,43 +110,43 @@ Parser::St Parser::Value(size_t depth, sm::Reply* out) {
   }
 }
 
-Parser::St Parser::Scalar(char type, std::string_view line, sm::Reply* out) {
+Parser::St Parser::Scalar(char type, std::string_view line, Reply* out) {
   switch (type) {
     case '+':
-      *out = sm::Reply::Status(std::string(line));
+      *out = Reply::Status(std::string(line));
       return St::kOk;
     case '-':
-      *out = sm::Reply::Error(std::string(line));
+      *out = Reply::Error(std::string(line));
       return St::kOk;
     case ':': {
       int64_t v = 0;
       if (!ParseInt(line, &v)) return Fail(kErrInvalidInteger);
-      *out = sm::Reply::Int(v);
+      *out = Reply::Int(v);
       return St::kOk;
     }
     case '_':
       if (!line.empty()) return Fail(kErrInvalidNull);
-      *out = sm::Reply::Null();
+      *out = Reply::Null();
       return St::kOk;
     case ',':
       if (!IsDouble(line)) return Fail(kErrInvalidDouble);
-      *out = sm::Reply::Double(std::string(line));
+      *out = Reply::Double(std::string(line));
       return St::kOk;
     case '#':
       if (line != "t" && line != "f") return Fail(kErrInvalidBoolean);
-      *out = sm::Reply::Bool(line == "t");
+      *out = Reply::Bool(line == "t");
       return St::kOk;
     default: {  // '(' big number: an integer when it fits, else its text.
       if (!IsBigNumber(line)) return Fail(kErrInvalidBigNumber);
       int64_t v = 0;
-      *out = ParseInt(line, &v) ? sm::Reply::Int(v) : sm::Reply::Bulk(std::string(line));
+      *out = ParseInt(line, &v) ? Reply::Int(v) : Reply::Bulk(std::string(line));
       return St::kOk;
     }
   }
 }
 
 // "$len\r\ndata\r\n" (bulk), "=len\r\nfmt:data\r\n" (verbatim), "!len..." (blob error).
-Parser::St Parser::Bulk(char type, sm::Reply* out) {
+Parser::St Parser::Bulk(char type, Reply* out) {
   std::string_view line;
   St st = Line(limits_.max_inline_bytes, &line);
   if (st != St::kOk) return st;
@@ -154,7 +154,7 @@ Parser::St Parser::Bulk(char type, sm::Reply* out) {
   int64_t len = 0;
   if (!ParseInt(line, &len)) return Fail(kErrInvalidBulkLength);
   if (type == '$' && len == -1) {
-    *out = sm::Reply::Null();
+    *out = Reply::Null();
     return St::kOk;
   }
   if (len < 0 || static_cast<uint64_t>(len) > limits_.max_bulk_bytes) {
@@ -166,19 +166,19 @@ Parser::St Parser::Bulk(char type, sm::Reply* out) {
   std::string_view data = buf_.substr(pos_, n);
   pos_ += n + 2;
   if (type == '$') {
-    *out = sm::Reply::Bulk(std::string(data));
+    *out = Reply::Bulk(std::string(data));
   } else if (type == '!') {
-    *out = sm::Reply::Error(std::string(data));
+    *out = Reply::Error(std::string(data));
   } else {
-    // The three-letter format ("txt", "mkd") is dropped: sm::Reply has none.
+    // The three-letter format ("txt", "mkd") is dropped: Reply has none.
     if (n < 4 || data[3] != ':') return Fail(kErrInvalidVerbatim);
-    *out = sm::Reply::Verbatim(std::string(data.substr(4)));
+    *out = Reply::Verbatim(std::string(data.substr(4)));
   }
   return St::kOk;
 }
 
 // "*n" array, "%n" map, "~n" set, ">n" push, "|n" attribute.
-Parser::St Parser::Aggregate(char type, size_t depth, sm::Reply* out) {
+Parser::St Parser::Aggregate(char type, size_t depth, Reply* out) {
   if (depth + 1 > limits_.max_depth) return Fail(kErrNestingTooDeep);
   std::string_view line;
   St st = Line(limits_.max_inline_bytes, &line);
@@ -187,7 +187,7 @@ Parser::St Parser::Aggregate(char type, size_t depth, sm::Reply* out) {
   int64_t count = 0;
   if (!ParseInt(line, &count)) return Fail(kErrInvalidMultibulkLength);
   if (type == '*' && count == -1) {
-    *out = sm::Reply::NullArray();
+    *out = Reply::NullArray();
     return St::kOk;
   }
   if (count < 0 || static_cast<uint64_t>(count) > limits_.max_args) {
@@ -211,9 +211,9 @@ Parser::St Parser::Aggregate(char type, size_t depth, sm::Reply* out) {
 
 }  // namespace
 
-ParseResult ReplyParser::Parse(std::string_view buf, sm::Reply* out) const {
+ParseResult ReplyParser::Parse(std::string_view buf, Reply* out) const {
   Parser parser(buf, limits_);
-  sm::Reply reply;
+  Reply reply;
   ParseResult result;
   switch (parser.Value(0, &reply)) {
     case Parser::St::kOk:

@@ -36,7 +36,7 @@ size_t RequestParser::BytesWanted() const {
   return need > have ? need - have : 0;
 }
 
-ParseResult RequestParser::Parse(std::string_view buf, sm::Argv* argv) {
+ParseResult RequestParser::Parse(std::string_view buf, Argv* argv) {
   // The caller passes the same front, possibly grown (see resp.h).
   LOCKQ_CHECK(buf.size() >= pos_ && buf.size() >= scan_);
   seen_ = buf.size();
@@ -69,7 +69,7 @@ ParseResult RequestParser::Parse(std::string_view buf, sm::Argv* argv) {
   }
 }
 
-RequestParser::Step RequestParser::StartRequest(std::string_view buf, sm::Argv* argv,
+RequestParser::Step RequestParser::StartRequest(std::string_view buf, Argv* argv,
                                                 ParseResult* result) {
   if (pos_ == buf.size()) return Step::kNeedMore;
   // Like Redis, the first byte decides: '*' is a multibulk, anything else an
@@ -90,7 +90,7 @@ size_t RequestParser::FindLineEnd(std::string_view buf, char terminator) {
   return scan_;
 }
 
-RequestParser::Step RequestParser::ParseInline(std::string_view buf, sm::Argv* argv,
+RequestParser::Step RequestParser::ParseInline(std::string_view buf, Argv* argv,
                                                ParseResult* result) {
   size_t nl = FindLineEnd(buf, '\n');
   // A line longer than the limit is refused whether or not its end has
@@ -103,7 +103,7 @@ RequestParser::Step RequestParser::ParseInline(std::string_view buf, sm::Argv* a
   if (nl == std::string_view::npos) return Step::kNeedMore;
   std::string_view line = buf.substr(pos_, nl - pos_);
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  sm::Argv args;
+  Argv args;
   if (!SplitInlineArgs(line, &args)) {
     result->error = kErrUnbalancedQuotes;
     return Step::kError;
@@ -164,7 +164,7 @@ RequestParser::Step RequestParser::ParseBulkLength(std::string_view buf, ParseRe
   return Step::kContinue;
 }
 
-RequestParser::Step RequestParser::ParseBulkData(std::string_view buf, sm::Argv* argv,
+RequestParser::Step RequestParser::ParseBulkData(std::string_view buf, Argv* argv,
                                                  ParseResult* result) {
   // The bytes are copied once, when the whole bulk is there: nothing is
   // allocated for a declared length that has not arrived.

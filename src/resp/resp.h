@@ -4,8 +4,9 @@
 //
 // Server side: RequestParser turns client bytes into argv (multibulk arrays
 // of bulk strings, or inline commands as redis-cli and redis-benchmark's
-// ping_inline send), within explicit limits. WriteReply() formats an
-// sm::Reply for a connection that negotiated protocol 2 or 3.
+// ping_inline send), within explicit limits. WriteReply() formats a
+// lockq::Reply (include/lockq/reply.h) for a connection that negotiated
+// protocol 2 or 3.
 // Client side: WriteCommand() and ReplyParser.
 
 #include <cstddef>
@@ -13,8 +14,8 @@
 #include <string>
 #include <string_view>
 
-#include "sm/command.h"
-#include "sm/reply.h"
+#include "common/argv.h"
+#include "lockq/reply.h"
 
 namespace lockq::resp {
 
@@ -45,18 +46,18 @@ struct ParseResult {
 class RequestParser {
  public:
   explicit RequestParser(ParserLimits limits = {});
-  ParseResult Parse(std::string_view buf, sm::Argv* argv);
+  ParseResult Parse(std::string_view buf, Argv* argv);
   // Bytes the current partial request still needs, when known (for buffer
   // reservation); 0 when unknown.
   size_t BytesWanted() const;
 
  private:
   enum class Step { kContinue, kNeedMore, kDone, kError };
-  Step StartRequest(std::string_view buf, sm::Argv* argv, ParseResult* result);
-  Step ParseInline(std::string_view buf, sm::Argv* argv, ParseResult* result);
+  Step StartRequest(std::string_view buf, Argv* argv, ParseResult* result);
+  Step ParseInline(std::string_view buf, Argv* argv, ParseResult* result);
   Step ParseMultibulkCount(std::string_view buf, ParseResult* result);
   Step ParseBulkLength(std::string_view buf, ParseResult* result);
-  Step ParseBulkData(std::string_view buf, sm::Argv* argv, ParseResult* result);
+  Step ParseBulkData(std::string_view buf, Argv* argv, ParseResult* result);
   // Looks for `terminator` in the line starting at pos_, resuming where the
   // previous call stopped. Returns its index, or npos (line incomplete).
   size_t FindLineEnd(std::string_view buf, char terminator);
@@ -70,13 +71,13 @@ class RequestParser {
   size_t seen_ = 0;         // size of the last buf (for BytesWanted)
   int64_t args_left_ = -1;  // -1: no multibulk header parsed yet
   int64_t bulk_len_ = -1;   // -1: next is a "$len" line
-  sm::Argv partial_;        // the bulk strings received so far
+  Argv partial_;        // the bulk strings received so far
 };
 
 // Appends `reply` encoded for `protocol` (2 or 3) to `out`.
-void WriteReply(const sm::Reply& reply, int protocol, std::string* out);
+void WriteReply(const Reply& reply, int protocol, std::string* out);
 // Appends argv as a RESP multibulk request.
-void WriteCommand(const sm::Argv& argv, std::string* out);
+void WriteCommand(const Argv& argv, std::string* out);
 
 // Parses one reply (any RESP2/RESP3 type, nesting bounded by max_depth).
 // Stateless: on kNeedMore call again with more bytes from the same start.
@@ -86,7 +87,7 @@ void WriteCommand(const sm::Argv& argv, std::string* out);
 class ReplyParser {
  public:
   explicit ReplyParser(ParserLimits limits = {}) : limits_(limits) {}
-  ParseResult Parse(std::string_view buf, sm::Reply* out) const;
+  ParseResult Parse(std::string_view buf, Reply* out) const;
 
  private:
   ParserLimits limits_;

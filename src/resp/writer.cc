@@ -1,6 +1,6 @@
 // WriteReply / WriteCommand: RESP2 and RESP3 encoders (protocol/RESP2.md,
 // protocol/RESP3.md). RESP2 has no null, map, set, double, boolean, verbatim
-// or push types: they degrade as sm/reply.h describes, as Redis does for a
+// or push types: they degrade as lockq/reply.h describes, as Redis does for a
 // client that did not send HELLO 3.
 #include <charconv>
 #include <string>
@@ -11,7 +11,7 @@
 namespace lockq::resp {
 namespace {
 
-using Kind = sm::Reply::Kind;
+using Kind = Reply::Kind;
 
 void AppendInt(int64_t v, std::string* out) {
   char buf[24];
@@ -45,10 +45,10 @@ void AppendBulk(std::string_view s, std::string* out) {
   out->append("\r\n");
 }
 
-void AppendAggregate(char type, int64_t n, const std::vector<sm::Reply>& elems, bool resp3,
+void AppendAggregate(char type, int64_t n, const std::vector<Reply>& elems, bool resp3,
                      std::string* out);
 
-void Append(const sm::Reply& r, bool resp3, std::string* out) {
+void Append(const Reply& r, bool resp3, std::string* out) {
   switch (r.kind) {
     case Kind::kNull:
       out->append(resp3 ? "_\r\n" : "$-1\r\n");
@@ -99,22 +99,22 @@ void Append(const sm::Reply& r, bool resp3, std::string* out) {
       // answered rather than crashed on.
       return AppendLine('-', "ERR internal: deferred reply written", out);
   }
-  LOCKQ_CHECK(false && "unknown sm::Reply::Kind");
+  LOCKQ_CHECK(false && "unknown Reply::Kind");
 }
 
-void AppendAggregate(char type, int64_t n, const std::vector<sm::Reply>& elems, bool resp3,
+void AppendAggregate(char type, int64_t n, const std::vector<Reply>& elems, bool resp3,
                      std::string* out) {
   AppendHeader(type, n, out);
-  for (const sm::Reply& e : elems) Append(e, resp3, out);
+  for (const Reply& e : elems) Append(e, resp3, out);
 }
 
 }  // namespace
 
-void WriteReply(const sm::Reply& reply, int protocol, std::string* out) {
+void WriteReply(const Reply& reply, int protocol, std::string* out) {
   Append(reply, protocol >= 3, out);
 }
 
-void WriteCommand(const sm::Argv& argv, std::string* out) {
+void WriteCommand(const Argv& argv, std::string* out) {
   AppendHeader('*', static_cast<int64_t>(argv.size()), out);
   for (const std::string& arg : argv) AppendBulk(arg, out);
 }

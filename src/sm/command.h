@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/argv.h"
 #include "common/status.h"
 
 namespace lockq::sm {
@@ -27,7 +28,7 @@ inline constexpr uint8_t kBatchVersion = 1;
 inline constexpr uint64_t kMaxArgsPerCommand = 1 << 20;
 inline constexpr uint64_t kMaxCommandsPerBatch = 1 << 20;
 
-using Argv = std::vector<std::string>;
+using Argv = ::lockq::Argv;  // common/argv.h
 
 struct BatchOrigin {
   uint64_t node_id = 0;

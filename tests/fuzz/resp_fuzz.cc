@@ -30,7 +30,7 @@ namespace {
   } while (0)
 
 struct Outcome {
-  std::vector<sm::Argv> requests;
+  std::vector<Argv> requests;
   std::string error;
   bool operator==(const Outcome&) const = default;
 };
@@ -51,7 +51,7 @@ Outcome FeedRequests(std::string_view in, const ParserLimits& limits, uint32_t s
     buf.append(in.substr(at, n));
     at += n;
     while (true) {
-      sm::Argv argv;
+      Argv argv;
       ParseResult r = parser.Parse(buf, &argv);
       if (r.kind == ParseResult::Kind::kNeedMore) break;
       if (r.kind == ParseResult::Kind::kError) {
@@ -71,27 +71,27 @@ Outcome FeedRequests(std::string_view in, const ParserLimits& limits, uint32_t s
 }
 
 // What a reply looks like after WriteReply(.., 3) and ReplyParser.
-sm::Reply AfterResp3(sm::Reply r) {
-  using Kind = sm::Reply::Kind;
-  if (r.kind == Kind::kNullArray) return sm::Reply::Null();
+Reply AfterResp3(Reply r) {
+  using Kind = Reply::Kind;
+  if (r.kind == Kind::kNullArray) return Reply::Null();
   if (r.kind == Kind::kStatus || r.kind == Kind::kError || r.kind == Kind::kDouble) {
     for (char& c : r.str) {
       if (c == '\r' || c == '\n') c = ' ';
     }
   }
-  for (sm::Reply& e : r.elems) e = AfterResp3(std::move(e));
+  for (Reply& e : r.elems) e = AfterResp3(std::move(e));
   return r;
 }
 
 void FuzzReplies(std::string_view in, const ParserLimits& limits) {
   ReplyParser parser(limits);
-  sm::Reply reply;
+  Reply reply;
   ParseResult r = parser.Parse(in, &reply);
   if (r.kind == ParseResult::Kind::kError) FUZZ_ASSERT(!r.error.empty());
   if (r.kind != ParseResult::Kind::kDone) return;
   FUZZ_ASSERT(r.consumed > 0 && r.consumed <= in.size());
   // Cut short, the same bytes are only incomplete.
-  sm::Reply partial;
+  Reply partial;
   FUZZ_ASSERT(parser.Parse(in.substr(0, r.consumed - 1), &partial).kind ==
               ParseResult::Kind::kNeedMore);
   // Written back and parsed again, it is the same reply. The limits are the
@@ -100,7 +100,7 @@ void FuzzReplies(std::string_view in, const ParserLimits& limits) {
   for (int protocol : {2, 3}) {
     std::string wire;
     WriteReply(reply, protocol, &wire);
-    sm::Reply again;
+    Reply again;
     ParseResult r2 = ReplyParser().Parse(wire, &again);
     FUZZ_ASSERT(r2.kind == ParseResult::Kind::kDone && r2.consumed == wire.size());
     if (protocol == 3) FUZZ_ASSERT(again == AfterResp3(reply));

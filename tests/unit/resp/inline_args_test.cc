@@ -7,42 +7,42 @@
 namespace lockq::resp {
 namespace {
 
-sm::Argv Split(std::string_view line) {
-  sm::Argv out;
+Argv Split(std::string_view line) {
+  Argv out;
   EXPECT_TRUE(SplitInlineArgs(line, &out)) << line;
   return out;
 }
 
 bool Unbalanced(std::string_view line) {
-  sm::Argv out;
+  Argv out;
   return !SplitInlineArgs(line, &out);
 }
 
 TEST(InlineArgsTest, SplitsOnWhitespace) {
-  EXPECT_EQ(Split("SET k v"), (sm::Argv{"SET", "k", "v"}));
-  EXPECT_EQ(Split("  a\t\tb \v c\f d\r"), (sm::Argv{"a", "b", "c", "d"}));
-  EXPECT_EQ(Split(""), sm::Argv{});
-  EXPECT_EQ(Split("   "), sm::Argv{});
+  EXPECT_EQ(Split("SET k v"), (Argv{"SET", "k", "v"}));
+  EXPECT_EQ(Split("  a\t\tb \v c\f d\r"), (Argv{"a", "b", "c", "d"}));
+  EXPECT_EQ(Split(""), Argv{});
+  EXPECT_EQ(Split("   "), Argv{});
 }
 
 TEST(InlineArgsTest, DoubleQuotesAndEscapes) {
-  EXPECT_EQ(Split("SET \"a b\" c"), (sm::Argv{"SET", "a b", "c"}));
-  EXPECT_EQ(Split(R"("\n\r\t\b\a\\\"")"), (sm::Argv{"\n\r\t\b\a\\\""}));
-  EXPECT_EQ(Split(R"("\x41\x6a\xFF")"), (sm::Argv{"Aj\xff"}));
-  EXPECT_EQ(Split(R"("\x00")"), (sm::Argv{std::string(1, '\0')}));
+  EXPECT_EQ(Split("SET \"a b\" c"), (Argv{"SET", "a b", "c"}));
+  EXPECT_EQ(Split(R"("\n\r\t\b\a\\\"")"), (Argv{"\n\r\t\b\a\\\""}));
+  EXPECT_EQ(Split(R"("\x41\x6a\xFF")"), (Argv{"Aj\xff"}));
+  EXPECT_EQ(Split(R"("\x00")"), (Argv{std::string(1, '\0')}));
   // \x without two hex digits, and unknown escapes, stand for the byte.
-  EXPECT_EQ(Split(R"("\xZZ" "\x4" "\q")"), (sm::Argv{"xZZ", "x4", "q"}));
-  EXPECT_EQ(Split("\"\""), (sm::Argv{""}));
+  EXPECT_EQ(Split(R"("\xZZ" "\x4" "\q")"), (Argv{"xZZ", "x4", "q"}));
+  EXPECT_EQ(Split("\"\""), (Argv{""}));
 }
 
 TEST(InlineArgsTest, SingleQuotesAreLiteral) {
-  EXPECT_EQ(Split(R"('it\'s' 'a\nb' '')"), (sm::Argv{"it's", "a\\nb", ""}));
-  EXPECT_EQ(Split("'a \"b\"'"), (sm::Argv{"a \"b\""}));
+  EXPECT_EQ(Split(R"('it\'s' 'a\nb' '')"), (Argv{"it's", "a\\nb", ""}));
+  EXPECT_EQ(Split("'a \"b\"'"), (Argv{"a \"b\""}));
 }
 
 TEST(InlineArgsTest, QuoteInsideAWordOpensQuoting) {
-  EXPECT_EQ(Split("foo\"bar baz\" x"), (sm::Argv{"foobar baz", "x"}));
-  EXPECT_EQ(Split("foo'bar'"), (sm::Argv{"foobar"}));
+  EXPECT_EQ(Split("foo\"bar baz\" x"), (Argv{"foobar baz", "x"}));
+  EXPECT_EQ(Split("foo'bar'"), (Argv{"foobar"}));
 }
 
 TEST(InlineArgsTest, UnbalancedQuotes) {
@@ -56,7 +56,7 @@ TEST(InlineArgsTest, UnbalancedQuotes) {
 }
 
 TEST(InlineArgsTest, NulEndsTheLine) {
-  EXPECT_EQ(Split(std::string_view("a b\0c d", 7)), (sm::Argv{"a", "b"}));
+  EXPECT_EQ(Split(std::string_view("a b\0c d", 7)), (Argv{"a", "b"}));
 }
 
 TEST(InlineArgsTest, StrictInt64IsRedisString2ll) {

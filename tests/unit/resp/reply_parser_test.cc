@@ -8,7 +8,7 @@
 namespace lockq::resp {
 namespace {
 
-using sm::Reply;
+using ::lockq::Reply;
 using Kind = ParseResult::Kind;
 
 Reply ParseDone(std::string_view in, ParserLimits limits = {}) {

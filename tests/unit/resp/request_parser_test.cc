@@ -15,7 +15,7 @@ using testing_util::FeedBytewise;
 using testing_util::FeedInChunks;
 using Kind = ParseResult::Kind;
 
-std::string Multibulk(const sm::Argv& argv) {
+std::string Multibulk(const Argv& argv) {
   std::string out;
   WriteCommand(argv, &out);
   return out;
@@ -23,24 +23,24 @@ std::string Multibulk(const sm::Argv& argv) {
 
 TEST(RequestParserTest, ParsesMultibulk) {
   RequestParser parser;
-  sm::Argv argv;
+  Argv argv;
   std::string in = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n";
   ParseResult r = parser.Parse(in, &argv);
   ASSERT_EQ(r.kind, Kind::kDone);
   EXPECT_EQ(r.consumed, in.size());
-  EXPECT_EQ(argv, (sm::Argv{"SET", "k", "hello"}));
+  EXPECT_EQ(argv, (Argv{"SET", "k", "hello"}));
 }
 
 TEST(RequestParserTest, BulkStringsAreBinarySafe) {
   std::string value("a\r\nb\0c\n\r", 8);
   auto res = FeedAll(Multibulk({"SET", "", value}));
   ASSERT_EQ(res.requests.size(), 1u);
-  EXPECT_EQ(res.requests[0], (sm::Argv{"SET", "", value}));
+  EXPECT_EQ(res.requests[0], (Argv{"SET", "", value}));
 }
 
 TEST(RequestParserTest, ConsumedStopsAtTheEndOfTheRequest) {
   RequestParser parser;
-  sm::Argv argv;
+  Argv argv;
   std::string in = "*1\r\n$4\r\nPING\r\n*1\r\n$4\r\nP";
   ParseResult r = parser.Parse(in, &argv);
   ASSERT_EQ(r.kind, Kind::kDone);
@@ -52,15 +52,15 @@ TEST(RequestParserTest, ConsumedStopsAtTheEndOfTheRequest) {
 TEST(RequestParserTest, ParsesInline) {
   auto res = FeedAll("PING\r\nset k \"a b\"\nGET   k\t\r\n");
   ASSERT_EQ(res.requests.size(), 3u);
-  EXPECT_EQ(res.requests[0], (sm::Argv{"PING"}));
-  EXPECT_EQ(res.requests[1], (sm::Argv{"set", "k", "a b"}));
-  EXPECT_EQ(res.requests[2], (sm::Argv{"GET", "k"}));
+  EXPECT_EQ(res.requests[0], (Argv{"PING"}));
+  EXPECT_EQ(res.requests[1], (Argv{"set", "k", "a b"}));
+  EXPECT_EQ(res.requests[2], (Argv{"GET", "k"}));
   EXPECT_EQ(res.leftover, 0u);
 }
 
 TEST(RequestParserTest, InlineNeedsItsNewline) {
   RequestParser parser;
-  sm::Argv argv;
+  Argv argv;
   EXPECT_EQ(parser.Parse("PING", &argv).kind, Kind::kNeedMore);
   EXPECT_EQ(parser.Parse("PING\r", &argv).kind, Kind::kNeedMore);
   ParseResult r = parser.Parse("PING\r\n", &argv);
@@ -73,11 +73,11 @@ TEST(RequestParserTest, SkipsEmptyRequests) {
   // the next real request.
   std::string in = "*0\r\n*-1\r\n*-7\r\n\r\n\n   \r\n*1\r\n$4\r\nPING\r\n";
   RequestParser parser;
-  sm::Argv argv;
+  Argv argv;
   ParseResult r = parser.Parse(in, &argv);
   ASSERT_EQ(r.kind, Kind::kDone);
   EXPECT_EQ(r.consumed, in.size());
-  EXPECT_EQ(argv, (sm::Argv{"PING"}));
+  EXPECT_EQ(argv, (Argv{"PING"}));
   // Only empty requests: nothing to return yet.
   RequestParser p2;
   EXPECT_EQ(p2.Parse("*0\r\n\r\n", &argv).kind, Kind::kNeedMore);
@@ -87,11 +87,11 @@ TEST(RequestParserTest, SkipsEmptyRequests) {
 }
 
 // A mixed pipeline used by the split tests below.
-std::string Pipeline(std::vector<sm::Argv>* expected, int n, uint32_t seed) {
+std::string Pipeline(std::vector<Argv>* expected, int n, uint32_t seed) {
   std::mt19937 rng(seed);
   std::string in;
   for (int i = 0; i < n; i++) {
-    sm::Argv argv;
+    Argv argv;
     int argc = 1 + static_cast<int>(rng() % 5);
     for (int a = 0; a < argc; a++) {
       std::string arg;
@@ -119,7 +119,7 @@ std::string Pipeline(std::vector<sm::Argv>* expected, int n, uint32_t seed) {
 }
 
 TEST(RequestParserTest, PipelineInOneBuffer) {
-  std::vector<sm::Argv> expected;
+  std::vector<Argv> expected;
   std::string in = Pipeline(&expected, 1000, 1);
   auto res = FeedAll(in);
   EXPECT_TRUE(res.error.empty()) << res.error;
@@ -128,7 +128,7 @@ TEST(RequestParserTest, PipelineInOneBuffer) {
 }
 
 TEST(RequestParserTest, OneByteAtATimeGivesTheSameArgv) {
-  std::vector<sm::Argv> expected;
+  std::vector<Argv> expected;
   std::string in = Pipeline(&expected, 200, 2);
   auto res = FeedBytewise(in);
   EXPECT_TRUE(res.error.empty()) << res.error;
@@ -140,7 +140,7 @@ TEST(RequestParserTest, SplitAtEveryByteBoundary) {
   std::string value(40, 'v');
   std::string in = Multibulk({"SET", "key", value}) + "*0\r\nPING \"a\\x41\"\r\n" +
                    Multibulk({"GET", "key"});
-  std::vector<sm::Argv> expected = {{"SET", "key", value}, {"PING", "aA"}, {"GET", "key"}};
+  std::vector<Argv> expected = {{"SET", "key", value}, {"PING", "aA"}, {"GET", "key"}};
   for (size_t split = 1; split < in.size(); split++) {
     RequestParser parser;
     auto res = FeedInChunks(parser, in, {split, in.size()});
@@ -150,7 +150,7 @@ TEST(RequestParserTest, SplitAtEveryByteBoundary) {
 }
 
 TEST(RequestParserTest, RandomChunkSizes) {
-  std::vector<sm::Argv> expected;
+  std::vector<Argv> expected;
   std::string in = Pipeline(&expected, 300, 3);
   std::mt19937 rng(4);
   for (int round = 0; round < 20; round++) {
@@ -164,7 +164,7 @@ TEST(RequestParserTest, RandomChunkSizes) {
 
 TEST(RequestParserTest, BytesWantedReportsTheRestOfTheBulk) {
   RequestParser parser;
-  sm::Argv argv;
+  Argv argv;
   EXPECT_EQ(parser.BytesWanted(), 0u);
   std::string in = "*2\r\n$3\r\nSET\r\n$10\r\n0123";
   ASSERT_EQ(parser.Parse(in, &argv).kind, Kind::kNeedMore);
@@ -175,21 +175,21 @@ TEST(RequestParserTest, BytesWantedReportsTheRestOfTheBulk) {
   in += "\n";
   ASSERT_EQ(parser.Parse(in, &argv).kind, Kind::kDone);
   EXPECT_EQ(parser.BytesWanted(), 0u);
-  EXPECT_EQ(argv, (sm::Argv{"SET", "0123456789"}));
+  EXPECT_EQ(argv, (Argv{"SET", "0123456789"}));
 }
 
 TEST(RequestParserTest, ReusableAfterDoneAndError) {
   RequestParser parser;
-  sm::Argv argv;
+  Argv argv;
   ASSERT_EQ(parser.Parse("*1\r\n$4\r\nPING\r\n", &argv).kind, Kind::kDone);
   ASSERT_EQ(parser.Parse("*x\r\n", &argv).kind, Kind::kError);
   ASSERT_EQ(parser.Parse("*1\r\n$4\r\nPONG\r\n", &argv).kind, Kind::kDone);
-  EXPECT_EQ(argv, (sm::Argv{"PONG"}));
+  EXPECT_EQ(argv, (Argv{"PONG"}));
 }
 
 ParseResult ParseOnce(std::string_view in, ParserLimits limits = {}) {
   RequestParser parser(limits);
-  sm::Argv argv;
+  Argv argv;
   return parser.Parse(in, &argv);
 }
 
@@ -256,7 +256,7 @@ TEST(RequestParserTest, HugeDeclaredSizesAllocateNothingUpFront) {
   // Declared but never sent: the parser must wait, not reserve (ASan and the
   // fuzzer would notice a 512 MiB or 1M-element allocation).
   RequestParser parser;
-  sm::Argv argv;
+  Argv argv;
   std::string in = "*1048576\r\n$536870912\r\nabc";
   EXPECT_EQ(parser.Parse(in, &argv).kind, Kind::kNeedMore);
   EXPECT_EQ(parser.BytesWanted(), 536870912u + 2 - 3);
@@ -284,7 +284,7 @@ TEST(RequestParserTest, MaxInlineBytes) {
 TEST(RequestParserTest, NulEndsAnInlineLine) {
   auto res = FeedAll(std::string("GET a\0b c\r\n", 11));
   ASSERT_EQ(res.requests.size(), 1u);
-  EXPECT_EQ(res.requests[0], (sm::Argv{"GET", "a"}));
+  EXPECT_EQ(res.requests[0], (Argv{"GET", "a"}));
 }
 
 TEST(RequestParserTest, ErrorConstantsMatchRedisWording) {

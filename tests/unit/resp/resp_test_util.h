@@ -49,7 +49,7 @@ namespace lockq::resp::testing_util {
 // What a connection does: append each chunk to its input buffer, parse
 // until kNeedMore, drop the consumed bytes of each request.
 struct FeedResult {
-  std::vector<sm::Argv> requests;
+  std::vector<Argv> requests;
   std::string error;  // set when the parser returned kError
   size_t leftover = 0;  // bytes still in the buffer at the end
 };
@@ -65,7 +65,7 @@ inline FeedResult FeedInChunks(RequestParser& parser, std::string_view input,
     buf.append(input.substr(at, n));
     at += n;
     while (true) {
-      sm::Argv argv;
+      Argv argv;
       ParseResult r = parser.Parse(buf, &argv);
       if (r.kind == ParseResult::Kind::kNeedMore) break;
       if (r.kind == ParseResult::Kind::kError) {

@@ -11,7 +11,7 @@
 namespace lockq::resp {
 namespace {
 
-using sm::Reply;
+using ::lockq::Reply;
 using RKind = Reply::Kind;
 
 std::string RandomBytes(std::mt19937& rng, size_t max_len) {
@@ -104,10 +104,10 @@ TEST_P(RoundTripTest, WriterThenReplyParser) {
 
 TEST_P(RoundTripTest, WriteCommandThenRequestParser) {
   std::mt19937 rng(GetParam());
-  std::vector<sm::Argv> sent;
+  std::vector<Argv> sent;
   std::string wire;
   for (int i = 0; i < 100; i++) {
-    sm::Argv argv(1 + rng() % 6);
+    Argv argv(1 + rng() % 6);
     for (std::string& a : argv) a = RandomBytes(rng, 30);
     WriteCommand(argv, &wire);
     sent.push_back(std::move(argv));

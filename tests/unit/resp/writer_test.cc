@@ -8,7 +8,7 @@
 namespace lockq::resp {
 namespace {
 
-using sm::Reply;
+using ::lockq::Reply;
 
 std::string Write(const Reply& r, int protocol) {
   std::string out;

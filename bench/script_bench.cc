@@ -1,5 +1,6 @@
 // Cost of one script call (EVALSHA of the lock-release script), and where
-// it goes. Not a test: run build/tests/perf/script_bench by hand.
+// it goes. Not a test: run build/bench/script_bench by hand
+// (cmake --build build --target script_bench).
 //
 //   BM_RunScript*       RunScript() as EVALSHA calls it, key present / absent
 //   BM_Evalsha          the whole command through StateMachine::Apply()

@@ -97,7 +97,7 @@ double PublishLib(const Args& a) {
 double PublishRaw(const Args& a) {
   auto c = RespConnection::Connect(a.server);
   if (!c.ok()) return 0;
-  std::vector<lockq::sm::Argv> batch(a.window, {"Q.PUBLISH", "", "bench", std::string(100, 'x')});
+  std::vector<lockq::Argv> batch(a.window, {"Q.PUBLISH", "", "bench", std::string(100, 'x')});
   long confirmed = 0;
   auto t0 = Clock::now();
   auto until = t0 + std::chrono::duration<double>(a.seconds);

@@ -1,1 +1,0 @@
-// Placeholder so lockq_testlib has a source before the harnesses land.
