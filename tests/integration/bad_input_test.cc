@@ -33,6 +33,24 @@ ClusterOptions LimitedNode() {
                                        "--max-query-bytes", "4194304"}};
 }
 
+// A raw client socket on node 0's RESP port, connected, then made
+// non-blocking (the tests write what they like and read when they like).
+// -1 on failure.
+int ConnectRawNonBlocking(ProcessCluster& c) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(c.RespPort(0)));
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  return fd;
+}
+
 // PING, SET, GET on a fresh connection: the server still serves others.
 void ExpectServes(ProcessCluster& c, const std::string& tag) {
   auto conn = c.Client(0, Millis(5000));
@@ -317,16 +335,8 @@ TEST(BadInputIT, ClientThatNeverReadsStaysBounded) {
   // The slow client: a raw socket that sends 200k "GET bigkey" and never reads.
   auto slow = c.Client(0);
   ASSERT_TRUE(slow.ok());
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = ConnectRawNonBlocking(c);
   ASSERT_GE(fd, 0);
-  {
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(static_cast<uint16_t>(c.RespPort(0)));
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
-    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-  }
   slow->Close();
   const int kRequests = 200000;
   std::string payload;
@@ -447,19 +457,13 @@ TEST(BadInputIT, QuitBehindADeferredReplyClosesWithinTheDeadline) {
   auto held = holder.Call({"LOCK.ACQUIRE", "quit-lock", "TTL", "60000"});
   ASSERT_TRUE(held.ok() && !held->is_error()) << Describe(held);
   size_t rss0 = c.node(0).RssBytes();
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = ConnectRawNonBlocking(c);
   ASSERT_GE(fd, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(static_cast<uint16_t>(c.RespPort(0)));
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
   std::string wait_then_quit =
       "*6\r\n$12\r\nLOCK.ACQUIRE\r\n$9\r\nquit-lock\r\n$3\r\nTTL\r\n$4\r\n1000\r\n$4\r\nWAIT\r\n$5\r\n60000\r\n"
       "*1\r\n$4\r\nQUIT\r\n";
   ASSERT_EQ(::send(fd, wait_then_quit.data(), wait_then_quit.size(), MSG_NOSIGNAL),
             static_cast<ssize_t>(wait_then_quit.size()));
-  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
   auto start = Clock::now();
   // Keep sending after QUIT (512 MiB at most) until the server closes, for
   // 15 s at most; stop early if the server's memory grows with it.
