@@ -6,7 +6,10 @@
 // answer is an output slot reserved when its method is read (the pattern
 // of server/connection.h), so publisher confirms leave in publish order.
 //
-// I/O, output slots and heartbeats are in amqp_connection.cc; the
+// The socket, output slots, read pausing and the close-after-write
+// deadline are the net::StreamConnection's; heartbeats, the handshake
+// timeout and input framing are in amqp_connection.cc (on the monotonic
+// clock of the Clock it is given); the
 // connection-level protocol (handshake, channel lifecycle, content, errors,
 // Run) in amqp_protocol.cc; exchange/queue/basic/confirm methods in
 // amqp_methods.cc.
@@ -19,21 +22,28 @@
 // pause_output_bytes unsent bytes; past max_output_bytes the client is
 // disconnected.
 //
-// Lifetime: shared_ptr held by AmqpServer until the socket closes; reply
-// callbacks hold a weak_ptr. Thread: the server loop.
+// Closing (section 1.4.2.6 / 2.2.4): after a client's connection.close we
+// send close-ok and wait for the client to close the socket, as RabbitMQ
+// does (closing first would answer the frames it is still flushing with
+// RST, and the client would see EPIPE instead of its close completing);
+// the stream connection's close timeout bounds the wait.
+//
+// Lifetime: shared_ptr held by AmqpServer until the socket closes
+// (OnClosed); reply callbacks hold a weak_ptr. Thread: the server loop.
 
 #include <amqp.h>
-#include <uv.h>
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 
+#include "common/clock.h"
+#include "net/stream_conn.h"
 #include "sm/command.h"
 #include "sm/reply.h"
 
@@ -41,14 +51,15 @@ namespace lockq::server {
 
 class AmqpServer;
 
-class AmqpConnection : public std::enable_shared_from_this<AmqpConnection> {
+class AmqpConnection : public std::enable_shared_from_this<AmqpConnection>, public net::StreamSession {
  public:
-  AmqpConnection(AmqpServer* server, uint64_t id);
-  ~AmqpConnection();
+  // `clock` (not owned) times heartbeats and the handshake; `stream` must
+  // have been created with the same clock.
+  AmqpConnection(AmqpServer* server, uint64_t id, std::shared_ptr<net::StreamConnection> stream, const Clock& clock);
+  ~AmqpConnection() override;
   AmqpConnection(const AmqpConnection&) = delete;
   AmqpConnection& operator=(const AmqpConnection&) = delete;
 
-  uv_tcp_t* tcp() { return &tcp_; }
   uint64_t id() const { return id_; }
   bool used_queues() const { return used_queues_; }
 
@@ -62,13 +73,22 @@ class AmqpConnection : public std::enable_shared_from_this<AmqpConnection> {
   void SetBlocked(bool blocked);
   // Server-initiated connection.close (leader change: 320 CONNECTION_FORCED).
   void ForceClose(uint16_t code, const std::string& text);
-  // Once a second: heartbeats, dead peers, close deadlines.
-  void Tick(uint64_t now_ms);
-  void CloseNow();
-  // Writes what is owed (in slot order), then closes.
-  void CloseAfterWrite();
-  // Writes ready output in order; called by the server once per loop turn.
-  void FlushOutput();
+  // Once a second: heartbeats, dead peers, handshake and close-ok deadlines.
+  void Tick();
+  void CloseNow() { stream_->CloseNow(); }
+  // Writes what is owed (in slot order), then closes; `mode` kWaitForPeer
+  // waits for the client to close first (after our close-ok).
+  void CloseAfterWrite(net::StreamConnection::CloseMode mode = net::StreamConnection::CloseMode::kWhenWritten) {
+    stream_->CloseAfterWrite(mode);
+  }
+
+  // net::StreamSession
+  size_t OnInput(std::string_view buffered) override;
+  bool PauseInput() const override;
+  void OnOutputLimit() override;
+  void OnClosed() override;
+  // Renders a run of publisher confirms (Options::render_marks).
+  static void RenderConfirms(uint32_t channel, uint64_t last_tag, size_t count, std::string* out);
 
  private:
   enum class State { kHeader, kStartOk, kTuneOk, kOpen, kRunning };
@@ -99,28 +119,18 @@ class AmqpConnection : public std::enable_shared_from_this<AmqpConnection> {
     uint16_t confirm_channel = 0;
     uint64_t confirm_tag = 0;
   };
-  struct Slot {
-    bool ready = false;
-    Answer answer;
-    size_t counted_bytes = 0;  // what Fill added to unsent_bytes_
-  };
   // Frames for a successful reply; may use or change the channel.
   using OnOk = std::function<Answer(const sm::Reply&)>;
 
-  static void ReadCb(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept;
-  static void WriteCb(uv_write_t* req, int status) noexcept;
-  void ProcessInput();
   void SendStart();
   void HandleFrame(uint8_t type, uint16_t channel, std::string_view payload);
   void HandleMethod(uint16_t channel, std::string_view payload);
   void HandleConnectionMethod(amqp_method_number_t id, void* m);
   void HandleChannelMethod(uint16_t ch, amqp_method_number_t id, void* m);
   void HandleContent(uint8_t type, uint16_t ch, std::string_view payload);
-  bool ShouldPauseReading() const;
-  void UpdateReading();
 
   // Output slots.
-  uint64_t ReserveSlot();
+  uint64_t ReserveSlot() { return stream_->ReserveSlot(); }
   void Fill(uint64_t slot, Answer answer);
   void Send(std::string bytes) { Fill(ReserveSlot(), std::move(bytes)); }
   void SendMethod(uint16_t ch, amqp_method_number_t id, void* m);
@@ -156,20 +166,12 @@ class AmqpConnection : public std::enable_shared_from_this<AmqpConnection> {
 
   AmqpServer* server_;
   uint64_t id_;
-  uv_tcp_t tcp_ {};
+  std::shared_ptr<net::StreamConnection> stream_;
+  const Clock& clock_;
   amqp_pool_t pool_ {};
   State state_ = State::kHeader;
-  std::string inbuf_;
-  size_t inbuf_pos_ = 0;
-  std::deque<Slot> slots_;
-  uint64_t first_slot_ = 0;
-  size_t unsent_bytes_ = 0;
-  bool reading_ = false;
-  bool closing_ = false;             // socket closing: no more input or output
-  bool close_after_write_ = false;   // write what is ready, then close
   bool conn_closing_ = false;        // connection.close sent; waiting for close-ok
-  uint64_t close_deadline_ms_ = 0;
-  bool dirty_ = false;
+  uint64_t close_deadline_ms_ = 0;   // monotonic
   bool used_queues_ = false;
   bool publishes_ = false;       // it sent basic.publish: blocked past the high-water mark
   bool wants_blocked_ = false;   // its capabilities include connection.blocked
@@ -177,15 +179,11 @@ class AmqpConnection : public std::enable_shared_from_this<AmqpConnection> {
   uint16_t channel_max_ = 2047;
   size_t frame_max_ = 131072;
   uint16_t heartbeat_s_ = 60;
-  uint64_t last_read_ms_ = 0;
-  uint64_t last_write_ms_ = 0;
-  uint64_t started_ms_ = 0;
+  uint64_t started_ms_ = 0;  // monotonic
   uint64_t generations_ = 0;
   uint64_t next_ctag_ = 1;
   size_t content_bytes_ = 0;  // bodies still arriving, all channels (<= max_query_bytes)
   std::map<uint16_t, Channel> channels_;
-  std::shared_ptr<AmqpConnection> self_ref_;  // alive until uv_close completes
-  friend class AmqpServer;
 };
 
 }  // namespace lockq::server

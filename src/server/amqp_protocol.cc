@@ -122,7 +122,7 @@ void AmqpConnection::HandleMethod(uint16_t ch, std::string_view payload) {
     if (rv == AMQP_STATUS_OK && ch == 0 && id == AMQP_CONNECTION_CLOSE_METHOD) {
       amqp_connection_close_ok_t ok{};
       Send(Method(0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok));
-      CloseAfterWrite();
+      CloseAfterWrite(net::StreamConnection::CloseMode::kWaitForPeer);
     }
     return;
   }
@@ -184,7 +184,9 @@ void AmqpConnection::HandleConnectionMethod(amqp_method_number_t id, void* m) {
   } else if (id == AMQP_CONNECTION_CLOSE_METHOD) {
     amqp_connection_close_ok_t ok{};
     SendMethod(0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
-    CloseAfterWrite();
+    // The client closes the socket once it has close-ok (RabbitMQ waits
+    // for that too); closing first would reset frames it is still sending.
+    CloseAfterWrite(net::StreamConnection::CloseMode::kWaitForPeer);
   } else if (id == AMQP_CONNECTION_CLOSE_OK_METHOD) {
     CloseNow();
   } else if (id == AMQP_CONNECTION_BLOCKED_METHOD || id == AMQP_CONNECTION_UNBLOCKED_METHOD) {
@@ -321,7 +323,7 @@ std::string AmqpConnection::ChannelError(uint16_t ch, uint16_t code, const std::
 std::string AmqpConnection::ConnectionError(uint16_t code, const std::string& text, amqp_method_number_t cause) {
   if (conn_closing_) return {};
   conn_closing_ = true;
-  close_deadline_ms_ = WallClockMs() + kCloseOkTimeoutMs;
+  close_deadline_ms_ = clock_.MonotonicMs() + kCloseOkTimeoutMs;
   std::string reply_text = Truncate(text);
   amqp_connection_close_t close{code, Bytes(reply_text), static_cast<uint16_t>(cause >> 16),
                                 static_cast<uint16_t>(cause & 0xFFFF)};
@@ -335,7 +337,7 @@ void AmqpConnection::FrameError(const std::string& text) {
 }
 
 void AmqpConnection::ForceClose(uint16_t code, const std::string& text) {
-  if (closing_) return;
+  if (stream_->closing()) return;
   Send(ConnectionError(code, text));
 }
 

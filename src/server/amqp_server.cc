@@ -6,7 +6,7 @@
 
 #include "server/amqp_connection.h"
 #include "server/core.h"
-#include "server/forwarder.h"
+#include "server/listen_options.h"
 
 namespace lockq::server {
 
@@ -14,8 +14,25 @@ namespace {
 constexpr unsigned kTickMs = 1000;  // heartbeats are in seconds (section 4.2.7)
 }  // namespace
 
-AmqpServer::AmqpServer(uv_loop_t* loop, Core* core, const Config& config)
-    : loop_(loop), core_(core), config_(config) {}
+namespace {
+net::Listener::Options AmqpListenerOptions(const Config& config, const Clock& clock) {
+  net::Listener::Options o = ListenerOptions(config, config.amqp_port);
+  o.conn.clock = &clock;
+  o.conn.render_marks = &AmqpConnection::RenderConfirms;
+  return o;
+}
+}  // namespace
+
+AmqpServer::AmqpServer(uv_loop_t* loop, Core* core, const Config& config, const Clock& clock)
+    : loop_(loop),
+      core_(core),
+      config_(config),
+      clock_(clock),
+      listener_(loop, AmqpListenerOptions(config, clock),
+                [this](std::shared_ptr<net::StreamConnection> s) { Accept(std::move(s)); }) {
+  // The high-water mark is checked once per turn, before output is written.
+  listener_.flush().set_before_flush([this] { UpdateBlocked(); });
+}
 
 AmqpServer::~AmqpServer() = default;
 
@@ -27,12 +44,9 @@ Status AmqpServer::Listen() {
     for (auto& [id, c] : conns) c->ForceClose(320, "CONNECTION_FORCED - this node was declared down; reconnect");
   });
   std::string addr;
-  Status s = ListenTcp(loop_, &listener_, this, config_.bind, config_.amqp_port, &AmqpServer::AcceptCb, &addr);
+  Status s = listener_.Listen(&addr);
   if (!s.ok()) return s;
   listening_ = true;
-  uv_check_init(loop_, &flush_);
-  flush_.data = this;
-  uv_check_start(&flush_, &AmqpServer::CheckCb);
   uv_timer_init(loop_, &tick_);
   tick_.data = this;
   uv_timer_start(&tick_, &AmqpServer::TickCb, kTickMs, kTickMs);
@@ -43,30 +57,15 @@ Status AmqpServer::Listen() {
 void AmqpServer::Close() {
   if (!listening_) return;
   listening_ = false;
-  uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
-  uv_check_stop(&flush_);
-  uv_close(reinterpret_cast<uv_handle_t*>(&flush_), nullptr);
+  listener_.Close();
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
   auto conns = conns_;
   for (auto& [id, c] : conns) c->CloseNow();
 }
 
-void AmqpServer::AcceptCb(uv_stream_t* listener, int status) noexcept {
-  auto* self = static_cast<AmqpServer*>(listener->data);
-  if (status != 0) return;
-  auto conn = std::make_shared<AmqpConnection>(self, self->next_id_++);
-  uv_tcp_init(self->loop_, conn->tcp());
-  conn->tcp()->data = conn.get();
-  if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(conn->tcp())) != 0 ||
-      self->conns_.size() >= self->config_.limits.max_clients) {
-    conn->self_ref_ = conn;  // the handle lives in conn: keep it until closed
-    uv_close(reinterpret_cast<uv_handle_t*>(conn->tcp()), [](uv_handle_t* h) {
-      auto ref = std::move(static_cast<AmqpConnection*>(h->data)->self_ref_);
-    });
-    return;
-  }
-  uv_tcp_nodelay(conn->tcp(), 1);
-  self->conns_[conn->id()] = conn;
+void AmqpServer::Accept(std::shared_ptr<net::StreamConnection> stream) {
+  auto conn = std::make_shared<AmqpConnection>(this, next_id_++, std::move(stream), clock_);
+  conns_[conn->id()] = conn;
   conn->Start();
 }
 
@@ -81,24 +80,10 @@ void AmqpServer::Forget(uint64_t id) {
   conns_.erase(it);
 }
 
-void AmqpServer::MarkDirty(AmqpConnection* conn) { dirty_.push_back(conn->weak_from_this()); }
-
-void AmqpServer::CheckCb(uv_check_t* h) noexcept {
-  auto* self = static_cast<AmqpServer*>(h->data);
-  self->UpdateBlocked();
-  if (self->dirty_.empty()) return;
-  auto dirty = std::move(self->dirty_);
-  self->dirty_.clear();
-  for (auto& w : dirty) {
-    if (auto c = w.lock()) c->FlushOutput();
-  }
-}
-
 void AmqpServer::TickCb(uv_timer_t* h) noexcept {
   auto* self = static_cast<AmqpServer*>(h->data);
-  uint64_t now = WallClockMs();
   auto conns = self->conns_;
-  for (auto& [id, c] : conns) c->Tick(now);
+  for (auto& [id, c] : conns) c->Tick();
 }
 
 void AmqpServer::OnEvents(const sm::Events& events) {

@@ -18,7 +18,9 @@
 #include <memory>
 #include <vector>
 
+#include "common/clock.h"
 #include "consensus/node.h"
+#include "net/listener.h"
 #include "server/config.h"
 #include "sm/command.h"
 #include "sm/events.h"
@@ -32,7 +34,9 @@ inline constexpr uint64_t kAmqpConnectionIdBase = uint64_t{1} << 40;
 
 class AmqpServer {
  public:
-  AmqpServer(uv_loop_t* loop, Core* core, const Config& config);
+  // `clock` (not owned) times heartbeats and handshakes; its wall clock is
+  // never used for an interval.
+  AmqpServer(uv_loop_t* loop, Core* core, const Config& config, const Clock& clock = SystemClock());
   ~AmqpServer();
   AmqpServer(const AmqpServer&) = delete;
   AmqpServer& operator=(const AmqpServer&) = delete;
@@ -41,7 +45,6 @@ class AmqpServer {
   // Stops accepting and closes every client.
   void Close();
 
-  void MarkDirty(AmqpConnection* conn);
   void Forget(uint64_t id);
 
   Core& core() { return *core_; }
@@ -51,8 +54,7 @@ class AmqpServer {
   const Limits& limits() const { return config_.limits; }
 
  private:
-  static void AcceptCb(uv_stream_t* server, int status) noexcept;
-  static void CheckCb(uv_check_t* h) noexcept;
+  void Accept(std::shared_ptr<net::StreamConnection> stream);
   static void TickCb(uv_timer_t* h) noexcept;
   void OnEvents(const sm::Events& events);
   void OnRoleChange(consensus::Role role, uint64_t leader_id);
@@ -61,15 +63,14 @@ class AmqpServer {
   uv_loop_t* loop_;
   Core* core_;
   Config config_;
-  uv_tcp_t listener_ {};
-  uv_check_t flush_ {};
+  const Clock& clock_;
+  net::Listener listener_;
   uv_timer_t tick_ {};
   bool listening_ = false;
   uint64_t next_id_ = kAmqpConnectionIdBase;
   uint64_t last_leader_ = 0;
   bool blocked_ = false;
   std::map<uint64_t, std::shared_ptr<AmqpConnection>> conns_;
-  std::vector<std::weak_ptr<AmqpConnection>> dirty_;
 };
 
 }  // namespace lockq::server

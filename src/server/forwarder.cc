@@ -3,77 +3,33 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cstring>
 
 #include "server/errors.h"
 
 namespace lockq::server {
 
-struct Forwarder::Link {
+// One connection to the leader: a session on a net::StreamConnection, which
+// owns the socket. Freed by the connection's close hook, so a link Reset()
+// detached stays valid for the callbacks still owed to it.
+struct Forwarder::Link : net::StreamSession {
   Forwarder* owner = nullptr;  // null once detached by Reset()
-  uv_tcp_t tcp {};
+  std::shared_ptr<net::StreamConnection> conn;
   uv_connect_t connect_req {};
   bool connected = false;
-  std::string inbuf;
   resp::ReplyParser parser;
+
+  size_t OnInput(std::string_view buffered) override;
+  // The leader closed the link or it failed: what was sent has no answer.
+  void OnClosed() override {
+    if (owner != nullptr && owner->link_ == this) owner->Reset(kErrLeaderUnreachable);
+  }
 };
 
 namespace {
 
-// Abortive close (RST): the kernel drops what it still holds for the
-// leader instead of retransmitting it until a cut link heals (forwarder.h).
-// A socket not yet created (connect failed early) has nothing to drop.
-void CloseLink(uv_tcp_t* tcp) {
-  auto* h = reinterpret_cast<uv_handle_t*>(tcp);
-  if (uv_is_closing(h)) return;
-  auto free_link = [](uv_handle_t* hh) { delete static_cast<Forwarder::Link*>(hh->data); };
-  if (uv_tcp_close_reset(tcp, free_link) != 0) uv_close(h, free_link);
-}
-
-struct WriteReq {
-  uv_write_t req {};
-  std::string bytes;
-};
-
 constexpr size_t kForwardChunkBytes = 1 << 20;
 
 }  // namespace
-
-Status ListenTcp(uv_loop_t* loop, uv_tcp_t* listener, void* owner, const std::string& bind, int port,
-                 uv_connection_cb cb, std::string* addr) {
-  *addr = (bind.find(':') != std::string::npos ? "[" + bind + "]" : bind) + ":" + std::to_string(port);
-  struct sockaddr_storage sa;
-  if (!ParseHostPort(*addr, &sa)) return Status::InvalidArgument("bad --bind or port: " + *addr);
-  uv_tcp_init(loop, listener);
-  listener->data = owner;
-  int rv = uv_tcp_bind(listener, reinterpret_cast<sockaddr*>(&sa), 0);
-  if (rv == 0) rv = uv_listen(reinterpret_cast<uv_stream_t*>(listener), 511, cb);
-  if (rv != 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(listener), nullptr);
-    return Status::IoError("listen on " + *addr + ": " + uv_strerror(rv));
-  }
-  return Status::Ok();
-}
-
-bool ParseHostPort(const std::string& addr, struct sockaddr_storage* out) {
-  size_t colon = addr.rfind(':');
-  if (colon == std::string::npos || colon == 0) return false;
-  std::string host = addr.substr(0, colon);
-  int port = 0;
-  try {
-    port = std::stoi(addr.substr(colon + 1));
-  } catch (...) {
-    return false;
-  }
-  if (port <= 0 || port > 65535) return false;
-  std::memset(out, 0, sizeof(*out));
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    return uv_ip6_addr(host.substr(1, host.size() - 2).c_str(), port,
-                       reinterpret_cast<sockaddr_in6*>(out)) == 0;
-  }
-  if (host == "localhost") host = "127.0.0.1";
-  return uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(out)) == 0;
-}
 
 Forwarder::Forwarder(uv_loop_t* loop, RequeueCb requeue, const Clock& clock)
     : loop_(loop), requeue_(std::move(requeue)), clock_(clock) {}
@@ -132,8 +88,10 @@ void Forwarder::Send(const std::string& addr, sm::Argv argv, ReplyCb cb, uint64_
 
 void Forwarder::Reset(const std::string& reason, bool requeue_unsent) {
   if (link_ != nullptr) {
+    // Abortive close (RST): the kernel drops what it still holds for the
+    // leader instead of retransmitting it until a cut link heals.
     link_->owner = nullptr;
-    CloseLink(&link_->tcp);
+    link_->conn->Abort();
     link_ = nullptr;
   }
   auto sent = std::move(sent_);
@@ -161,11 +119,17 @@ void Forwarder::Connect() {
   }
   auto* link = new Link;
   link->owner = this;
-  uv_tcp_init(loop_, &link->tcp);
-  link->tcp.data = link;
-  uv_tcp_nodelay(&link->tcp, 1);
+  // No output slots (replies are matched to sent_ in order) and no
+  // per-turn flush: Flush() writes at once. Every way the link ends is
+  // abortive (docs/architecture.md, "Forwarded commands").
+  net::StreamConnection::Options options;
+  options.abort_on_error = true;
+  link->conn = std::make_shared<net::StreamConnection>(loop_, nullptr, options);
+  link->conn->set_close_hook([link] { delete link; });
+  uv_tcp_nodelay(link->conn->tcp(), 1);
   link->connect_req.data = link;
-  int rv = uv_tcp_connect(&link->connect_req, &link->tcp, reinterpret_cast<sockaddr*>(&sa), &Forwarder::ConnectCb);
+  int rv = uv_tcp_connect(&link->connect_req, link->conn->tcp(), reinterpret_cast<sockaddr*>(&sa),
+                          &Forwarder::ConnectCb);
   link_ = link;
   if (rv != 0) Reset(kErrLeaderUnreachable);
 }
@@ -180,12 +144,7 @@ void Forwarder::ConnectCb(uv_connect_t* req, int status) noexcept {
     return;
   }
   link->connected = true;
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&link->tcp),
-                [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
-                  static char slab[64 * 1024];
-                  *buf = uv_buf_init(slab, sizeof(slab));
-                },
-                &Forwarder::ReadCb);
+  link->conn->Start(link);
   self->Flush();
 }
 
@@ -199,7 +158,7 @@ void Forwarder::Flush() {
   // One LOCKQ.FORWARD per chunk of at most kForwardChunkBytes (a single
   // larger command goes alone): its argument must stay under the leader's
   // --max-bulk-bytes. Core already refused commands above max_batch_bytes.
-  auto* w = new WriteReq;
+  std::string out;
   size_t begin = 0;
   while (begin < queued_argv_.size()) {
     size_t end = begin, bytes = 0;
@@ -209,7 +168,7 @@ void Forwarder::Flush() {
     }
     std::vector<sm::Argv> chunk(std::make_move_iterator(queued_argv_.begin() + begin),
                                 std::make_move_iterator(queued_argv_.begin() + end));
-    resp::WriteCommand({"LOCKQ.FORWARD", sm::EncodeArgvList(chunk)}, &w->bytes);
+    resp::WriteCommand({"LOCKQ.FORWARD", sm::EncodeArgvList(chunk)}, &out);
     Sent batch{{std::make_move_iterator(queued_cbs_.begin() + begin), std::make_move_iterator(queued_cbs_.begin() + end)},
                *std::min_element(queued_deadlines_.begin() + begin, queued_deadlines_.begin() + end)};
     sent_.push_back(std::move(batch));
@@ -219,38 +178,24 @@ void Forwarder::Flush() {
   queued_argv_.clear();
   queued_cbs_.clear();
   queued_deadlines_.clear();
-  uv_buf_t buf = uv_buf_init(w->bytes.data(), w->bytes.size());
-  w->req.data = w;
-  int rv = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&link_->tcp), &buf, 1,
-                    [](uv_write_t* r, int) { delete static_cast<WriteReq*>(r->data); });
-  if (rv != 0) {
-    delete w;
-    Reset(kErrLeaderUnreachable);
-  }
+  // A failed write closes the link, and its OnClosed resets.
+  link_->conn->WriteNow(std::move(out));
 }
 
-void Forwarder::ReadCb(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept {
-  auto* link = static_cast<Link*>(s->data);
-  Forwarder* self = link->owner;
-  if (self == nullptr) return;
-  if (n < 0) {
-    self->Reset(kErrLeaderUnreachable);
-    return;
-  }
-  link->inbuf.append(buf->base, static_cast<size_t>(n));
+size_t Forwarder::Link::OnInput(std::string_view buffered) {
   size_t pos = 0;
-  while (self->link_ == link && pos < link->inbuf.size()) {
+  while (owner != nullptr && owner->link_ == this && pos < buffered.size()) {
     sm::Reply reply;
-    resp::ParseResult r = link->parser.Parse(std::string_view(link->inbuf).substr(pos), &reply);
+    resp::ParseResult r = parser.Parse(buffered.substr(pos), &reply);
     if (r.kind == resp::ParseResult::Kind::kNeedMore) break;
     if (r.kind == resp::ParseResult::Kind::kError) {
-      self->Reset("ERR bad reply from leader: " + r.error);
-      return;
+      owner->Reset("ERR bad reply from leader: " + r.error);
+      break;
     }
     pos += r.consumed;
-    self->OnReply(reply);
+    owner->OnReply(reply);
   }
-  if (self->link_ == link) link->inbuf.erase(0, pos);
+  return pos;
 }
 
 void Forwarder::OnReply(const sm::Reply& reply) {

@@ -33,6 +33,8 @@
 
 #include "common/clock.h"
 #include "dispatch/forwarding.h"
+#include "net/host_port.h"
+#include "net/stream_conn.h"
 #include "resp/resp.h"
 #include "sm/command.h"
 #include "sm/reply.h"
@@ -69,13 +71,12 @@ class Forwarder final : public dispatch::Forwarding {
 
  private:
   static void ConnectCb(uv_connect_t* req, int status) noexcept;
-  static void ReadCb(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept;
   void Connect();
   void OnReply(const sm::Reply& reply);
 
   uv_loop_t* loop_;
   std::string addr_;
-  Link* link_ = nullptr;  // owned; freed in its close callback
+  Link* link_ = nullptr;  // freed by its connection's close hook
   std::vector<sm::Argv> queued_argv_;
   std::vector<ReplyCb> queued_cbs_;
   std::vector<uint64_t> queued_deadlines_;
@@ -89,13 +90,7 @@ class Forwarder final : public dispatch::Forwarding {
   std::deque<Sent> sent_;  // in the order sent
 };
 
-// Parses "host:port" (IPv4, or [IPv6]:port) into a socket address.
-bool ParseHostPort(const std::string& addr, struct sockaddr_storage* out);
-
-// Binds `listener` (initialized here, data = `owner`) to bind:port and
-// listens with `cb`; the RESP and AMQP listeners. *addr is "host:port" as
-// logged. On failure the handle is closed and the error names the address.
-Status ListenTcp(uv_loop_t* loop, uv_tcp_t* listener, void* owner, const std::string& bind, int port,
-                 uv_connection_cb cb, std::string* addr);
+// "host:port" parsing lives in net/host_port.h.
+using net::ParseHostPort;
 
 }  // namespace lockq::server

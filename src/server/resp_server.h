@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "net/listener.h"
 #include "server/config.h"
 #include "sm/command.h"
 #include "sm/events.h"
@@ -51,8 +52,6 @@ class RespServer {
   void Observe(const std::shared_ptr<Connection>& conn, const std::string& election, uint64_t slot);
   void Unobserve(Connection& conn, const std::string& election);
 
-  // `conn` has replies to write this loop turn.
-  void MarkDirty(Connection* conn);
   // `conn` finished closing.
   void Forget(uint64_t id);
 
@@ -65,8 +64,8 @@ class RespServer {
   uint64_t started_ms() const { return started_ms_; }
 
  private:
-  static void AcceptCb(uv_stream_t* server, int status) noexcept;
-  static void CheckCb(uv_check_t* h) noexcept;
+  void Accept(std::shared_ptr<net::StreamConnection> stream);
+  void Reject(std::shared_ptr<net::StreamConnection> stream);
   // Deferred replies and pushes (deferred_replies.cc).
   void SubmitWithClient(const std::shared_ptr<Connection>& conn, sm::Argv argv, uint64_t slot);
   // Queue commands act for the connection (channel 0): acks, consumers and
@@ -82,14 +81,12 @@ class RespServer {
   uv_loop_t* loop_;
   Core* core_;
   Config config_;
-  uv_tcp_t listener_ {};
-  uv_check_t flush_ {};
+  net::Listener listener_;
   uv_timer_t backstop_timer_ {};
   bool listening_ = false;
   uint64_t next_id_ = 1;
   uint64_t started_ms_ = 0;
   std::map<uint64_t, std::shared_ptr<Connection>> conns_;
-  std::vector<std::weak_ptr<Connection>> dirty_;
   std::map<std::string, std::set<uint64_t>> observers_;  // lock name -> connection ids
   // Deferred requests with a WAIT: if no entry answers them by WAIT plus
   // --no-leader-timeout-ms (no leader), they get TRYAGAIN rather than hang.

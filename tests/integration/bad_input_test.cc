@@ -33,6 +33,24 @@ ClusterOptions LimitedNode() {
                                        "--max-query-bytes", "4194304"}};
 }
 
+// A raw client socket on node 0's RESP port, connected, then made
+// non-blocking (the tests write what they like and read when they like).
+// -1 on failure.
+int ConnectRawNonBlocking(ProcessCluster& c) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(c.RespPort(0)));
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  return fd;
+}
+
 // PING, SET, GET on a fresh connection: the server still serves others.
 void ExpectServes(ProcessCluster& c, const std::string& tag) {
   auto conn = c.Client(0, Millis(5000));
@@ -317,16 +335,8 @@ TEST(BadInputIT, ClientThatNeverReadsStaysBounded) {
   // The slow client: a raw socket that sends 200k "GET bigkey" and never reads.
   auto slow = c.Client(0);
   ASSERT_TRUE(slow.ok());
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = ConnectRawNonBlocking(c);
   ASSERT_GE(fd, 0);
-  {
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(static_cast<uint16_t>(c.RespPort(0)));
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
-    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-  }
   slow->Close();
   const int kRequests = 200000;
   std::string payload;
@@ -427,6 +437,66 @@ TEST(BadInputIT, ClientThatNeverReadsStaysBounded) {
   std::printf("[bad-input] server peak RSS (VmHWM) at the end: %.1f MiB\n", max_rss / 1048576.0);
   EXPECT_LT(max_rss, kGiB);
   ASSERT_NO_FATAL_FAILURE(ExpectServes(c, "after-flood"));
+}
+
+}  // namespace
+}  // namespace lockq::testing
+
+namespace lockq::testing {
+namespace {
+
+// Issue 11: QUIT while an earlier reply is still deferred (a lock wait).
+// The server used to keep reading and buffering everything the client sent
+// after QUIT, for as long as the wait lasted. Now input after QUIT is
+// dropped and the connection closes at the close deadline (5 s), though
+// the owed reply never came.
+TEST(BadInputIT, QuitBehindADeferredReplyClosesWithinTheDeadline) {
+  ProcessCluster c(LimitedNode());
+  LQ_ASSERT_OK(c.Start());
+  LQ_CONNECT(holder, c, 0);
+  auto held = holder.Call({"LOCK.ACQUIRE", "quit-lock", "TTL", "60000"});
+  ASSERT_TRUE(held.ok() && !held->is_error()) << Describe(held);
+  size_t rss0 = c.node(0).RssBytes();
+  int fd = ConnectRawNonBlocking(c);
+  ASSERT_GE(fd, 0);
+  std::string wait_then_quit =
+      "*6\r\n$12\r\nLOCK.ACQUIRE\r\n$9\r\nquit-lock\r\n$3\r\nTTL\r\n$4\r\n1000\r\n$4\r\nWAIT\r\n$5\r\n60000\r\n"
+      "*1\r\n$4\r\nQUIT\r\n";
+  ASSERT_EQ(::send(fd, wait_then_quit.data(), wait_then_quit.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(wait_then_quit.size()));
+  auto start = Clock::now();
+  // Keep sending after QUIT (512 MiB at most) until the server closes, for
+  // 15 s at most; stop early if the server's memory grows with it.
+  const size_t kFloodMax = size_t{512} << 20;
+  const size_t kGrowthMax = size_t{256} << 20;
+  std::string flood;
+  for (int i = 0; i < 32768; i++) flood += "*1\r\n$4\r\nPING\r\n";
+  size_t flooded = 0;
+  bool closed = false;
+  size_t max_rss = 0;
+  while (!closed && Clock::now() - start < std::chrono::seconds(15) && max_rss < rss0 + kGrowthMax) {
+    ssize_t n = flooded < kFloodMax ? ::send(fd, flood.data(), flood.size(), MSG_NOSIGNAL) : 0;
+    if (n > 0) flooded += static_cast<size_t>(n);
+    if (n < 0 && errno != EAGAIN && errno != EINTR) closed = true;  // reset by the server
+    char buf[4096];
+    ssize_t r = ::recv(fd, buf, sizeof(buf), 0);
+    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) closed = true;
+    if (n <= 0) {
+      pollfd p{fd, POLLOUT | POLLIN, 0};
+      ::poll(&p, 1, 20);
+    }
+    max_rss = std::max(max_rss, c.node(0).RssBytes());
+  }
+  auto waited = std::chrono::duration_cast<Millis>(Clock::now() - start);
+  ::close(fd);
+  std::printf("[bad-input] QUIT behind a deferred reply: %s after %lld ms, %.1f MiB sent after QUIT, "
+              "RSS %.1f -> %.1f MiB\n",
+              closed ? "closed" : "still open", static_cast<long long>(waited.count()), flooded / 1048576.0,
+              rss0 / 1048576.0, max_rss / 1048576.0);
+  EXPECT_TRUE(closed) << "still open " << waited.count() << " ms after QUIT";
+  EXPECT_LT(waited, Millis(10000));
+  EXPECT_LT(max_rss, rss0 + kGrowthMax) << "input after QUIT was buffered";
+  ExpectServes(c, "after-quit");
 }
 
 }  // namespace

@@ -3,7 +3,8 @@
 // consumer with prefetch and manual acks, nack with requeue (redelivered),
 // basic.get, a channel error (404) that leaves the connection usable, a work
 // queue with 2 competing consumers at prefetch 10, a topic fan-out, and
-// pipelined confirms (merged acks, individual nacks).
+// pipelined confirms (merged acks, individual nacks), and close() right after
+// a burst of sendToQueue (issue 11 item 8).
 // Run by ctest: node --test amqplib.test.js, LOCKQD=path/to/lockqd.
 'use strict';
 const { test, before, after } = require('node:test');
@@ -15,13 +16,14 @@ const path = require('node:path');
 const { freePort } = require('./harness');
 const amqp = require('amqplib');
 
-let dir, proc, conn;
+let dir, proc, conn, amqpPort;
 
 before(async () => {
   const lockqd = process.env.LOCKQD;
   assert.ok(lockqd, 'set LOCKQD to the lockqd binary');
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockq-amqplib-'));
   const [resp, raft, port] = [await freePort(), await freePort(), await freePort()];
+  amqpPort = port;
   const log = fs.openSync(path.join(dir, 'lockqd.log'), 'a');
   proc = spawn(lockqd, ['--data-dir', path.join(dir, 'data'), '--resp-port', String(resp),
     '--raft-addr', `127.0.0.1:${raft}`, '--amqp-port', String(port), '--http-port', '0'],
@@ -182,4 +184,33 @@ test('pipelined confirms: merged acks and individual nacks reach the right publi
   await Promise.all(pending);
   assert.deepStrictEqual(outcomes, Array.from({ length: 30 }, (_, i) => (i < 10 ? 'ack' : 'nack')));
   await ch.close();
+});
+
+// Issue 11 item 8: a client-initiated connection.close is answered with
+// close-ok and the server then waits for the client to close the socket
+// (as RabbitMQ does). Closing at once made the frames the client was still
+// flushing hit a reset socket: close() after a burst of sendToQueue never
+// called back.
+test('close() right after a burst of sendToQueue calls back', async () => {
+  for (let round = 0; round < 5; round++) {
+    const c = await amqp.connect(`amqp://guest:guest@127.0.0.1:${amqpPort}`);
+    const ch = await c.createChannel();
+    await ch.assertQueue('amqplib-burst-close');
+    for (let i = 0; i < 10; i++) ch.sendToQueue('amqplib-burst-close', Buffer.from(`m${round}-${i}`));
+    let timer;
+    const hung = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`close() did not call back (round ${round})`)), 5000);
+    });
+    try {
+      await Promise.race([c.close(), hung]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  // amqplib writes the publishes it still buffers after connection.close,
+  // which section 2.2.4 tells the server to discard: no count to check
+  // here, only that close() completes and the server carries on.
+  const check = await conn.createChannel();
+  await check.deleteQueue('amqplib-burst-close');
+  await check.close();
 });
