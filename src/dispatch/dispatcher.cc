@@ -7,13 +7,15 @@
 #include <utility>
 
 #include "common/check.h"
+#include "common/error_class.h"
 #include "dispatch/errors.h"
 
 namespace lockq::dispatch {
 
 namespace {
 
-bool IsTryAgain(const sm::Reply& r) { return r.is_error() && r.str.rfind("TRYAGAIN", 0) == 0; }
+// Not answered by the state machine (outcome table, common/error_class.h).
+bool IsTryAgain(const sm::Reply& r) { return r.is_error() && lockq::IsTryAgain(r.str); }
 
 }  // namespace
 

@@ -11,6 +11,7 @@
 #include <algorithm>
 
 #include "amqp/frame.h"
+#include "common/error_class.h"
 #include "server/amqp_connection.h"
 #include "server/amqp_server.h"
 #include "server/core.h"
@@ -341,29 +342,14 @@ void AmqpConnection::ForceClose(uint16_t code, const std::string& text) {
   Send(ConnectionError(code, text));
 }
 
+// The reply code comes from the outcome table (common/error_class.h).
 std::string AmqpConnection::ErrorReply(uint16_t ch, const std::string& error, amqp_method_number_t cause) {
-  struct Code {
-    std::string_view prefix;
-    uint16_t code;
-    std::string_view name;
-    bool hard;  // a connection error
-  };
-  static constexpr Code kCodes[] = {
-      {"NOTFOUND", 404, "NOT_FOUND", false},       {"LOCKED", 405, "RESOURCE_LOCKED", false},
-      {"PRECONDITION", 406, "PRECONDITION_FAILED", false}, {"ACCESSREFUSED", 403, "ACCESS_REFUSED", false},
-      {"NOTALLOWED", 530, "NOT_ALLOWED", true},    {"TRYAGAIN", 320, "CONNECTION_FORCED", true},
-      {"ERR queue engine limit", 506, "RESOURCE_ERROR", false},
-  };
-  Code code{"", 541, "INTERNAL_ERROR", false};
-  for (const Code& c : kCodes) {
-    if (error.rfind(c.prefix, 0) == 0) {
-      code = c;
-      break;
-    }
-  }
+  const ErrorClass& code = ClassifyError(error);
   size_t space = error.find(' ');
-  std::string text = std::string(code.name) + " - " + (space == std::string::npos ? error : error.substr(space + 1));
-  return code.hard ? ConnectionError(code.code, text, cause) : ChannelError(ch, code.code, text, cause);
+  std::string text =
+      std::string(code.amqp_name) + " - " + (space == std::string::npos ? error : error.substr(space + 1));
+  return code.amqp_connection ? ConnectionError(code.amqp_code, text, cause)
+                              : ChannelError(ch, code.amqp_code, text, cause);
 }
 
 AmqpConnection::Channel* AmqpConnection::Open(uint16_t ch) {
@@ -402,7 +388,7 @@ void AmqpConnection::Run(uint16_t ch, sm::Argv argv, amqp_method_number_t cause,
     auto self = weak.lock();
     if (!self) return;
     Channel* c = self->Open(ch);
-    if (r.is_error() && r.str.rfind("TRYAGAIN", 0) == 0) {
+    if (r.is_error() && IsTryAgain(r.str)) {
       self->Fill(slot, self->ConnectionError(320, "CONNECTION_FORCED - " + r.str + "; reconnect"));
     } else if (c == nullptr || c->generation != generation || self->conn_closing_) {
       self->Fill(slot, {});  // the channel closed meanwhile: nobody waits for this

@@ -25,6 +25,7 @@
 #include <string>
 
 #include "common/clock.h"
+#include "common/error_class.h"
 #include "common/strings.h"
 #include "server/connection.h"
 #include "server/core.h"
@@ -38,7 +39,9 @@ namespace {
 constexpr std::string_view kElectPrefix = "elect:";  // elect_family.cc's lock names
 constexpr size_t kObservesPerConnectionMax = 1024;
 
-bool IsOutcomeUnknown(const sm::Reply& r) { return r.is_error() && r.str.rfind("TRYAGAIN", 0) == 0; }
+// Not answered by the state machine: it may still be queued or granted
+// (outcome table, common/error_class.h).
+bool MaybeQueued(const sm::Reply& r) { return r.is_error() && IsTryAgain(r.str); }
 
 constexpr const char* kErrWaitUnanswered =
     "TRYAGAIN no answer to the lock wait (no leader?); outcome unknown, the request is being cancelled";
@@ -76,7 +79,7 @@ void RespServer::SubmitWithClient(const std::shared_ptr<Connection>& conn, sm::A
     bool delivered = c && c->FillDeferred(slot, reply);
     // The client was told TRYAGAIN, yet the request may have been queued or
     // granted: take it back so no lock waits for someone who gave up.
-    if (delivered && IsOutcomeUnknown(reply)) ProposeCancel(ref);
+    if (delivered && MaybeQueued(reply)) ProposeCancel(ref);
   });
 }
 
