@@ -6,10 +6,10 @@
 #include <spdlog/spdlog.h>
 #include <uv.h>
 
-#include "server/amqp_server.h"
+#include "server/amqp/amqp_server.h"
 #include "server/config.h"
 #include "server/core.h"
-#include "server/resp_server.h"
+#include "server/resp/resp_server.h"
 
 namespace {
 

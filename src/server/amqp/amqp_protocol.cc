@@ -12,8 +12,8 @@
 
 #include "amqp/frame.h"
 #include "common/error_class.h"
-#include "server/amqp_connection.h"
-#include "server/amqp_server.h"
+#include "server/amqp/amqp_connection.h"
+#include "server/amqp/amqp_server.h"
 #include "server/core.h"
 #include "sm/state_machine.h"
 

@@ -10,8 +10,8 @@
 
 #include "amqp/delivery_headers.h"
 #include "amqp/frame.h"
-#include "server/amqp_connection.h"
-#include "server/amqp_server.h"
+#include "server/amqp/amqp_connection.h"
+#include "server/amqp/amqp_server.h"
 #include "server/core.h"
 #include "sm/state_machine.h"
 

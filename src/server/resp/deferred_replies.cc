@@ -27,9 +27,9 @@
 #include "common/clock.h"
 #include "common/error_class.h"
 #include "common/strings.h"
-#include "server/connection.h"
+#include "server/resp/resp_session.h"
 #include "server/core.h"
-#include "server/resp_server.h"
+#include "server/resp/resp_server.h"
 #include "sm/state_machine.h"
 
 namespace lockq::server {
@@ -64,7 +64,7 @@ sm::ClientRef RespServer::RefOf(uint64_t conn_id, uint64_t slot) const {
   return {core_->node().id(), core_->nonce(), conn_id, slot};
 }
 
-void RespServer::SubmitWithClient(const std::shared_ptr<Connection>& conn, sm::Argv argv, uint64_t slot) {
+void RespServer::SubmitWithClient(const std::shared_ptr<RespSession>& conn, sm::Argv argv, uint64_t slot) {
   sm::ClientRef ref = RefOf(conn->id(), slot);
   uint64_t wait = WaitMs(argv);
   sm::Argv wrapped = core_->WrapAs(ref.conn, ref.slot, std::move(argv));
@@ -72,7 +72,7 @@ void RespServer::SubmitWithClient(const std::shared_ptr<Connection>& conn, sm::A
   if (wait != 0) {
     backstops_.emplace(SystemClock().MonotonicMs() + wait + config_.limits.no_leader_timeout_ms, ref);
   }
-  std::weak_ptr<Connection> weak = conn;
+  std::weak_ptr<RespSession> weak = conn;
   core_->Submit(std::move(wrapped), [this, weak, slot, ref](sm::Reply reply) {
     if (reply.is_deferred()) return;  // queued: the answer comes as an event
     auto c = weak.lock();
@@ -96,14 +96,14 @@ void RespServer::ExpireBackstops() {
   }
 }
 
-void RespServer::SubmitForChannel(const std::shared_ptr<Connection>& conn, sm::Argv argv, uint64_t slot) {
+void RespServer::SubmitForChannel(const std::shared_ptr<RespSession>& conn, sm::Argv argv, uint64_t slot) {
   if (conn->protocol() < 3 && EqualsIgnoreCase(argv[0], "Q.CONSUME")) {
     conn->Fill(slot, sm::Reply::Error("ERR Q.CONSUME delivers RESP3 pushes: send HELLO 3 first, or use Q.FETCH"));
     return;
   }
   conn->set_used_queues();
   sm::Argv wrapped = core_->WrapAs(conn->id(), 0, std::move(argv));
-  std::weak_ptr<Connection> weak = conn;
+  std::weak_ptr<RespSession> weak = conn;
   core_->Submit(std::move(wrapped), [weak, slot](sm::Reply reply) {
     if (auto c = weak.lock()) c->Fill(slot, reply);
   });
@@ -125,7 +125,7 @@ void RespServer::OnEvents(const sm::Events& events) {
     }
     if (e.client.node != me || e.client.nonce != nonce) continue;
     auto it = conns_.find(e.client.conn);
-    Connection* c = it == conns_.end() ? nullptr : it->second.get();
+    RespSession* c = it == conns_.end() ? nullptr : it->second.get();
     if (e.kind == sm::Event::Kind::kReply) {
       if (c != nullptr && c->FillDeferred(e.client.slot, e.reply)) continue;
       // A grant nobody will learn of: release it.
@@ -156,7 +156,7 @@ void RespServer::NotifyObservers(const std::string& lock) {
   }
 }
 
-void RespServer::Observe(const std::shared_ptr<Connection>& conn, const std::string& election, uint64_t slot) {
+void RespServer::Observe(const std::shared_ptr<RespSession>& conn, const std::string& election, uint64_t slot) {
   if (conn->watching().size() >= kObservesPerConnectionMax && conn->watching().count(election) == 0) {
     conn->Fill(slot, sm::Reply::Error("ERR too many observed elections on this connection (1024)"));
     return;
@@ -165,13 +165,13 @@ void RespServer::Observe(const std::shared_ptr<Connection>& conn, const std::str
   observers_[std::string(kElectPrefix) + election].insert(conn->id());
   // The current leader, read through the log (linearizable); changes after
   // it arrive as pushes.
-  std::weak_ptr<Connection> weak = conn;
+  std::weak_ptr<RespSession> weak = conn;
   core_->Submit({"ELECT.LEADER", election}, [weak, slot](sm::Reply r) {
     if (auto c = weak.lock()) c->Fill(slot, r);
   });
 }
 
-void RespServer::Unobserve(Connection& conn, const std::string& election) {
+void RespServer::Unobserve(RespSession& conn, const std::string& election) {
   conn.watching().erase(election);
   auto it = observers_.find(std::string(kElectPrefix) + election);
   if (it == observers_.end()) return;

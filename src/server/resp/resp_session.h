@@ -29,12 +29,12 @@ namespace lockq::server {
 
 class RespServer;
 
-class Connection : public std::enable_shared_from_this<Connection>, public net::StreamSession {
+class RespSession : public std::enable_shared_from_this<RespSession>, public net::StreamSession {
  public:
-  Connection(RespServer* server, uint64_t id, std::shared_ptr<net::StreamConnection> stream);
-  ~Connection() override;
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
+  RespSession(RespServer* server, uint64_t id, std::shared_ptr<net::StreamConnection> stream);
+  ~RespSession() override;
+  RespSession(const RespSession&) = delete;
+  RespSession& operator=(const RespSession&) = delete;
 
   uint64_t id() const { return id_; }
   int protocol() const { return protocol_; }

@@ -12,12 +12,12 @@
 
 namespace lockq::server {
 
-class Connection;
+class RespSession;
 class RespServer;
 
 struct LocalCtx {
   RespServer& server;
-  const std::shared_ptr<Connection>& conn;
+  const std::shared_ptr<RespSession>& conn;
   const sm::Argv& argv;
   uint64_t slot;
 };

@@ -1,9 +1,9 @@
-#include "server/connection.h"
+#include "server/resp/resp_session.h"
 
 #include <spdlog/spdlog.h>
 
 #include "server/errors.h"
-#include "server/resp_server.h"
+#include "server/resp/resp_server.h"
 
 namespace lockq::server {
 
@@ -19,38 +19,38 @@ resp::ParserLimits ToParserLimits(const Limits& l) {
 
 }  // namespace
 
-Connection::Connection(RespServer* server, uint64_t id, std::shared_ptr<net::StreamConnection> stream)
+RespSession::RespSession(RespServer* server, uint64_t id, std::shared_ptr<net::StreamConnection> stream)
     : server_(server), id_(id), stream_(std::move(stream)), parser_(ToParserLimits(server->limits())) {}
 
-Connection::~Connection() = default;
+RespSession::~RespSession() = default;
 
-void Connection::Start() {
+void RespSession::Start() {
   peer_ = stream_->PeerName();
   stream_->Start(this);
 }
 
-void Connection::Fill(uint64_t slot, const sm::Reply& reply) {
+void RespSession::Fill(uint64_t slot, const sm::Reply& reply) {
   if (stream_->closed()) return;
   std::string bytes;
   resp::WriteReply(reply, protocol_, &bytes);
   stream_->Fill(slot, std::move(bytes));
 }
 
-bool Connection::FillDeferred(uint64_t slot, const sm::Reply& reply) {
+bool RespSession::FillDeferred(uint64_t slot, const sm::Reply& reply) {
   if (deferred_.erase(slot) == 0) return false;
   Fill(slot, reply);
   return true;
 }
 
-void Connection::OnOutputLimit() {
+void RespSession::OnOutputLimit() {
   spdlog::warn("client {} ({}) exceeded {} bytes of unsent replies; disconnecting", id_, peer_,
                server_->limits().max_output_bytes);
   server_->stats().output_limit_disconnects++;
 }
 
-void Connection::OnClosed() { server_->Forget(id_); }  // may free this
+void RespSession::OnClosed() { server_->Forget(id_); }  // may free this
 
-size_t Connection::OnInput(std::string_view buffered) {
+size_t RespSession::OnInput(std::string_view buffered) {
   auto keep = shared_from_this();
   size_t pos = 0;
   while (!stream_->closing() && pos < buffered.size()) {

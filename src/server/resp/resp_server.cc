@@ -1,15 +1,15 @@
-#include "server/resp_server.h"
+#include "server/resp/resp_server.h"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 
-#include "server/connection.h"
+#include "server/resp/resp_session.h"
 #include "server/core.h"
 #include "server/errors.h"
 #include "server/forwarder.h"
 #include "server/listen_options.h"
-#include "server/local_commands.h"
+#include "server/resp/local_commands.h"
 #include "sm/state_machine.h"
 
 namespace lockq::server {
@@ -53,7 +53,7 @@ void RespServer::Close() {
 }
 
 void RespServer::Accept(std::shared_ptr<net::StreamConnection> stream) {
-  auto conn = std::make_shared<Connection>(this, next_id_++, std::move(stream));
+  auto conn = std::make_shared<RespSession>(this, next_id_++, std::move(stream));
   conns_[conn->id()] = conn;
   conn->Start();
   stats_.connections_accepted++;
@@ -72,7 +72,7 @@ void RespServer::Reject(std::shared_ptr<net::StreamConnection> stream) {
 void RespServer::Forget(uint64_t id) {
   auto it = conns_.find(id);
   if (it == conns_.end()) return;
-  Connection& c = *it->second;
+  RespSession& c = *it->second;
   // Requests still waiting for a lock leave their queues.
   for (uint64_t slot : c.deferred()) ProposeCancel(RefOf(id, slot));
   if (c.used_queues()) core_->SubmitCleanup(core_->WrapAs(id, 0, {"Q.DISCONNECT"}));
@@ -81,7 +81,7 @@ void RespServer::Forget(uint64_t id) {
   conns_.erase(it);
 }
 
-void RespServer::Dispatch(const std::shared_ptr<Connection>& conn, sm::Argv argv, uint64_t slot) {
+void RespServer::Dispatch(const std::shared_ptr<RespSession>& conn, sm::Argv argv, uint64_t slot) {
   if (argv.empty()) {
     conn->Fill(slot, sm::Reply::Error("ERR empty command"));
     return;
@@ -100,7 +100,7 @@ void RespServer::Dispatch(const std::shared_ptr<Connection>& conn, sm::Argv argv
     SubmitForChannel(conn, std::move(argv), slot);
     return;
   }
-  std::weak_ptr<Connection> weak = conn;
+  std::weak_ptr<RespSession> weak = conn;
   core_->Submit(std::move(argv), [weak, slot](sm::Reply reply) {
     if (auto c = weak.lock()) c->Fill(slot, reply);
   });

@@ -9,8 +9,8 @@
 
 #include "consensus/node.h"
 #include "server/core.h"
-#include "server/local_commands.h"
-#include "server/resp_server.h"
+#include "server/resp/local_commands.h"
+#include "server/resp/resp_server.h"
 #include "sm/state_machine.h"
 
 namespace lockq::server {

@@ -4,7 +4,7 @@
 // Core (the queue engine decides everything) and writes the answers back
 // in the order the methods came, however the log completes them: every
 // answer is an output slot reserved when its method is read (the pattern
-// of server/connection.h), so publisher confirms leave in publish order.
+// of server/resp/resp_session.h), so publisher confirms leave in publish order.
 //
 // The socket, output slots, read pausing and the close-after-write
 // deadline are the net::StreamConnection's; heartbeats, the handshake

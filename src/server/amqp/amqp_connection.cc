@@ -2,7 +2,7 @@
 // net::StreamConnection (amqp_connection.h). The protocol itself is in
 // amqp_protocol.cc.
 
-#include "server/amqp_connection.h"
+#include "server/amqp/amqp_connection.h"
 
 #include <amqp.h>
 #include <amqp_framing.h>
@@ -12,7 +12,7 @@
 
 #include "amqp/frame.h"
 #include "net/heartbeat.h"
-#include "server/amqp_server.h"
+#include "server/amqp/amqp_server.h"
 #include "server/core.h"
 #include "sm/state_machine.h"
 

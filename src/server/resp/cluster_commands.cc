@@ -5,10 +5,10 @@
 
 #include "common/strings.h"
 #include "consensus/node.h"
-#include "server/connection.h"
+#include "server/resp/resp_session.h"
 #include "server/core.h"
-#include "server/local_table.h"
-#include "server/resp_server.h"
+#include "server/resp/local_table.h"
+#include "server/resp/resp_server.h"
 #include "sm/state_machine.h"
 
 namespace lockq::server {
@@ -19,7 +19,7 @@ using sm::Reply;
 
 // Collects the replies of one forwarded batch and answers when all are in.
 struct ForwardJoin {
-  std::weak_ptr<Connection> conn;
+  std::weak_ptr<RespSession> conn;
   uint64_t slot = 0;
   std::vector<Reply> replies;
   size_t remaining = 0;
@@ -63,8 +63,8 @@ Reply StatusReply(Core& core) {
 }
 
 // Completes `slot` when a membership change or transfer finishes.
-consensus::Node::DoneCb FillWhenDone(const std::shared_ptr<Connection>& conn, uint64_t slot) {
-  std::weak_ptr<Connection> weak = conn;
+consensus::Node::DoneCb FillWhenDone(const std::shared_ptr<RespSession>& conn, uint64_t slot) {
+  std::weak_ptr<RespSession> weak = conn;
   return [weak, slot](Status s) {
     if (auto c = weak.lock()) c->Fill(slot, s.ok() ? Reply::Ok() : Reply::Error("ERR " + s.message()));
   };

@@ -13,12 +13,12 @@
 
 namespace lockq::server {
 
-class Connection;
+class RespSession;
 class RespServer;
 
 // Handles argv if argv[0] names a local command and returns true; the reply
 // is written to `slot` now or, for asynchronous ones, later.
-bool RunLocalCommand(RespServer& server, const std::shared_ptr<Connection>& conn, const sm::Argv& argv,
+bool RunLocalCommand(RespServer& server, const std::shared_ptr<RespSession>& conn, const sm::Argv& argv,
                      uint64_t slot);
 
 // The INFO text for `section` ("" or "default" or "all" or a section name).

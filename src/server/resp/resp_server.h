@@ -24,7 +24,7 @@
 
 namespace lockq::server {
 
-class Connection;
+class RespSession;
 class Core;
 
 struct RespStats {
@@ -47,10 +47,10 @@ class RespServer {
   void Close();
 
   // Runs one parsed request from `conn`; its reply goes to `slot`.
-  void Dispatch(const std::shared_ptr<Connection>& conn, sm::Argv argv, uint64_t slot);
+  void Dispatch(const std::shared_ptr<RespSession>& conn, sm::Argv argv, uint64_t slot);
   // ELECT.OBSERVE / ELECT.UNOBSERVE name (deferred_replies.cc).
-  void Observe(const std::shared_ptr<Connection>& conn, const std::string& election, uint64_t slot);
-  void Unobserve(Connection& conn, const std::string& election);
+  void Observe(const std::shared_ptr<RespSession>& conn, const std::string& election, uint64_t slot);
+  void Unobserve(RespSession& conn, const std::string& election);
 
   // `conn` finished closing.
   void Forget(uint64_t id);
@@ -60,17 +60,17 @@ class RespServer {
   Core& core() { return *core_; }
   RespStats& stats() { return stats_; }
   size_t client_count() const { return conns_.size(); }
-  const std::map<uint64_t, std::shared_ptr<Connection>>& connections() const { return conns_; }
+  const std::map<uint64_t, std::shared_ptr<RespSession>>& connections() const { return conns_; }
   uint64_t started_ms() const { return started_ms_; }
 
  private:
   void Accept(std::shared_ptr<net::StreamConnection> stream);
   void Reject(std::shared_ptr<net::StreamConnection> stream);
   // Deferred replies and pushes (deferred_replies.cc).
-  void SubmitWithClient(const std::shared_ptr<Connection>& conn, sm::Argv argv, uint64_t slot);
+  void SubmitWithClient(const std::shared_ptr<RespSession>& conn, sm::Argv argv, uint64_t slot);
   // Queue commands act for the connection (channel 0): acks, consumers and
   // exclusive queues belong to it, and go when it closes.
-  void SubmitForChannel(const std::shared_ptr<Connection>& conn, sm::Argv argv, uint64_t slot);
+  void SubmitForChannel(const std::shared_ptr<RespSession>& conn, sm::Argv argv, uint64_t slot);
   void OnEvents(const sm::Events& events);
   void ProposeCancel(const sm::ClientRef& client);
   sm::ClientRef RefOf(uint64_t conn_id, uint64_t slot) const;
@@ -86,7 +86,7 @@ class RespServer {
   bool listening_ = false;
   uint64_t next_id_ = 1;
   uint64_t started_ms_ = 0;
-  std::map<uint64_t, std::shared_ptr<Connection>> conns_;
+  std::map<uint64_t, std::shared_ptr<RespSession>> conns_;
   std::map<std::string, std::set<uint64_t>> observers_;  // lock name -> connection ids
   // Deferred requests with a WAIT: if no entry answers them by WAIT plus
   // --no-leader-timeout-ms (no leader), they get TRYAGAIN rather than hang.

@@ -1,10 +1,10 @@
 // AMQP listener, event fan-out and leader-change handling (amqp_server.h).
 
-#include "server/amqp_server.h"
+#include "server/amqp/amqp_server.h"
 
 #include <spdlog/spdlog.h>
 
-#include "server/amqp_connection.h"
+#include "server/amqp/amqp_connection.h"
 #include "server/core.h"
 #include "server/listen_options.h"
 

@@ -1,13 +1,13 @@
-#include "server/local_commands.h"
+#include "server/resp/local_commands.h"
 
 #include <functional>
 #include <vector>
 
 #include "common/strings.h"
-#include "server/connection.h"
+#include "server/resp/resp_session.h"
 #include "server/core.h"
-#include "server/local_table.h"
-#include "server/resp_server.h"
+#include "server/resp/local_table.h"
+#include "server/resp/resp_server.h"
 #include "sm/state_machine.h"
 
 namespace lockq::server {
@@ -71,7 +71,7 @@ std::optional<Reply> Reset(LocalCtx& c) {
   return Reply::Status("RESET");
 }
 
-std::string ClientLine(const Connection& conn) {
+std::string ClientLine(const RespSession& conn) {
   return "id=" + std::to_string(conn.id()) + " addr=" + conn.peer() + " name=" + conn.name() +
          " db=0 resp=" + std::to_string(conn.protocol()) + " cmds=" + std::to_string(conn.commands_processed());
 }
@@ -242,7 +242,7 @@ const std::vector<LocalCommand>& LocalCommands() {
   return kTable;
 }
 
-bool RunLocalCommand(RespServer& server, const std::shared_ptr<Connection>& conn, const sm::Argv& argv,
+bool RunLocalCommand(RespServer& server, const std::shared_ptr<RespSession>& conn, const sm::Argv& argv,
                      uint64_t slot) {
   std::string name = ToUpper(argv[0]);
   for (const auto& lc : LocalCommands()) {
