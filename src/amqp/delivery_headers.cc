@@ -10,6 +10,7 @@
 #include <map>
 #include <utility>
 
+#include "amqp/field_value.h"
 #include "amqp/frame.h"
 
 namespace lockq::amqp {
@@ -19,19 +20,7 @@ namespace {
 constexpr size_t kHeaderSlackBytes = 1024;      // x-delivery-count and table framing
 constexpr size_t kBytesPerDeathBytes = 256;     // fixed part of one x-death table
 
-amqp_field_value_t LongStr(const std::string& s) {
-  amqp_field_value_t v{};
-  v.kind = AMQP_FIELD_KIND_UTF8;
-  v.value.bytes = Bytes(s);
-  return v;
-}
-
-amqp_field_value_t Long(int64_t n) {
-  amqp_field_value_t v{};
-  v.kind = AMQP_FIELD_KIND_I64;
-  v.value.i64 = n;
-  return v;
-}
+amqp_field_value_t LongStr(const std::string& s) { return Utf8Value(Bytes(s)); }
 
 // Owns the storage of the x-death array until it is encoded.
 struct DeathTables {
@@ -58,7 +47,7 @@ void BuildDeaths(const std::vector<DeathRecord>& deaths, DeathTables* out) {
     time.kind = AMQP_FIELD_KIND_TIMESTAMP;
     time.value.u64 = d->time_ms / 1000;  // AMQP timestamps are seconds
     auto& t = out->tables.emplace_back(std::vector<amqp_table_entry_t>{
-        {amqp_cstring_bytes("count"), Long(count)},
+        {amqp_cstring_bytes("count"), I64Value(count)},
         {amqp_cstring_bytes("reason"), LongStr(d->reason)},
         {amqp_cstring_bytes("queue"), LongStr(d->queue)},
         {amqp_cstring_bytes("time"), time},
@@ -92,7 +81,7 @@ std::string WithDeliveryHeaders(std::string_view raw_props, uint64_t delivery_co
         if (key != "x-delivery-count" && key != "x-death") entries.push_back(props.headers.entries[i]);
       }
     }
-    if (delivery_count > 0) entries.push_back({amqp_cstring_bytes("x-delivery-count"), Long(static_cast<int64_t>(delivery_count))});
+    if (delivery_count > 0) entries.push_back({amqp_cstring_bytes("x-delivery-count"), I64Value(static_cast<int64_t>(delivery_count))});
     DeathTables death_tables;
     if (!deaths.empty()) {
       BuildDeaths(deaths, &death_tables);

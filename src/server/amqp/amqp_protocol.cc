@@ -10,6 +10,7 @@
 
 #include <algorithm>
 
+#include "amqp/field_value.h"
 #include "amqp/frame.h"
 #include "common/error_class.h"
 #include "server/amqp/amqp_connection.h"
@@ -48,19 +49,9 @@ bool SaysItHandlesBlocked(const amqp_table_t& props) {
 }
 constexpr size_t kPublishOverheadBytes = 64 << 10;  // Q.PUBLISH's other arguments and the entry framing
 
-amqp_table_entry_t Entry(const char* key, amqp_field_value_t v) { return {amqp_cstring_bytes(key), v}; }
-amqp_field_value_t Str(const char* s) {
-  amqp_field_value_t v{};
-  v.kind = AMQP_FIELD_KIND_UTF8;
-  v.value.bytes = amqp_cstring_bytes(s);
-  return v;
-}
-amqp_field_value_t Bool(bool b) {
-  amqp_field_value_t v{};
-  v.kind = AMQP_FIELD_KIND_BOOLEAN;
-  v.value.boolean = b;
-  return v;
-}
+using amqp::TableEntry;
+amqp_field_value_t Str(const char* s) { return amqp::Utf8Value(amqp_cstring_bytes(s)); }
+amqp_field_value_t Bool(bool b) { return amqp::BoolValue(b); }
 
 std::string Truncate(std::string s) {
   if (s.size() > kReplyTextMax) s.resize(kReplyTextMax);
@@ -73,15 +64,15 @@ std::string Truncate(std::string s) {
 void AmqpConnection::SendStart() {
   state_ = State::kStartOk;
   amqp_table_entry_t caps[] = {
-      Entry("publisher_confirms", Bool(true)), Entry("basic.nack", Bool(true)),
-      Entry("consumer_cancel_notify", Bool(true)), Entry("exchange_exchange_bindings", Bool(true)),
-      Entry("connection.blocked", Bool(true)), Entry("authentication_failure_close", Bool(true)),
-      Entry("per_consumer_qos", Bool(true))};
+      TableEntry("publisher_confirms", Bool(true)), TableEntry("basic.nack", Bool(true)),
+      TableEntry("consumer_cancel_notify", Bool(true)), TableEntry("exchange_exchange_bindings", Bool(true)),
+      TableEntry("connection.blocked", Bool(true)), TableEntry("authentication_failure_close", Bool(true)),
+      TableEntry("per_consumer_qos", Bool(true))};
   amqp_field_value_t caps_value{};
   caps_value.kind = AMQP_FIELD_KIND_TABLE;
   caps_value.value.table = {static_cast<int>(std::size(caps)), caps};
-  amqp_table_entry_t props[] = {Entry("product", Str("lockq")), Entry("version", Str("0.1.0")),
-                                Entry("platform", Str("C++20")), Entry("capabilities", caps_value)};
+  amqp_table_entry_t props[] = {TableEntry("product", Str("lockq")), TableEntry("version", Str("0.1.0")),
+                                TableEntry("platform", Str("C++20")), TableEntry("capabilities", caps_value)};
   amqp_connection_start_t start{};
   start.version_major = 0;
   start.version_minor = 9;
