@@ -130,7 +130,7 @@ void Dispatcher::FlushBatch() {
   batch.origin = {proposer_.id(), options_.nonce, ++seq_};
   batch.leader_time_ms = clock_.WallMs();
   batch.commands.reserve(pending.size());
-  for (Pending& p : pending) batch.commands.push_back(p.argv);
+  for (Pending& p : pending) batch.commands.push_back(std::move(p.argv));  // no copy on the hot path
   std::string entry = sm::EncodeBatch(batch);
   auto index = proposer_.Propose(entry, [this, origin = batch.origin](Status s) {
     if (s.ok()) return;  // Apply() answered
@@ -143,6 +143,7 @@ void Dispatcher::FlushBatch() {
   });
   if (!index.ok()) {
     // Lost leadership between Route and now: route each command again.
+    for (size_t i = 0; i < pending.size(); i++) pending[i].argv = std::move(batch.commands[i]);
     Reroute(std::move(pending));
     return;
   }

@@ -37,42 +37,29 @@ Forwarder::Forwarder(uv_loop_t* loop, RequeueCb requeue, const Clock& clock)
 Forwarder::~Forwarder() { Reset(kErrShutdownOutcomeUnknown, false); }
 
 size_t Forwarder::outstanding() const {
-  size_t n = queued_cbs_.size();
+  size_t n = queued_.size();
   for (const auto& b : sent_) n += b.cbs.size();
   return n;
 }
 
 size_t Forwarder::ExpireDeadlines() {
   uint64_t now = clock_.MonotonicMs();
-  size_t answered = 0;
-  // Never sent: answer those past their deadline, keep the rest queued.
-  size_t kept = 0;
-  for (size_t i = 0; i < queued_cbs_.size(); i++) {
-    if (queued_deadlines_[i] <= now) {
-      queued_cbs_[i](sm::Reply::Error(kErrLeaderUnreachableNotSent));
-      answered++;
-      continue;
-    }
-    if (kept != i) {
-      queued_argv_[kept] = std::move(queued_argv_[i]);
-      queued_cbs_[kept] = std::move(queued_cbs_[i]);
-      queued_deadlines_[kept] = queued_deadlines_[i];
-    }
-    kept++;
-  }
-  queued_argv_.resize(kept);
-  queued_cbs_.resize(kept);
-  queued_deadlines_.resize(kept);
+  // Never sent: those past their deadline leave the queue before any
+  // callback runs (a callback may Send() again).
+  auto due = std::stable_partition(queued_.begin(), queued_.end(),
+                                   [now](const Queued& q) { return q.deadline_ms > now; });
+  std::vector<Queued> expired(std::make_move_iterator(due), std::make_move_iterator(queued_.end()));
+  queued_.erase(due, queued_.end());
   // Sent and unanswered at a deadline: abort the link, so that nothing on
   // it can still reach the leader (unsent commands are requeued).
-  for (const Sent& batch : sent_) {
-    if (batch.deadline_ms <= now) {
-      answered += outstanding() - queued_cbs_.size();
-      spdlog::warn("forward: no answer from the leader at {} within the deadline; aborting the link", addr_);
-      Reset(kErrLeaderUnreachable);
-      break;
-    }
+  size_t answered = expired.size();
+  bool abort = std::any_of(sent_.begin(), sent_.end(), [now](const Sent& s) { return s.deadline_ms <= now; });
+  if (abort) {
+    answered += outstanding() - queued_.size();
+    spdlog::warn("forward: no answer from the leader at {} within the deadline; aborting the link", addr_);
+    Reset(kErrLeaderUnreachable);
   }
+  for (Queued& q : expired) q.cb(sm::Reply::Error(kErrLeaderUnreachableNotSent));
   return answered;
 }
 
@@ -81,9 +68,7 @@ void Forwarder::Send(const std::string& addr, sm::Argv argv, ReplyCb cb, uint64_
     Reset(kErrLeaderChanged);
     addr_ = addr;
   }
-  queued_argv_.push_back(std::move(argv));
-  queued_cbs_.push_back(std::move(cb));
-  queued_deadlines_.push_back(deadline_ms);
+  queued_.push_back(Queued{std::move(argv), std::move(cb), deadline_ms});
 }
 
 void Forwarder::Reset(const std::string& reason, bool requeue_unsent) {
@@ -96,18 +81,14 @@ void Forwarder::Reset(const std::string& reason, bool requeue_unsent) {
   }
   auto sent = std::move(sent_);
   sent_.clear();
-  auto argv = std::move(queued_argv_);
-  auto cbs = std::move(queued_cbs_);
-  auto deadlines = std::move(queued_deadlines_);
-  queued_argv_.clear();
-  queued_cbs_.clear();
-  queued_deadlines_.clear();
+  auto queued = std::move(queued_);
+  queued_.clear();
   for (auto& batch : sent) {
     for (auto& cb : batch.cbs) cb(sm::Reply::Error(reason));
   }
-  for (size_t i = 0; i < cbs.size(); i++) {
-    if (requeue_unsent && requeue_) requeue_(std::move(argv[i]), std::move(cbs[i]), deadlines[i]);
-    else cbs[i](sm::Reply::Error(reason));
+  for (Queued& q : queued) {
+    if (requeue_unsent && requeue_) requeue_(std::move(q.argv), std::move(q.cb), q.deadline_ms);
+    else q.cb(sm::Reply::Error(reason));
   }
 }
 
@@ -149,7 +130,7 @@ void Forwarder::ConnectCb(uv_connect_t* req, int status) noexcept {
 }
 
 void Forwarder::Flush() {
-  if (queued_argv_.empty()) return;
+  if (queued_.empty()) return;
   if (link_ == nullptr) {
     Connect();
     return;  // ConnectCb flushes
@@ -159,25 +140,27 @@ void Forwarder::Flush() {
   // larger command goes alone): its argument must stay under the leader's
   // --max-bulk-bytes. Core already refused commands above max_batch_bytes.
   std::string out;
-  size_t begin = 0;
-  while (begin < queued_argv_.size()) {
-    size_t end = begin, bytes = 0;
-    while (end < queued_argv_.size() && (end == begin || bytes + sm::EncodedArgvBytes(queued_argv_[end]) <= kForwardChunkBytes)) {
-      bytes += sm::EncodedArgvBytes(queued_argv_[end]);
-      end++;
-    }
-    std::vector<sm::Argv> chunk(std::make_move_iterator(queued_argv_.begin() + begin),
-                                std::make_move_iterator(queued_argv_.begin() + end));
+  std::vector<sm::Argv> chunk;
+  Sent batch{{}, UINT64_MAX};
+  size_t chunk_bytes = 0;
+  auto end_chunk = [&] {
     resp::WriteCommand({"LOCKQ.FORWARD", sm::EncodeArgvList(chunk)}, &out);
-    Sent batch{{std::make_move_iterator(queued_cbs_.begin() + begin), std::make_move_iterator(queued_cbs_.begin() + end)},
-               *std::min_element(queued_deadlines_.begin() + begin, queued_deadlines_.begin() + end)};
+    forwarded_ += chunk.size();
     sent_.push_back(std::move(batch));
-    forwarded_ += end - begin;
-    begin = end;
+    chunk.clear();
+    batch = Sent{{}, UINT64_MAX};
+    chunk_bytes = 0;
+  };
+  for (Queued& q : queued_) {
+    size_t bytes = sm::EncodedArgvBytes(q.argv);
+    if (!chunk.empty() && chunk_bytes + bytes > kForwardChunkBytes) end_chunk();
+    chunk_bytes += bytes;
+    chunk.push_back(std::move(q.argv));
+    batch.cbs.push_back(std::move(q.cb));
+    batch.deadline_ms = std::min(batch.deadline_ms, q.deadline_ms);
   }
-  queued_argv_.clear();
-  queued_cbs_.clear();
-  queued_deadlines_.clear();
+  end_chunk();
+  queued_.clear();
   // A failed write closes the link, and its OnClosed resets.
   link_->conn->WriteNow(std::move(out));
 }

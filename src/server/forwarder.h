@@ -77,9 +77,12 @@ class Forwarder final : public dispatch::Forwarding {
   uv_loop_t* loop_;
   std::string addr_;
   Link* link_ = nullptr;  // freed by its connection's close hook
-  std::vector<sm::Argv> queued_argv_;
-  std::vector<ReplyCb> queued_cbs_;
-  std::vector<uint64_t> queued_deadlines_;
+  struct Queued {  // Send()'s command, not yet on the link
+    sm::Argv argv;
+    ReplyCb cb;
+    uint64_t deadline_ms;
+  };
+  std::vector<Queued> queued_;
   RequeueCb requeue_;
   const Clock& clock_;
   uint64_t forwarded_ = 0;
