@@ -15,7 +15,7 @@
 #include "consensus/fsm_adapter.h"
 #include "consensus/leader_view.h"
 #include "consensus/io_guard.h"
-#include "consensus/nodelay_transport.h"
+#include "consensus/peer_transport.h"
 
 namespace lockq::consensus {
 
@@ -103,12 +103,11 @@ struct Node::Impl {
 
   Node* node;
   uv_loop_t* loop;
-  struct raft_uv_transport transport {};
   struct raft_io io {};
   struct raft raft {};
   FsmAdapter adapter;
   std::unique_ptr<IoGuard> guard;  // libraft 0.15 AppendEntries fixes (io_guard.h)
-  std::unique_ptr<NodelayTransport> nodelay;  // TCP_NODELAY on raft links
+  std::unique_ptr<PeerTransport> transport;  // raft links on the peer endpoint
   uv_timer_t watch_timer {};
   bool raft_initialized = false;
   bool started = false;
@@ -144,7 +143,6 @@ struct Node::Impl {
   static void RaftClosedCb(struct raft* r) noexcept {
     auto* self = static_cast<Impl*>(r->data);
     raft_uv_close(&self->io);
-    raft_uv_tcp_close(&self->transport);
     if (self->on_stopped) {
       auto cb = std::move(self->on_stopped);
       cb();
@@ -163,10 +161,9 @@ Status Node::Start() {
   if (ec) return Status::IoError("create " + options_.data_dir + ": " + ec.message());
 
   Impl& m = *impl_;
-  int rv = raft_uv_tcp_init(&m.transport, m.loop);
-  if (rv != 0) return RaftError(rv, "raft tcp transport");
-  m.nodelay = std::make_unique<NodelayTransport>(&m.transport);
-  rv = raft_uv_init(&m.io, m.loop, options_.data_dir.c_str(), m.nodelay->transport());
+  if (options_.peers == nullptr) return Status::InvalidArgument("Node needs a peer endpoint");
+  m.transport = std::make_unique<PeerTransport>(m.loop, options_.peers);
+  int rv = raft_uv_init(&m.io, m.loop, options_.data_dir.c_str(), m.transport->transport());
   if (rv != 0) return Status::IoError(std::string("raft disk I/O in ") + options_.data_dir + ": " + m.io.errmsg);
   m.guard = std::make_unique<IoGuard>(&m.io);
   rv = raft_init(&m.raft, m.guard->io(), m.adapter.raft_fsm(&m.io), options_.id, options_.address.c_str());

@@ -24,6 +24,7 @@
 #include "common/status.h"
 #include "consensus/fsm.h"
 #include "consensus/snapshot_policy.h"
+#include "net/peer_link.h"
 
 namespace lockq::consensus {
 
@@ -49,6 +50,9 @@ struct NodeOptions {
   // default, 30 s, stalls a restarted follower that missed the first one).
   unsigned install_snapshot_timeout_ms = 5000;
   SnapshotPolicy snapshot;
+  // Raft links go through it (authenticated, net/peer_link.h). Required;
+  // must outlive the Node. The caller binds it (PeerEndpoint::Listen).
+  net::PeerEndpoint* peers = nullptr;
 };
 
 enum class Role { kUnavailable, kFollower, kCandidate, kLeader };

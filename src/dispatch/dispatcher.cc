@@ -73,7 +73,7 @@ void Dispatcher::Route(Pending p) {
   const auto& nodes = sm_.nodes();
   auto it = leader != 0 ? nodes.find(leader) : nodes.end();
   if (it != nodes.end() && leader != proposer_.id() && forwarding_ != nullptr) {
-    forwarding_->Send(it->second.resp_addr, std::move(p.argv), std::move(p.cb), p.deadline_ms);
+    forwarding_->Send(leader, std::move(p.argv), std::move(p.cb), p.deadline_ms);
     return;
   }
   // No leader, or its address is not announced yet: wait (bounded).

@@ -1,7 +1,7 @@
 #pragma once
 // Forwarding: a follower's way to the leader. lockqd's server::Forwarder
-// sends commands as LOCKQ.FORWARD to the leader's RESP port; the simulation
-// and unit tests use their own.
+// sends commands as LOCKQ.FORWARD on a peer link to the leader's raft port
+// (net/peer_link.h); the simulation and unit tests use their own.
 //
 // Deadlines are on Clock::MonotonicMs() (arrival + --no-leader-timeout-ms).
 // Commands never sent are handed back to the dispatcher
@@ -24,9 +24,9 @@ class Forwarding {
   using ReplyCb = std::function<void(sm::Reply)>;
   virtual ~Forwarding() = default;
 
-  // Queues argv for the leader whose RESP listener is `addr`; `cb` fires
-  // exactly once.
-  virtual void Send(const std::string& addr, sm::Argv argv, ReplyCb cb, uint64_t deadline_ms) = 0;
+  // Queues argv for node `leader` (the leader this node knows, once it
+  // announced itself); `cb` fires exactly once.
+  virtual void Send(uint64_t leader, sm::Argv argv, ReplyCb cb, uint64_t deadline_ms) = 0;
   // Sends what Send() queued this turn (called at the end of every turn).
   virtual void Flush() = 0;
   // Drops the link: commands sent get `reason`; unsent ones are requeued,

@@ -38,6 +38,16 @@ void Listener::Close() {
   handle_ = nullptr;
 }
 
+Result<std::shared_ptr<StreamConnection>> Listener::Adopt(uv_os_sock_t fd) {
+  auto conn = std::make_shared<StreamConnection>(loop_, &flush_, options_.conn);
+  Status s = conn->Open(fd);
+  if (!s.ok()) {
+    conn->Discard();
+    return s;
+  }
+  return conn;
+}
+
 void Listener::AcceptCb(uv_stream_t* server, int status) noexcept {
   auto* self = static_cast<Listener*>(server->data);
   if (status != 0) return;

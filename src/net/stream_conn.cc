@@ -1,6 +1,7 @@
 #include "net/stream_conn.h"
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <utility>
@@ -41,6 +42,15 @@ void StreamConnection::Start(StreamSession* session) {
 }
 
 void StreamConnection::Discard() { CloseNow(); }
+
+Status StreamConnection::Open(uv_os_sock_t fd) {
+  int rv = uv_tcp_open(&tcp_, fd);
+  if (rv != 0) {
+    ::close(fd);
+    return Status::IoError(std::string("adopt socket: ") + uv_strerror(rv));
+  }
+  return Status::Ok();
+}
 
 std::string StreamConnection::PeerName() {
   sockaddr_storage sa;

@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/status.h"
 
 namespace lockq::net {
 
@@ -107,6 +108,10 @@ class StreamConnection : public std::enable_shared_from_this<StreamConnection> {
   StreamConnection& operator=(const StreamConnection&) = delete;
 
   uv_tcp_t* tcp() { return &tcp_; }
+  // Adopts an already connected socket (a peer link after its handshake,
+  // net/peer_link.h) instead of accepting or connecting one. Closes `fd`
+  // on failure.
+  Status Open(uv_os_sock_t fd);
   uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
   // Starts reading for `session` (not owned). Call once, after accept,
   // connect or uv_tcp_open.

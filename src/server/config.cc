@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <toml++/toml.h>
 
+#include <fstream>
 #include <iostream>
 
 namespace lockq::server {
@@ -137,6 +138,11 @@ Result<Config> ParseConfig(int argc, char** argv, int* exit_code) {
   app.add_option("--queue-high-water-bytes", c.limits.queue_high_water_bytes,
                  "Queued message bytes past which AMQP publishers are blocked (connection.blocked)")
       ->capture_default_str();
+  std::string secret_file;
+  app.add_option("--cluster-secret", c.cluster_secret,
+                 "Shared secret every node must know to join (peer links prove it by challenge; never sent)")
+      ->envname("LOCKQ_CLUSTER_SECRET");
+  app.add_option("--cluster-secret-file", secret_file, "File holding --cluster-secret (first line)");
   try {
     app.parse(argc, argv);
     if (!config_file.empty()) {
@@ -146,6 +152,14 @@ Result<Config> ParseConfig(int argc, char** argv, int* exit_code) {
   } catch (const CLI::ParseError& e) {
     *exit_code = app.exit(e);
     return Status::InvalidArgument(e.what());
+  }
+  if (!secret_file.empty()) {
+    std::ifstream in(secret_file);
+    if (!in || !std::getline(in, c.cluster_secret) || c.cluster_secret.empty()) {
+      std::cerr << "--cluster-secret-file " << secret_file << ": cannot read a secret from it\n";
+      *exit_code = 2;
+      return Status::InvalidArgument("bad --cluster-secret-file");
+    }
   }
   if (c.node_id == 0) {
     std::cerr << "--node-id must be >= 1\n";

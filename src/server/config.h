@@ -51,6 +51,9 @@ struct Config {
   std::string log_level = "info";
   Limits limits;
 
+  // Peers (docs/security.md): the links between nodes, on --raft-addr.
+  std::string cluster_secret;  // --cluster-secret, --cluster-secret-file or $LOCKQ_CLUSTER_SECRET
+
   // The node options that consensus needs.
   Result<consensus::NodeOptions> ToNodeOptions() const;
   // "host:port" clients use to reach this node's RESP listener.

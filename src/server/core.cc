@@ -1,5 +1,8 @@
 #include "server/core.h"
 
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
 #include <random>
 
 #include "common/clock.h"
@@ -51,10 +54,15 @@ uint64_t NewNonce() {
 }  // namespace
 
 Core::Core(uv_loop_t* loop, const Config& config) : loop_(loop), config_(config) {
+  peers_ = std::make_unique<net::PeerEndpoint>(
+      loop, net::PeerOptions{config_.node_id, config_.raft_addr, config_.cluster_secret,
+                             std::max(config_.election_timeout_ms, 1000u)});
   proposer_ = std::make_unique<NodeProposer>(node_);
-  forwarder_ = std::make_unique<Forwarder>(loop, [this](sm::Argv argv, ReplyCb cb, uint64_t deadline_ms) {
-    dispatcher_->Requeue(std::move(argv), std::move(cb), deadline_ms);
-  });
+  forwarder_ = std::make_unique<Forwarder>(
+      loop, peers_.get(), [this](uint64_t id) { return PeerAddress(id); },
+      [this](sm::Argv argv, ReplyCb cb, uint64_t deadline_ms) {
+        dispatcher_->Requeue(std::move(argv), std::move(cb), deadline_ms);
+      });
   dispatch::DispatcherOptions options;
   options.nonce = NewNonce();
   options.no_leader_timeout_ms = config_.limits.no_leader_timeout_ms;
@@ -70,6 +78,13 @@ Core::~Core() = default;
 Status Core::Start() {
   auto opts = config_.ToNodeOptions();
   if (!opts.ok()) return opts.status();
+  Status listening = peers_->Listen();
+  if (!listening.ok()) return listening;
+  if (config_.cluster_secret.empty() && (opts->initial_cluster.size() > 1 || opts->join)) {
+    spdlog::warn("no --cluster-secret: anyone who reaches {} can join this cluster's raft and forward commands "
+                 "as any client (docs/security.md)", config_.raft_addr);
+  }
+  opts->peers = peers_.get();
   node_ = std::make_unique<consensus::Node>(loop_, std::move(opts.value()), fsm_.get());
   node_->SetRoleChangeCallback([this](consensus::Role role, uint64_t leader, uint64_t) { OnRoleChange(role, leader); });
   Status s = node_->Start();
@@ -88,7 +103,18 @@ void Core::Stop(std::function<void()> done) {
   uv_close(reinterpret_cast<uv_handle_t*>(&check_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
   dispatcher_->Stop();
-  node_->Stop(std::move(done));
+  node_->Stop([this, done = std::move(done)] {
+    peers_->Close();
+    if (done) done();
+  });
+}
+
+std::string Core::PeerAddress(uint64_t id) const {
+  if (node_ == nullptr) return {};
+  for (const consensus::MemberStatus& m : node_->GetStatus().members) {
+    if (m.id == id) return m.address;
+  }
+  return {};
 }
 
 void Core::CheckCb(uv_check_t* h) noexcept { static_cast<Core*>(h->data)->dispatcher_->EndOfTurn(); }

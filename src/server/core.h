@@ -76,6 +76,10 @@ class Core {
   const sm::StateMachine& state() const { return dispatcher_->state(); }
   uint64_t nonce() const { return dispatcher_->nonce(); }
   consensus::Node& node() { return *node_; }
+  // The raft port's peer links: the RESP front end takes the forward channel.
+  net::PeerEndpoint& peers() { return *peers_; }
+  // Node `id`'s raft address in the current configuration ("" if unknown).
+  std::string PeerAddress(uint64_t id) const;
   const Config& config() const { return config_; }
   uint64_t batches_proposed() const { return dispatcher_->batches_proposed(); }
   uint64_t commands_proposed() const { return dispatcher_->commands_proposed(); }
@@ -91,6 +95,7 @@ class Core {
 
   uv_loop_t* loop_;
   Config config_;
+  std::unique_ptr<net::PeerEndpoint> peers_;  // outlives the Node and the Forwarder
   // Destroyed bottom-up: the Node first (it calls the Fsm), then the
   // Forwarder (its last callbacks may submit again), while the dispatcher
   // they call into still lives.

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "server/errors.h"
@@ -14,7 +16,7 @@ namespace lockq::server {
 struct Forwarder::Link : net::StreamSession {
   Forwarder* owner = nullptr;  // null once detached by Reset()
   std::shared_ptr<net::StreamConnection> conn;
-  uv_connect_t connect_req {};
+  std::shared_ptr<net::PeerDial> dial;  // until the handshake is done
   bool connected = false;
   resp::ReplyParser parser;
 
@@ -31,8 +33,9 @@ constexpr size_t kForwardChunkBytes = 1 << 20;
 
 }  // namespace
 
-Forwarder::Forwarder(uv_loop_t* loop, RequeueCb requeue, const Clock& clock)
-    : loop_(loop), requeue_(std::move(requeue)), clock_(clock) {}
+Forwarder::Forwarder(uv_loop_t* loop, net::PeerEndpoint* peers, AddressOf peer_address, RequeueCb requeue,
+                     const Clock& clock)
+    : loop_(loop), peers_(peers), peer_address_(std::move(peer_address)), requeue_(std::move(requeue)), clock_(clock) {}
 
 Forwarder::~Forwarder() { Reset(kErrShutdownOutcomeUnknown, false); }
 
@@ -63,10 +66,10 @@ size_t Forwarder::ExpireDeadlines() {
   return answered;
 }
 
-void Forwarder::Send(const std::string& addr, sm::Argv argv, ReplyCb cb, uint64_t deadline_ms) {
-  if (addr != addr_) {
+void Forwarder::Send(uint64_t leader, sm::Argv argv, ReplyCb cb, uint64_t deadline_ms) {
+  if (leader != leader_) {
     Reset(kErrLeaderChanged);
-    addr_ = addr;
+    leader_ = leader;
   }
   queued_.push_back(Queued{std::move(argv), std::move(cb), deadline_ms});
 }
@@ -76,6 +79,7 @@ void Forwarder::Reset(const std::string& reason, bool requeue_unsent) {
     // Abortive close (RST): the kernel drops what it still holds for the
     // leader instead of retransmitting it until a cut link heals.
     link_->owner = nullptr;
+    if (link_->dial != nullptr) link_->dial->Cancel();
     link_->conn->Abort();
     link_ = nullptr;
   }
@@ -93,9 +97,9 @@ void Forwarder::Reset(const std::string& reason, bool requeue_unsent) {
 }
 
 void Forwarder::Connect() {
-  struct sockaddr_storage sa;
-  if (!ParseHostPort(addr_, &sa)) {
-    Reset("ERR leader advertises a bad address: " + addr_);
+  addr_ = peer_address_ ? peer_address_(leader_) : std::string();
+  if (addr_.empty()) {
+    Reset("ERR no raft address known for leader " + std::to_string(leader_));
     return;
   }
   auto* link = new Link;
@@ -107,26 +111,25 @@ void Forwarder::Connect() {
   options.abort_on_error = true;
   link->conn = std::make_shared<net::StreamConnection>(loop_, nullptr, options);
   link->conn->set_close_hook([link] { delete link; });
-  uv_tcp_nodelay(link->conn->tcp(), 1);
-  link->connect_req.data = link;
-  int rv = uv_tcp_connect(&link->connect_req, link->conn->tcp(), reinterpret_cast<sockaddr*>(&sa),
-                          &Forwarder::ConnectCb);
   link_ = link;
-  if (rv != 0) Reset(kErrLeaderUnreachable);
-}
-
-void Forwarder::ConnectCb(uv_connect_t* req, int status) noexcept {
-  auto* link = static_cast<Link*>(req->data);
-  Forwarder* self = link->owner;
-  if (self == nullptr) return;  // detached; handle already closing
-  if (status != 0) {
-    spdlog::warn("forward: cannot reach leader at {}: {}", self->addr_, uv_strerror(status));
-    self->Reset(kErrLeaderUnreachable);
-    return;
-  }
-  link->connected = true;
-  link->conn->Start(link);
-  self->Flush();
+  // Reset() cancels the dial before the link can be freed.
+  link->dial = peers_->Dial(addr_, net::PeerChannel::kForward, [link](Status st, net::PeerLink peer) {
+    link->dial = nullptr;
+    Forwarder* self = link->owner;
+    if (self == nullptr) {
+      if (peer.fd >= 0) ::close(peer.fd);
+      return;
+    }
+    if (st.ok()) st = link->conn->Open(peer.fd);
+    if (!st.ok()) {
+      spdlog::warn("forward: cannot reach leader {} at {}: {}", self->leader_, self->addr_, st.ToString());
+      self->Reset(kErrLeaderUnreachable);
+      return;
+    }
+    link->connected = true;
+    link->conn->Start(link);
+    self->Flush();
+  });
 }
 
 void Forwarder::Flush() {

@@ -1,7 +1,9 @@
 #pragma once
 // Forwarder: a follower's link to the leader. Commands a follower receives
-// are sent to the leader's RESP port as one internal LOCKQ.FORWARD command
-// per event-loop turn (its argument is sm::EncodeArgvList of the commands);
+// are sent to the leader as one internal LOCKQ.FORWARD command per
+// event-loop turn, on a peer link (net/peer_link.h: the raft port, channel
+// kForward, authenticated like raft's own links; client ports refuse
+// LOCKQ.FORWARD) (its argument is sm::EncodeArgvList of the commands);
 // the leader proposes them and answers with one bulk string holding
 // sm::EncodeReplies. The follower then formats each reply for its own
 // client's protocol, so forwarding is invisible to clients.
@@ -34,6 +36,7 @@
 #include "common/clock.h"
 #include "dispatch/forwarding.h"
 #include "net/host_port.h"
+#include "net/peer_link.h"
 #include "net/stream_conn.h"
 #include "resp/resp.h"
 #include "sm/command.h"
@@ -48,14 +51,17 @@ class Forwarder final : public dispatch::Forwarding {
 
   // `deadline_ms` of Send() and the requeue callback are on
   // clock.MonotonicMs().
-  Forwarder(uv_loop_t* loop, RequeueCb requeue, const Clock& clock = SystemClock());
+  // `peer_address` maps a node id to its raft address ("" if unknown).
+  using AddressOf = std::function<std::string(uint64_t id)>;
+  Forwarder(uv_loop_t* loop, net::PeerEndpoint* peers, AddressOf peer_address, RequeueCb requeue,
+            const Clock& clock = SystemClock());
   ~Forwarder() override;
   Forwarder(const Forwarder&) = delete;
   Forwarder& operator=(const Forwarder&) = delete;
 
-  // Queues argv for the node whose RESP listener is `addr`. A different
-  // address than the current link's resets the link first.
-  void Send(const std::string& addr, sm::Argv argv, ReplyCb cb, uint64_t deadline_ms) override;
+  // Queues argv for node `leader`. Another node than the current link's
+  // resets the link first.
+  void Send(uint64_t leader, sm::Argv argv, ReplyCb cb, uint64_t deadline_ms) override;
   // Sends what Send() queued this turn as one LOCKQ.FORWARD (Dispatcher::EndOfTurn).
   void Flush() override;
   // Aborts the link: commands sent get `reason` (an "outcome unknown"
@@ -70,12 +76,14 @@ class Forwarder final : public dispatch::Forwarding {
  struct Link;  // one TCP connection to the leader (forwarder.cc)
 
  private:
-  static void ConnectCb(uv_connect_t* req, int status) noexcept;
   void Connect();
   void OnReply(const sm::Reply& reply);
 
   uv_loop_t* loop_;
-  std::string addr_;
+  net::PeerEndpoint* peers_;
+  AddressOf peer_address_;
+  uint64_t leader_ = 0;
+  std::string addr_;  // leader_'s raft address, once connecting
   Link* link_ = nullptr;  // freed by its connection's close hook
   struct Queued {  // Send()'s command, not yet on the link
     sm::Argv argv;

@@ -496,9 +496,9 @@ const SimProposal* SimCluster::Propose(unsigned i, std::vector<sm::Argv> command
   return proposals_.back().get();
 }
 
-void SimCluster::Deliver(const std::string& addr, sm::Argv argv, dispatch::Forwarding::ReplyCb cb) {
-  unsigned target = static_cast<unsigned>(std::stoul(addr.substr(addr.find(':') + 1)));
-  LOCKQ_CHECK(target < size());
+void SimCluster::Deliver(uint64_t leader, sm::Argv argv, dispatch::Forwarding::ReplyCb cb) {
+  LOCKQ_CHECK(leader >= 1 && leader <= size());
+  auto target = static_cast<unsigned>(leader - 1);
   fsms_[target]->dispatcher().Submit(std::move(argv), std::move(cb), /*may_forward=*/false);
 }
 

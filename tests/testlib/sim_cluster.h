@@ -269,9 +269,9 @@ class SimCluster {
   void CheckQueues(const std::string& who, const sm::StateMachine& sm);
   void AdvanceReference();
   void OnProposalDone(SimProposal* p);
-  // A follower's forwarded command reaches the dispatcher of server `addr`
-  // ("sim:<i>", what LeaderDuties announces) at once, as LOCKQ.FORWARD does.
-  void Deliver(const std::string& addr, sm::Argv argv, dispatch::Forwarding::ReplyCb cb);
+  // A follower's forwarded command reaches the dispatcher of the server
+  // with raft id `leader` (server leader - 1) at once, as LOCKQ.FORWARD does.
+  void Deliver(uint64_t leader, sm::Argv argv, dispatch::Forwarding::ReplyCb cb);
   // Server i's Proposer: raft_apply of the framed entry for proposing_ (or
   // for an entry of the dispatcher's own, e.g. LeaderDuties').
   Result<uint64_t> RaftPropose(unsigned i, std::string_view entry, dispatch::Proposer::DoneCb done);

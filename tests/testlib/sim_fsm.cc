@@ -58,9 +58,9 @@ class SimFsm::SimProposer final : public dispatch::Proposer {
 class SimFsm::SimForwarding final : public dispatch::Forwarding {
  public:
   explicit SimForwarding(SimCluster* c) : c_(c) {}
-  void Send(const std::string& addr, sm::Argv argv, ReplyCb cb, uint64_t) override {
+  void Send(uint64_t leader, sm::Argv argv, ReplyCb cb, uint64_t) override {
     forwarded_++;
-    c_->Deliver(addr, std::move(argv), std::move(cb));
+    c_->Deliver(leader, std::move(argv), std::move(cb));
   }
   void Flush() override {}
   void Reset(const std::string&, bool) override {}  // nothing is ever held

@@ -30,7 +30,7 @@ ALLOWED = {
     "sm": {"common", "lockq/status.h", "lockq/reply.h"},  # sm::Reply aliases lockq::Reply
     "resp": {"common", "lockq"},
     "amqp": {"common"},
-    "consensus": {"common"},
+    "consensus": {"common", "net"},
     "net": {"common"},
     "dispatch": {"common", "sm"},
     "server": {"common", "sm", "resp", "amqp", "consensus", "net", "dispatch", "lockq"},

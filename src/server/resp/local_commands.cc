@@ -247,6 +247,7 @@ bool RunLocalCommand(RespServer& server, const std::shared_ptr<RespSession>& con
   std::string name = ToUpper(argv[0]);
   for (const auto& lc : LocalCommands()) {
     if (name != lc.name) continue;
+    if (lc.internal && conn->peer_node() == 0) return false;  // looks unknown to clients
     int n = static_cast<int>(argv.size());
     if ((lc.arity > 0 && n != lc.arity) || (lc.arity < 0 && n < -lc.arity)) {
       conn->Fill(slot, WrongArity(lc.name));

@@ -28,7 +28,7 @@ using LocalHandler = std::optional<sm::Reply> (*)(LocalCtx&);
 struct LocalCommand {
   std::string_view name;
   int arity;      // Redis convention: N exact, -N at least N
-  bool internal;  // lockqd plumbing, hidden from COMMAND
+  bool internal;  // lockqd plumbing: only peer sessions run it (clients get "unknown command"); hidden from COMMAND
   LocalHandler handler;
 };
 

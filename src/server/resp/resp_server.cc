@@ -36,6 +36,9 @@ Status RespServer::Listen() {
   Status s = listener_.Listen(&addr);
   if (!s.ok()) return s;
   listening_ = true;
+  // Followers' LOCKQ.FORWARD links arrive on the raft port, authenticated
+  // (net/peer_link.h); only those sessions may run it.
+  core_->peers().SetHandler(net::PeerChannel::kForward, [this](net::PeerLink link) { AdoptPeer(std::move(link)); });
   uv_timer_init(loop_, &backstop_timer_);
   backstop_timer_.data = this;
   uv_timer_start(&backstop_timer_, &RespServer::BackstopCb, 100, 100);
@@ -46,6 +49,7 @@ Status RespServer::Listen() {
 void RespServer::Close() {
   if (!listening_) return;
   listening_ = false;
+  core_->peers().SetHandler(net::PeerChannel::kForward, nullptr);
   listener_.Close();
   uv_close(reinterpret_cast<uv_handle_t*>(&backstop_timer_), nullptr);
   auto conns = conns_;
@@ -57,6 +61,19 @@ void RespServer::Accept(std::shared_ptr<net::StreamConnection> stream) {
   conns_[conn->id()] = conn;
   conn->Start();
   stats_.connections_accepted++;
+}
+
+void RespServer::AdoptPeer(net::PeerLink link) {
+  auto stream = listener_.Adopt(link.fd);
+  if (!stream.ok()) {
+    spdlog::warn("resp: forward link from node {}: {}", link.id, stream.status().ToString());
+    return;
+  }
+  auto conn = std::make_shared<RespSession>(this, next_id_++, std::move(stream.value()));
+  conn->set_peer_node(link.id);
+  conns_[conn->id()] = conn;
+  conn->Start();
+  spdlog::debug("resp: forward link from node {} ({})", link.id, link.address);
 }
 
 // Past --max-clients: the client is told why, then closed.

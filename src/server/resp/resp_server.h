@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "net/listener.h"
+#include "net/peer_link.h"
 #include "server/config.h"
 #include "sm/command.h"
 #include "sm/events.h"
@@ -65,6 +66,8 @@ class RespServer {
 
  private:
   void Accept(std::shared_ptr<net::StreamConnection> stream);
+  // A follower's forward link (net/peer_link.h), as a peer session.
+  void AdoptPeer(net::PeerLink link);
   void Reject(std::shared_ptr<net::StreamConnection> stream);
   // Deferred replies and pushes (deferred_replies.cc).
   void SubmitWithClient(const std::shared_ptr<RespSession>& conn, sm::Argv argv, uint64_t slot);

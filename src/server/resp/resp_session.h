@@ -37,6 +37,9 @@ class RespSession : public std::enable_shared_from_this<RespSession>, public net
   RespSession& operator=(const RespSession&) = delete;
 
   uint64_t id() const { return id_; }
+  // A follower's forward link (the node id), not a client: 0 for clients.
+  uint64_t peer_node() const { return peer_node_; }
+  void set_peer_node(uint64_t node_id) { peer_node_ = node_id; }
   int protocol() const { return protocol_; }
   void set_protocol(int p) { protocol_ = p; }
   const std::string& name() const { return name_; }
@@ -80,6 +83,7 @@ class RespSession : public std::enable_shared_from_this<RespSession>, public net
  private:
   RespServer* server_;
   uint64_t id_;
+  uint64_t peer_node_ = 0;
   std::shared_ptr<net::StreamConnection> stream_;
   std::string peer_;
   int protocol_ = 2;

@@ -136,7 +136,7 @@ TEST_F(DispatcherTest, LeadershipLostMidBatchReroutesLocalAndRefusesForwarded) {
   d_->EndOfTurn();
   EXPECT_TRUE(proposer_.log.empty());
   ASSERT_EQ(forwarding_.sent.size(), 1u);
-  EXPECT_EQ(forwarding_.sent[0].addr, "10.0.0.2:6379");
+  EXPECT_EQ(forwarding_.sent[0].leader, 2u);
   EXPECT_EQ(forwarding_.sent[0].argv[1], "local");
   forwarding_.sent[0].cb(sm::Reply::Ok());
   EXPECT_EQ(Only("local").str, "OK");
@@ -185,7 +185,7 @@ TEST_F(DispatcherTest, WaitingCommandsGoToTheNewLeader) {
   d_->OnRoleChange(false, 3);
   d_->EndOfTurn();
   ASSERT_EQ(forwarding_.sent.size(), 1u);
-  EXPECT_EQ(forwarding_.sent[0].addr, "10.0.0.3:6379");
+  EXPECT_EQ(forwarding_.sent[0].leader, 3u);
   // Unsent commands handed back keep their deadline.
   uint64_t deadline = forwarding_.sent[0].deadline_ms;
   EXPECT_EQ(deadline, clock_.MonotonicMs() + 3000);
@@ -207,7 +207,7 @@ TEST_F(DispatcherTest, WaitingCommandsLeaveWhenTheLeadersAddressIsApplied) {
   EXPECT_EQ(d_->waiting(), 0u);
   d_->EndOfTurn();
   ASSERT_EQ(forwarding_.sent.size(), 1u);
-  EXPECT_EQ(forwarding_.sent[0].addr, "10.0.0.2:6379");
+  EXPECT_EQ(forwarding_.sent[0].leader, 2u);
 }
 
 // Issue 11 item 7, leader side: a command forwarded by a follower is never

@@ -61,13 +61,13 @@ class FakeProposer final : public Proposer {
 class FakeForwarding final : public Forwarding {
  public:
   struct Sent {
-    std::string addr;
+    uint64_t leader;
     sm::Argv argv;
     ReplyCb cb;
     uint64_t deadline_ms;
   };
-  void Send(const std::string& addr, sm::Argv argv, ReplyCb cb, uint64_t deadline_ms) override {
-    queued.push_back(Sent{addr, std::move(argv), std::move(cb), deadline_ms});
+  void Send(uint64_t leader, sm::Argv argv, ReplyCb cb, uint64_t deadline_ms) override {
+    queued.push_back(Sent{leader, std::move(argv), std::move(cb), deadline_ms});
   }
   void Flush() override {
     flushes++;
