@@ -146,8 +146,9 @@ class Cluster:
                 self.kill_all()
         raise RuntimeError("could not start %d lockqd node(s)" % n)
 
-    def start(self, i):
-        """Starts node i (again: same ports and data dir)."""
+    def start(self, i, extra_args=None):
+        """Starts node i (again: same ports and data dir); `extra_args`
+        replaces the cluster's extra arguments for this start."""
         # LOCKQ_MIXED_LOCKQD: the last node of a cluster runs that binary (a
         # mixed-version cluster, e.g. the previous release's lockqd).
         mixed = os.environ.get("LOCKQ_MIXED_LOCKQD")
@@ -157,7 +158,8 @@ class Cluster:
                 "--bind", self.hosts[i],
                 "--resp-port", str(self.resp[i]), "--raft-addr", "%s:%d" % (self.hosts[i], self.raft[i]),
                 "--amqp-port", str(self.amqp[i]), "--http-port", "0",
-                "--election-timeout-ms", "300", "--heartbeat-timeout-ms", "50"] + self.extra_args
+                "--election-timeout-ms", "300", "--heartbeat-timeout-ms", "50"]
+        argv += self.extra_args if extra_args is None else list(extra_args)
         if self.net:
             argv = self.net.wrap(i) + argv
         if self.n > 1:

@@ -1,0 +1,189 @@
+#!/usr/bin/python3
+"""Peers prove who they are (issue 12, item 1), with real lockqd processes:
+
+- a plain client's internal commands (LOCKQ.FORWARD, LOCKQ.AS,
+  LOCKQ.INCARNATION, LOCKQ.CANCEL) are refused on every node as unknown
+  commands; the attack that used to work (one LOCKQ.FORWARD carrying
+  LOCKQ.INCARNATION, which closed every client of the node) changes nothing;
+- a node restarted with the wrong --cluster-secret cannot rejoin or forward:
+  its peer links are dropped and logged on both sides; restarted with the
+  right secret it catches up;
+- on the raft port: a RESP client, and a client that speaks the peer
+  handshake but does not know the secret, are dropped; one that knows the
+  secret is welcomed (the handshake is as docs/formats.md says).
+
+Run by ctest as: peer_auth_test.py --lockqd PATH
+"""
+import hashlib
+import hmac
+import os
+import socket
+import struct
+import time
+import unittest
+
+from redis.exceptions import ResponseError
+
+import lockq_cluster
+from lockq_cluster import Cluster, is_tryagain, wait_until
+
+SECRET = "correct horse battery staple"
+
+
+def argv_list(*commands):
+    """sm::EncodeArgvList: varint count, then per command varint argc and
+    varint-prefixed strings."""
+    def varint(n):
+        out = b""
+        while True:
+            b = n & 0x7F
+            n >>= 7
+            out += bytes([b | (0x80 if n else 0)])
+            if not n:
+                return out
+    out = varint(len(commands))
+    for argv in commands:
+        out += varint(len(argv))
+        for a in argv:
+            a = a.encode() if isinstance(a, str) else a
+            out += varint(len(a)) + a
+    return out
+
+
+def peer_hello(node_id, address, channel=2):
+    nonce = os.urandom(32)
+    addr = address.encode()
+    return b"LQPEER" + struct.pack("<BBQH", 1, channel, node_id, len(addr)) + addr + nonce
+
+
+def peer_handshake(port, secret, node_id=99):
+    """Runs the dialer's side of the peer handshake; returns what the
+    acceptor finally sent (b"\\x01" when welcomed, b"" when dropped)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        hello = peer_hello(node_id, "127.0.0.1:1")
+        s.sendall(hello)
+        challenge = b""
+        while len(challenge) < 64:
+            chunk = s.recv(64 - len(challenge))
+            if not chunk:
+                return b""
+            challenge += chunk
+        nonce_a, mac_a = challenge[:32], challenge[32:]
+        key = secret.encode()
+        expect = hmac.new(key, b"lockq peer acceptor" + hello + nonce_a, hashlib.sha256).digest()
+        # The acceptor proves itself first: a wrong secret on our side shows
+        # here already (we still answer, to see what the acceptor does).
+        s.sendall(hmac.new(key, b"lockq peer dialer" + hello + nonce_a, hashlib.sha256).digest())
+        try:
+            reply = s.recv(1)
+        except ConnectionResetError:
+            reply = b""
+        return reply if mac_a == expect else b"mac_a mismatch:" + reply
+    finally:
+        s.close()
+
+
+def raw_roundtrip(port, payload):
+    """Sends payload to the port, returns what came back before it closed."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        s.sendall(payload)
+        out = b""
+        while True:
+            try:
+                chunk = s.recv(4096)
+            except (ConnectionResetError, socket.timeout):
+                break
+            if not chunk:
+                break
+            out += chunk
+        return out
+    finally:
+        s.close()
+
+
+class PeerAuthTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.c = Cluster(3, extra_args=["--cluster-secret", SECRET])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.stop()
+
+    def log(self, i):
+        with open(os.path.join(self.c.dir, "node%d.log" % (i + 1)), "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def test_internal_commands_refused_on_client_ports(self):
+        c = self.c
+        leader = c.wait_leader()
+        holder = c.client(leader)
+        holder.execute_command("LOCK.ACQUIRE", "peer-auth-lock", "TTL", 30000)
+        attack = argv_list(["LOCKQ.INCARNATION", "1", "0"], ["LOCKQ.INCARNATION", "2", "0"],
+                           ["LOCKQ.INCARNATION", "3", "0"])
+        for i in range(c.n):
+            r = c.client(i)
+            for argv in (["LOCKQ.FORWARD", attack], ["LOCKQ.AS", "1", "1", "1", "0", "SET", "k", "v"],
+                         ["LOCKQ.INCARNATION", "1", "0"], ["LOCKQ.CANCEL", "1", "1", "1", "0"]):
+                with self.assertRaises(ResponseError) as e:
+                    r.execute_command(*argv)
+                self.assertIn("unknown command", str(e.exception), argv[0])
+        # The holder's connection and its lock survived the attempts.
+        self.assertEqual(holder.ping(), True)
+        info = holder.execute_command("LOCK.INFO", "peer-auth-lock")
+        self.assertIsNotNone(info)
+        holder.close()
+
+    def test_wrong_secret_cannot_join_then_right_secret_can(self):
+        c = self.c
+        leader = c.wait_leader()
+        victim = (leader + 1) % c.n
+        c.kill(victim)
+        c.start(victim, extra_args=["--cluster-secret", "not the secret"])
+        # It can never learn of a leader: writes it receives are refused
+        # (TRYAGAIN), never forwarded; the others log the dropped links.
+        wait_until(lambda: c.alive(victim) and "peer link" in self.log(victim), "the victim logs its dropped links")
+        for _ in range(5):
+            try:
+                c.client(victim, 5).set("from-victim", "1")
+                self.fail("a node with the wrong secret forwarded a write")
+            except ResponseError as e:
+                self.assertTrue(is_tryagain(e), str(e))
+            except (ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.3)
+        others = [i for i in range(c.n) if i != victim]
+        wait_until(lambda: any("cluster-secret" in self.log(i) or "cluster secret" in self.log(i) for i in others),
+                   "the other nodes log why the link was dropped")
+        c.client(c.wait_leader()).set("written-while-out", "yes")
+        # The right secret: it rejoins, catches up and forwards again.
+        c.kill(victim)
+        c.start(victim)
+        def caught_up():
+            try:
+                return c.client(victim, 5).get("written-while-out") == b"yes"
+            except Exception:
+                return False
+        wait_until(caught_up, "the victim catches up with the right secret")
+
+    def test_raft_port_accepts_only_peers_that_know_the_secret(self):
+        c = self.c
+        leader = c.wait_leader()
+        port = c.raft[leader]
+        # A Redis client on the raft port: dropped, nothing answered.
+        out = raw_roundtrip(port, b"*2\r\n$13\r\nLOCKQ.FORWARD\r\n$1\r\nx\r\n")
+        self.assertEqual(out, b"")
+        # The handshake with a wrong secret: our proof is refused.
+        self.assertTrue(peer_handshake(port, "guess").startswith(b"mac_a mismatch:"))
+        self.assertEqual(peer_handshake(port, "guess"), b"mac_a mismatch:")
+        # With the secret: welcomed (byte 1), as docs/formats.md says.
+        self.assertEqual(peer_handshake(port, SECRET), b"\x01")
+        wait_until(lambda: "bad magic" in self.log(leader), "the leader logs the RESP client it dropped")
+        # The cluster still works.
+        c.client(leader).set("after-probes", "1")
+
+
+if __name__ == "__main__":
+    lockq_cluster.main()

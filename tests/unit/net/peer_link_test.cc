@@ -1,0 +1,194 @@
+// net::PeerEndpoint on loopback with a private uv loop: the handshake hands
+// both ends a working socket when the secrets match, drops the link (and
+// counts it) when they differ, when the bytes are not a peer's, or when the
+// dialer never speaks; a cancelled dial never calls back.
+
+#include "net/peer_link.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace lockq::net {
+namespace {
+
+std::string Hex(const std::string& bytes) {
+  static const char* kDigits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 15]);
+  }
+  return out;
+}
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa {};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
+  socklen_t len = sizeof(sa);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+  close(fd);
+  return ntohs(sa.sin_port);
+}
+
+class PeerLinkTest : public ::testing::Test {
+ protected:
+  void SetUp() override { uv_loop_init(&loop_); }
+  void TearDown() override {
+    a_.reset();
+    b_.reset();
+    for (int i = 0; i < 100 && uv_run(&loop_, UV_RUN_NOWAIT) != 0; i++) {}
+    uv_loop_close(&loop_);
+  }
+
+  PeerEndpoint& Make(std::optional<PeerEndpoint>& slot, uint64_t id, int port, std::string secret,
+                     unsigned timeout_ms = 5000) {
+    slot.emplace(&loop_, PeerOptions{id, "127.0.0.1:" + std::to_string(port), std::move(secret), timeout_ms});
+    return *slot;
+  }
+
+  // Runs the loop until `done` (at most ~5 s).
+  void RunUntil(const std::function<bool()>& done) {
+    for (int i = 0; i < 5000 && !done(); i++) {
+      uv_run(&loop_, UV_RUN_NOWAIT);
+      usleep(1000);
+    }
+  }
+
+  uv_loop_t loop_ {};
+  std::optional<PeerEndpoint> a_, b_;
+};
+
+TEST(HmacSha256, MatchesRfc4231TestCase2) {
+  EXPECT_EQ(Hex(HmacSha256("Jefe", "what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+TEST_F(PeerLinkTest, SameSecretHandsBothEndsAWorkingSocket) {
+  int port = FreePort();
+  PeerEndpoint& a = Make(a_, 1, port, "s3cret");
+  PeerEndpoint& b = Make(b_, 2, FreePort(), "s3cret");
+  ASSERT_TRUE(a.Listen().ok());
+  std::optional<PeerLink> accepted, dialed;
+  a.SetHandler(PeerChannel::kForward, [&](PeerLink l) { accepted = std::move(l); });
+  b.Dial("127.0.0.1:" + std::to_string(port), PeerChannel::kForward, [&](Status st, PeerLink l) {
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    dialed = std::move(l);
+  });
+  RunUntil([&] { return accepted && dialed; });
+  ASSERT_TRUE(accepted && dialed);
+  EXPECT_EQ(accepted->id, 2u);
+  EXPECT_EQ(accepted->address, b.options().address);
+  EXPECT_EQ(accepted->channel, PeerChannel::kForward);
+  ASSERT_EQ(write(dialed->fd, "ping", 4), 4);
+  char buf[8] = {0};
+  ASSERT_EQ(read(accepted->fd, buf, sizeof(buf)), 4);
+  EXPECT_EQ(std::string(buf, 4), "ping");
+  ASSERT_EQ(write(accepted->fd, "pong", 4), 4);
+  ASSERT_EQ(read(dialed->fd, buf, sizeof(buf)), 4);
+  EXPECT_EQ(std::string(buf, 4), "pong");
+  close(accepted->fd);
+  close(dialed->fd);
+  EXPECT_EQ(a.rejected(), 0u);
+}
+
+TEST_F(PeerLinkTest, DifferentSecretsDropTheLinkOnBothSides) {
+  int port = FreePort();
+  PeerEndpoint& a = Make(a_, 1, port, "s3cret");
+  PeerEndpoint& b = Make(b_, 2, FreePort(), "guess");
+  ASSERT_TRUE(a.Listen().ok());
+  bool accepted = false;
+  std::optional<Status> result;
+  a.SetHandler(PeerChannel::kRaft, [&](PeerLink l) {
+    accepted = true;
+    close(l.fd);
+  });
+  b.Dial("127.0.0.1:" + std::to_string(port), PeerChannel::kRaft, [&](Status st, PeerLink) { result = st; });
+  RunUntil([&] { return result && a.rejected() > 0; });
+  ASSERT_TRUE(result);
+  EXPECT_FALSE(result->ok());
+  EXPECT_NE(result->ToString().find("cluster secret"), std::string::npos) << result->ToString();
+  EXPECT_FALSE(accepted);
+  EXPECT_EQ(a.rejected(), 1u);
+  EXPECT_EQ(b.rejected(), 1u);
+}
+
+TEST_F(PeerLinkTest, BytesThatAreNotAPeersAndSilenceAreDropped) {
+  int port = FreePort();
+  PeerEndpoint& a = Make(a_, 1, port, "", /*timeout_ms=*/200);
+  ASSERT_TRUE(a.Listen().ok());
+  a.SetHandler(PeerChannel::kForward, [&](PeerLink l) {
+    ADD_FAILURE() << "accepted a non-peer";
+    close(l.fd);
+  });
+  auto dial_raw = [&] {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa {};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(static_cast<uint16_t>(port));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
+    return fd;
+  };
+  int resp = dial_raw();
+  std::string cmd = "*2\r\n$13\r\nLOCKQ.FORWARD\r\n$1\r\nx\r\n";
+  ASSERT_EQ(write(resp, cmd.data(), cmd.size()), static_cast<ssize_t>(cmd.size()));
+  RunUntil([&] { return a.rejected() == 1; });
+  EXPECT_EQ(a.rejected(), 1u);
+  int silent = dial_raw();  // says nothing: the handshake deadline drops it
+  RunUntil([&] { return a.rejected() == 2; });
+  EXPECT_EQ(a.rejected(), 2u);
+  char buf[8];
+  EXPECT_LE(read(resp, buf, sizeof(buf)), 0);
+  EXPECT_LE(read(silent, buf, sizeof(buf)), 0);
+  close(resp);
+  close(silent);
+}
+
+TEST_F(PeerLinkTest, ACancelledDialNeverCallsBack) {
+  int port = FreePort();
+  PeerEndpoint& a = Make(a_, 1, port, "");
+  PeerEndpoint& b = Make(b_, 2, FreePort(), "");
+  ASSERT_TRUE(a.Listen().ok());
+  int accepted = 0;
+  a.SetHandler(PeerChannel::kRaft, [&](PeerLink l) {
+    accepted++;
+    close(l.fd);
+  });
+  bool called = false;
+  auto dial = b.Dial("127.0.0.1:" + std::to_string(port), PeerChannel::kRaft, [&](Status, PeerLink) { called = true; });
+  dial->Cancel();
+  // A second dial shows the loop ran long enough for the first to finish.
+  bool second = false;
+  b.Dial("127.0.0.1:" + std::to_string(port), PeerChannel::kRaft, [&](Status st, PeerLink l) {
+    second = st.ok();
+    if (l.fd >= 0) close(l.fd);
+  });
+  RunUntil([&] { return second; });
+  EXPECT_TRUE(second);
+  EXPECT_FALSE(called);
+}
+
+TEST_F(PeerLinkTest, ABadAddressFailsOnALaterTurn) {
+  PeerEndpoint& b = Make(b_, 2, FreePort(), "");
+  bool called = false;
+  b.Dial("not an address", PeerChannel::kRaft, [&](Status st, PeerLink) {
+    called = true;
+    EXPECT_FALSE(st.ok());
+  });
+  EXPECT_FALSE(called);
+  RunUntil([&] { return called; });
+  EXPECT_TRUE(called);
+}
+
+}  // namespace
+}  // namespace lockq::net
