@@ -52,6 +52,10 @@ struct PeerOptions {
   uint64_t id = 0;       // this node's --node-id
   std::string address;   // this node's --raft-addr ("host:port"); also where Listen binds
   std::string secret;    // --cluster-secret; empty: no authentication
+  // Bounds a handshake that stalls (a peer that connects and never speaks).
+  // Generous on purpose: libuv runs timers before the I/O of the same loop
+  // turn, so after a long loop stall a short deadline fires although the
+  // answer is already in the socket, and the link is dropped for nothing.
   unsigned handshake_timeout_ms = 5000;
 };
 

@@ -55,8 +55,7 @@ uint64_t NewNonce() {
 
 Core::Core(uv_loop_t* loop, const Config& config) : loop_(loop), config_(config) {
   peers_ = std::make_unique<net::PeerEndpoint>(
-      loop, net::PeerOptions{config_.node_id, config_.raft_addr, config_.cluster_secret,
-                             std::max(config_.election_timeout_ms, 1000u)});
+      loop, net::PeerOptions{config_.node_id, config_.raft_addr, config_.cluster_secret});
   proposer_ = std::make_unique<NodeProposer>(node_);
   forwarder_ = std::make_unique<Forwarder>(
       loop, peers_.get(), [this](uint64_t id) { return PeerAddress(id); },
