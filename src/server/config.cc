@@ -137,6 +137,8 @@ Result<Config> ParseConfig(int argc, char** argv, int* exit_code) {
   app.add_option("--queue-high-water-bytes", c.limits.queue_high_water_bytes,
                  "Queued message bytes past which AMQP publishers are blocked (connection.blocked)")
       ->capture_default_str();
+  // ---- TLS for clients (server/tls_config.h) ----
+  AddTlsFlags(app, &c.tls);
   try {
     app.parse(argc, argv);
     if (!config_file.empty()) {
@@ -146,6 +148,12 @@ Result<Config> ParseConfig(int argc, char** argv, int* exit_code) {
   } catch (const CLI::ParseError& e) {
     *exit_code = app.exit(e);
     return Status::InvalidArgument(e.what());
+  }
+  // ---- TLS for clients ----
+  if (Status s = c.tls.Resolve(); !s.ok()) {
+    std::cerr << s.message() << "\n";
+    *exit_code = 2;
+    return s;
   }
   if (c.node_id == 0) {
     std::cerr << "--node-id must be >= 1\n";

@@ -10,6 +10,7 @@
 
 #include "common/status.h"
 #include "consensus/node.h"
+#include "server/tls_config.h"
 
 namespace lockq::server {
 
@@ -50,6 +51,8 @@ struct Config {
   unsigned snapshot_trailing = 1024;
   std::string log_level = "info";
   Limits limits;
+  // ---- TLS for clients (server/tls_config.h) ----
+  TlsConfig tls;
 
   // The node options that consensus needs.
   Result<consensus::NodeOptions> ToNodeOptions() const;
