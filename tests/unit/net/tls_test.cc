@@ -9,11 +9,11 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
+#include "testlib/dev_certs.h"
 #include "testlib/status_assert.h"
 
 namespace lockq::net {
@@ -22,26 +22,13 @@ namespace {
 namespace fs = std::filesystem;
 using Verify = TlsContextConfig::Verify;
 
-// Two CAs with their certificates, made once for the whole binary.
-class Certs {
- public:
+// Two CAs with their certificates (testlib/dev_certs.h).
+struct Certs {
   static const Certs& Get() {
-    static Certs* certs = new Certs;
-    return *certs;
+    static Certs certs{testing::DevCerts("a"), testing::DevCerts("b")};
+    return certs;
   }
-  fs::path a, b;  // dev-certs directories (different CAs)
-
- private:
-  Certs() {
-    static fs::path base = fs::temp_directory_path() / ("lockq-tls-test-" + std::to_string(::getpid()));
-    std::atexit([] { fs::remove_all(base); });
-    a = base / "a";
-    b = base / "b";
-    for (const fs::path& d : {a, b}) {
-      std::string cmd = std::string(LOCKQ_SOURCE_DIR) + "/scripts/dev-certs " + d.string() + " >/dev/null";
-      if (std::system(cmd.c_str()) != 0) ADD_FAILURE() << "scripts/dev-certs failed: " << cmd;
-    }
-  }
+  fs::path a, b;
 };
 
 TlsContextConfig ServerConfig(const fs::path& d, Verify verify = Verify::kRequired) {
