@@ -1,5 +1,6 @@
 #include "server/tls_config.h"
 
+#include <CLI/CLI.hpp>
 #include <unistd.h>
 
 #include <cerrno>

@@ -14,14 +14,16 @@
 //   --tls-auth-clients M      yes (Redis's default: a client certificate is
 //                             required), optional (verified when sent), no
 
-#include <CLI/CLI.hpp>
-
 #include <functional>
 #include <memory>
 #include <string>
 
 #include "common/status.h"
 #include "net/tls.h"
+
+namespace CLI {
+class App;
+}
 
 namespace lockq::server {
 
