@@ -21,4 +21,19 @@ net::Listener::Options ListenerOptions(const Config& config, int port, std::shar
   return o;
 }
 
+Status ListenAll(const char* protocol, net::Listener& plain, bool plain_on, net::Listener* tls) {
+  std::string addr;
+  if (plain_on) {
+    Status s = plain.Listen(&addr);
+    if (!s.ok()) return s;
+    spdlog::info("{}: listening on {}", protocol, addr);
+  }
+  if (tls != nullptr) {
+    Status s = tls->Listen(&addr);
+    if (!s.ok()) return s;
+    spdlog::info("{}: listening on {} (TLS)", protocol, addr);
+  }
+  return Status::Ok();
+}
+
 }  // namespace lockq::server

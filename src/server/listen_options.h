@@ -15,4 +15,8 @@ namespace lockq::server {
 net::Listener::Options ListenerOptions(const Config& config, int port,
                                        std::shared_ptr<net::TlsContext> tls = nullptr);
 
+// Listens on a front end's plain port (when `plain_on`) and its TLS port
+// (when `tls` is not null), logging each address as "<protocol>: listening".
+Status ListenAll(const char* protocol, net::Listener& plain, bool plain_on, net::Listener* tls);
+
 }  // namespace lockq::server

@@ -51,17 +51,8 @@ Status AmqpServer::Listen() {
     auto conns = conns_;
     for (auto& [id, c] : conns) c->ForceClose(320, "CONNECTION_FORCED - this node was declared down; reconnect");
   });
-  std::string addr;
-  if (config_.amqp_port != 0) {
-    Status s = listener_.Listen(&addr);
-    if (!s.ok()) return s;
-    spdlog::info("amqp: listening on {}", addr);
-  }
-  if (tls_listener_) {
-    Status s = tls_listener_->Listen(&addr);
-    if (!s.ok()) return s;
-    spdlog::info("amqp: listening on {} (TLS)", addr);
-  }
+  Status s = ListenAll("amqp", listener_, config_.amqp_port != 0, tls_listener_.get());
+  if (!s.ok()) return s;
   listening_ = true;
   uv_timer_init(loop_, &tick_);
   tick_.data = this;

@@ -39,17 +39,8 @@ Status RespServer::Listen() {
     auto conns = conns_;
     for (auto& [id, c] : conns) c->CloseNow();
   });
-  std::string addr;
-  if (config_.resp_port != 0) {
-    Status s = listener_.Listen(&addr);
-    if (!s.ok()) return s;
-    spdlog::info("resp: listening on {}", addr);
-  }
-  if (tls_listener_) {
-    Status s = tls_listener_->Listen(&addr);
-    if (!s.ok()) return s;
-    spdlog::info("resp: listening on {} (TLS)", addr);
-  }
+  Status s = ListenAll("resp", listener_, config_.resp_port != 0, tls_listener_.get());
+  if (!s.ok()) return s;
   listening_ = true;
   uv_timer_init(loop_, &backstop_timer_);
   backstop_timer_.data = this;

@@ -23,9 +23,7 @@ import shutil
 import socket
 import ssl
 import subprocess
-import sys
 import tempfile
-import time
 import unittest
 
 import pika
@@ -308,10 +306,7 @@ class StartupErrorsTest(unittest.TestCase):
 
 def main():
     global LOCKQ
-    if "--lockq" in sys.argv:
-        at = sys.argv.index("--lockq")
-        LOCKQ = os.path.abspath(sys.argv[at + 1])
-        del sys.argv[at:at + 2]
+    LOCKQ = lockq_cluster.take_option("--lockq")
     lockq_cluster.main()
 
 
