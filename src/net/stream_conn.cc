@@ -334,6 +334,12 @@ void StreamConnection::ProcessInput() {
 
 void StreamConnection::CloseAfterWrite(CloseMode mode) {
   if (close_after_write_ || closing_) return;
+  if (tls_ && !tls_->handshake_done()) {
+    // Nothing can reach the peer before the handshake (the max-clients
+    // refusal): close now rather than hold the socket until the deadline.
+    CloseNow();
+    return;
+  }
   close_after_write_ = true;
   close_mode_ = mode;
   inbuf_.clear();

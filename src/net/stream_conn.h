@@ -158,7 +158,8 @@ class StreamConnection : public std::enable_shared_from_this<StreamConnection> {
 
   // ---- closing -------------------------------------------------------------
   // Writes every slot once filled, then closes as `mode` says; gives up and
-  // closes at close_timeout_ms. Input from now on is dropped.
+  // closes at close_timeout_ms. Input from now on is dropped. On TLS before
+  // the handshake finished it closes at once (nothing could be delivered).
   void CloseAfterWrite(CloseMode mode = CloseMode::kWhenWritten);
   // Closes at once; queued writes are flushed by the kernel as usual.
   void CloseNow();
