@@ -54,6 +54,8 @@ import sys
 import threading
 import time
 
+TLS_CTX = None  # --tls-ca: an ssl.SSLContext every RESP connection is wrapped in
+
 RELEASE_SCRIPT = ('if redis.call("get",KEYS[1]) == ARGV[1] then '
                   'return redis.call("del",KEYS[1]) else return 0 end')
 
@@ -72,6 +74,8 @@ class Resp:
     def __init__(self, host, port, timeout):
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if TLS_CTX is not None:
+            self.sock = TLS_CTX.wrap_socket(self.sock, server_hostname=host)
         self.rfile = self.sock.makefile("rb")
 
     def call(self, *args):
@@ -355,7 +359,12 @@ def main():
     p.add_argument("--prefix", default="lock:", help="lock names are <prefix><i>")
     p.add_argument("--procs", type=int, default=1,
                    help="spread the clients over this many processes (one clock: CLOCK_MONOTONIC)")
+    p.add_argument("--tls-ca", default=None, help="RESP over TLS, verifying the server with this CA file")
     args = p.parse_args()
+    if args.tls_ca:
+        import ssl
+        global TLS_CTX
+        TLS_CTX = ssl.create_default_context(cafile=args.tls_ca)
 
     sha = None
     if args.mode == "setnx":

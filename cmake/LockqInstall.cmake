@@ -1,6 +1,6 @@
 # `cmake --install` for liblockq (issue 6; docs/client-install.md):
 #   include/lockq/*.h                 the public headers, nothing else
-#   lib/liblockq_{client,resp,common}.a
+#   lib/liblockq_{client,resp,tls,common}.a
 #   lib/cmake/lockq/                  find_package(lockq) -> lockq::client
 #   lib/pkgconfig/lockq.pc            pkg-config --cflags --libs lockq
 #   bin/lockqd, bin/lockq             the server and the CLI
@@ -24,8 +24,9 @@ target_compile_features(lockq_client PUBLIC cxx_std_20)
 set_target_properties(lockq_client PROPERTIES EXPORT_NAME client)
 set_target_properties(lockq_resp PROPERTIES EXPORT_NAME resp)
 set_target_properties(lockq_common PROPERTIES EXPORT_NAME common)
+set_target_properties(lockq_tls PROPERTIES EXPORT_NAME tls)
 
-install(TARGETS lockq_client lockq_resp lockq_common
+install(TARGETS lockq_client lockq_resp lockq_tls lockq_common
         EXPORT lockqTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/lockq
@@ -71,7 +72,7 @@ endforeach()
 # Everything the rules above install, for a test that installs (ctest does
 # not build): tests/install/install_examples_test.sh.
 add_custom_target(lockq_installables)
-add_dependencies(lockq_installables lockq_client lockq_resp lockq_common)
+add_dependencies(lockq_installables lockq_client lockq_resp lockq_tls lockq_common)
 foreach(tool lockqd lockq)
   if(TARGET ${tool})
     add_dependencies(lockq_installables ${tool})

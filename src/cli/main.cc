@@ -34,7 +34,17 @@ int main(int argc, char** argv) {
            g.retry_for = *d;
          },
          "How long to retry while no node answers or there is no leader (e.g. 2s, 500ms; default 20s)");
-  app.footer("Environment: LOCKQ_SERVER=HOST:PORT[,...]. Run 'lockq COMMAND --help' for a command's options.");
+  // Security (docs/security.md): redis-cli's names for the TLS flags.
+  if (const char* env = std::getenv("LOCKQ_PASSWORD"); env != nullptr) g.password = env;
+  app.add_option("--user", g.user, "User name sent with the password (default: default)");
+  app.add_option("--password", g.password, "Password, sent as HELLO 3 AUTH (env LOCKQ_PASSWORD, safer than argv)");
+  app.add_flag("--tls", g.tls.enabled, "Connect with TLS (lockqd --tls-port)");
+  app.add_option("--cacert", g.tls.ca_file, "PEM CA certificates to verify the server with (default: the system's)");
+  app.add_option("--cert", g.tls.cert_file, "PEM client certificate (for --tls-auth-clients yes)");
+  app.add_option("--key", g.tls.key_file, "PEM private key of --cert");
+  app.add_option("--sni", g.tls.server_name, "Name to check the server certificate against (default: the host)");
+  app.footer("Environment: LOCKQ_SERVER=HOST:PORT[,...], LOCKQ_PASSWORD. Run 'lockq COMMAND --help' for a command's "
+             "options.");
 
   AddLockCommands(app, g);
   AddQueueCommands(app, g);

@@ -27,6 +27,9 @@ std::vector<std::string> SplitEndpoints(const std::string& list) {
 
 std::unique_ptr<Client> MakeClient(const Globals& g, ClientOptions options) {
   options.retry_for = g.retry_for;
+  options.username = g.user;
+  options.password = g.password;
+  options.tls = g.tls;
   return std::make_unique<Client>(SplitEndpoints(g.servers), options);
 }
 

@@ -30,6 +30,11 @@ struct Globals {
   std::string servers = "127.0.0.1:6379";  // --server / $LOCKQ_SERVER, comma-separated
   bool json = false;
   std::chrono::milliseconds retry_for{20000};  // --retry-for: how long to ride out an unreachable cluster
+  // --user, --password / $LOCKQ_PASSWORD (HELLO 3 AUTH); --tls, --cacert,
+  // --cert, --key, --sni (ClientOptions::tls)
+  std::string user;
+  std::string password;
+  TlsOptions tls;
   std::function<int()> action;
 };
 

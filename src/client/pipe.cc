@@ -14,6 +14,15 @@ namespace lockq::client {
 
 struct Pipe::Core {
   int fd = -1;
+  // TLS (null on TCP). The reader feeds it and the flushing sender
+  // encrypts with it, from two threads: tls_mu guards the engine. Records
+  // must reach the socket in the order they were made, so whoever sends
+  // ciphertext holds send_mu from taking it out of the engine until it is
+  // written (the reader only makes some when the server asks, e.g. a key
+  // update; it never blocks on send_mu otherwise).
+  std::unique_ptr<net::TlsEngine> tls;
+  std::mutex tls_mu;
+  std::mutex send_mu;
   std::string addr;
   PushHandler on_push;
   std::function<void()> on_pending;  // set before the first deferred Send
@@ -64,6 +73,50 @@ struct Pipe::Core {
   }
 
   bool SendAll(const std::string& buf) {
+    if (!tls) return SendRaw(buf);
+    std::lock_guard send_lock(send_mu);
+    std::string cipher;
+    {
+      std::lock_guard tls_lock(tls_mu);
+      if (!tls->WritePlain(buf).ok()) return false;
+      cipher = tls->TakeCiphertext();
+    }
+    return SendRaw(cipher);
+  }
+
+  // After the reader fed the engine: what it must send back, in order.
+  bool SendTlsReplies() {
+    std::lock_guard send_lock(send_mu);
+    std::string cipher;
+    {
+      std::lock_guard tls_lock(tls_mu);
+      cipher = tls->TakeCiphertext();
+    }
+    return SendRaw(cipher);
+  }
+
+  // Decrypts `n` bytes of `buf` into `in`; false when TLS failed.
+  bool Decrypt(const char* buf, size_t n, std::string* in, Status* error) {
+    bool reply;
+    {
+      std::lock_guard tls_lock(tls_mu);
+      Status s = tls->FeedCiphertext(std::string_view(buf, n));
+      if (!s.ok()) {
+        *error = Status::OutcomeUnknown("connection to " + addr + " lost: " + s.message());
+        return false;
+      }
+      *in += tls->plain_in();
+      tls->plain_in().clear();
+      reply = tls->HasCiphertext();
+    }
+    if (reply && !SendTlsReplies()) {
+      *error = Status::OutcomeUnknown("connection to " + addr + " lost");
+      return false;
+    }
+    return true;
+  }
+
+  bool SendRaw(const std::string& buf) {
     size_t off = 0;
     while (off < buf.size()) {
       ssize_t n = ::send(fd, buf.data() + off, buf.size() - off, MSG_NOSIGNAL);
@@ -75,19 +128,45 @@ struct Pipe::Core {
   }
 };
 
-Result<RespConnection> ConnectNode(const std::string& addr, const ClientOptions& options) {
-  if (options.tls.enabled) {
-    return Status::InvalidArgument("TLS is not supported by lockq servers yet; unset ClientOptions::tls.enabled");
+namespace {
+
+// A node that cannot be reached is Unavailable (try another); a TLS
+// failure (refused certificate, name mismatch, a plain port) is not a
+// node problem, and retrying would not help: PermissionDenied.
+Status NodeError(const std::string& addr, const Status& s) {
+  if (s.code() == StatusCode::kIoError && s.message().rfind("TLS", 0) == 0) {
+    return Status::PermissionDenied("connect " + addr + ": " + s.message());
   }
-  auto conn = RespConnection::Connect(addr, options.connect_timeout);
-  if (!conn.ok()) return Status::Unavailable(conn.status().message());
+  if (s.message().rfind("connect ", 0) == 0) return Status::Unavailable(s.message());
+  return Status::Unavailable("connect " + addr + ": " + s.message());
+}
+
+}  // namespace
+
+Result<RespConnection> ConnectNode(const std::string& addr, const ClientOptions& options) {
+  std::shared_ptr<net::TlsContext> tls;
+  if (options.tls.enabled) {
+    // Loaded per connection: a client connects rarely, and rotated files
+    // are picked up without restarting it.
+    net::TlsContextConfig c;
+    c.cert_file = options.tls.cert_file;
+    c.key_file = options.tls.key_file;
+    c.ca_file = options.tls.ca_file;
+    c.server = false;
+    c.verify = net::TlsContextConfig::Verify::kRequired;
+    auto ctx = net::TlsContext::Load(c);
+    if (!ctx.ok()) return Status::InvalidArgument("TLS: " + ctx.status().message());
+    tls = std::move(ctx.value());
+  }
+  auto conn = RespConnection::Connect(addr, options.connect_timeout, tls, options.tls.server_name);
+  if (!conn.ok()) return NodeError(addr, conn.status());
   std::vector<std::string> hello = {"HELLO", "3"};
   if (!options.password.empty()) {
     hello.insert(hello.end(), {"AUTH", options.username.empty() ? "default" : options.username, options.password});
   }
   conn->set_timeout(options.connect_timeout);
-  auto r = conn->Call(hello);
-  if (!r.ok()) return Status::Unavailable("connect " + addr + ": " + r.status().message());
+  auto r = conn->Call(hello);  // with TLS 1.3 a refused client certificate shows here
+  if (!r.ok()) return NodeError(addr, r.status());
   if (r->is_error()) return FromServerError(r->str);
   return conn;
 }
@@ -109,7 +188,7 @@ Result<std::shared_ptr<Pipe>> Pipe::Open(const std::string& addr, const ClientOp
   auto conn = ConnectNode(addr, options);
   if (!conn.ok()) return conn.status();
   auto core = std::make_shared<Core>();
-  core->fd = conn->ReleaseFd();
+  core->fd = conn->ReleaseFd(&core->tls);
   core->addr = addr;
   core->on_push = std::move(on_push);
   int flags = ::fcntl(core->fd, F_GETFL);
@@ -169,7 +248,15 @@ void Pipe::ReadLoop(const std::shared_ptr<Core>& core) {
       core->Fail(Status::OutcomeUnknown("connection to " + core->addr + " lost"));
       return;
     }
-    in.append(buf, static_cast<size_t>(n));
+    if (core->tls) {
+      Status error;
+      if (!core->Decrypt(buf, static_cast<size_t>(n), &in, &error)) {
+        core->Fail(error);
+        return;
+      }
+    } else {
+      in.append(buf, static_cast<size_t>(n));
+    }
     for (;;) {
       Reply reply;
       resp::ParseResult pr = parser.Parse(std::string_view(in).substr(start), &reply);

@@ -28,7 +28,7 @@ int RemainingMs(std::chrono::steady_clock::time_point deadline) {
 RespConnection::~RespConnection() { Close(); }
 
 RespConnection::RespConnection(RespConnection&& o) noexcept
-    : fd_(o.fd_), timeout_(o.timeout_), inbuf_(std::move(o.inbuf_)), parser_(o.parser_) {
+    : fd_(o.fd_), tls_(std::move(o.tls_)), timeout_(o.timeout_), inbuf_(std::move(o.inbuf_)), parser_(o.parser_) {
   o.fd_ = -1;
 }
 
@@ -36,6 +36,7 @@ RespConnection& RespConnection::operator=(RespConnection&& o) noexcept {
   if (this != &o) {
     Close();
     fd_ = o.fd_;
+    tls_ = std::move(o.tls_);
     timeout_ = o.timeout_;
     inbuf_ = std::move(o.inbuf_);
     o.fd_ = -1;
@@ -46,17 +47,22 @@ RespConnection& RespConnection::operator=(RespConnection&& o) noexcept {
 void RespConnection::Close() {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
+  tls_.reset();
   inbuf_.clear();
 }
 
-int RespConnection::ReleaseFd() {
+int RespConnection::ReleaseFd(std::unique_ptr<net::TlsEngine>* tls) {
   int fd = fd_;
   fd_ = -1;
+  *tls = std::move(tls_);
   inbuf_.clear();
   return fd;
 }
 
-Result<RespConnection> RespConnection::Connect(const std::string& addr, std::chrono::milliseconds timeout) {
+Result<RespConnection> RespConnection::Connect(const std::string& addr, std::chrono::milliseconds timeout,
+                                               const std::shared_ptr<net::TlsContext>& tls,
+                                               const std::string& server_name) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
   size_t colon = addr.rfind(':');
   if (colon == std::string::npos) return Status::InvalidArgument("expected HOST:PORT, got '" + addr + "'");
   std::string host = addr.substr(0, colon), port = addr.substr(colon + 1);
@@ -95,10 +101,38 @@ Result<RespConnection> RespConnection::Connect(const std::string& addr, std::chr
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   RespConnection c;
   c.fd_ = fd;
+  if (tls) {
+    auto engine = net::TlsEngine::NewClient(tls, server_name.empty() ? host : server_name);
+    if (!engine.ok()) return engine.status();
+    c.tls_ = std::move(engine.value());
+    Status s = c.Handshake(deadline);
+    if (!s.ok()) return s;
+  }
   return c;
 }
 
+Status RespConnection::Handshake(std::chrono::steady_clock::time_point deadline) {
+  Status s = tls_->Start();
+  if (s.ok()) s = SendBytes(tls_->TakeCiphertext());
+  while (s.ok() && !tls_->handshake_done()) s = Receive(deadline);
+  if (!s.ok()) Close();
+  return s;
+}
+
 Status RespConnection::SendRaw(std::string_view bytes) {
+  if (fd_ < 0) return Status::Unavailable("not connected");
+  if (tls_) {
+    Status s = tls_->WritePlain(bytes);
+    if (!s.ok()) {
+      Close();
+      return s;
+    }
+    return SendBytes(tls_->TakeCiphertext());
+  }
+  return SendBytes(bytes);
+}
+
+Status RespConnection::SendBytes(std::string_view bytes) {
   if (fd_ < 0) return Status::Unavailable("not connected");
   auto deadline = std::chrono::steady_clock::now() + timeout_;
   size_t off = 0;
@@ -136,17 +170,26 @@ Result<Reply> RespConnection::ReadReply() {
       Close();
       return Status::Corruption("bad reply: " + r.error);
     }
+    Status s = Receive(deadline);
+    if (!s.ok()) return s;
+  }
+}
+
+Status RespConnection::Receive(std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
     struct pollfd p {fd_, POLLIN, 0};
     int pr = ::poll(&p, 1, RemainingMs(deadline));
     if (pr <= 0) {
       Close();
-      return Status::Unavailable("read: timed out");
+      return Status::Unavailable(tls_ && !tls_->handshake_done() ? "TLS handshake: timed out" : "read: timed out");
     }
     char buf[64 * 1024];
     ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
     if (n == 0) {
+      bool handshaking = tls_ && !tls_->handshake_done();
       Close();
-      return Status::Unavailable("connection closed by server");
+      return Status::Unavailable(handshaking ? "TLS handshake: connection closed by server (is it a TLS port?)"
+                                             : "connection closed by server");
     }
     if (n < 0) {
       if (errno == EAGAIN || errno == EINTR) continue;
@@ -154,7 +197,23 @@ Result<Reply> RespConnection::ReadReply() {
       Close();
       return s;
     }
-    inbuf_.append(buf, static_cast<size_t>(n));
+    if (!tls_) {
+      inbuf_.append(buf, static_cast<size_t>(n));
+      return Status::Ok();
+    }
+    Status s = tls_->FeedCiphertext(std::string_view(buf, static_cast<size_t>(n)));
+    if (s.ok() && tls_->HasCiphertext()) s = SendBytes(tls_->TakeCiphertext());
+    if (!s.ok()) {
+      Close();
+      return s;
+    }
+    if (tls_->plain_in().empty() && tls_->peer_closed()) {
+      Close();
+      return Status::Unavailable("connection closed by server");
+    }
+    inbuf_ += tls_->plain_in();
+    tls_->plain_in().clear();
+    return Status::Ok();
   }
 }
 

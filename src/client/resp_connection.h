@@ -1,15 +1,17 @@
 #pragma once
 // RespConnection: a blocking, single-threaded RESP client connection with
-// timeouts. The seed of liblockq; used by the lockq CLI and the tests.
-// Not thread-safe: one connection per thread.
+// timeouts, over TCP or TLS (net/tls.h). The seed of liblockq; used by the
+// lockq CLI and the tests. Not thread-safe: one connection per thread.
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "common/argv.h"
 #include "common/status.h"
 #include "lockq/reply.h"
+#include "net/tls.h"
 #include "resp/resp.h"
 
 namespace lockq::client {
@@ -23,9 +25,14 @@ class RespConnection {
   RespConnection(RespConnection&& other) noexcept;
   RespConnection& operator=(RespConnection&& other) noexcept;
 
-  // Connects to "host:port" within `timeout`.
+  // Connects to "host:port" within `timeout`. With `tls` (a client
+  // context) the TLS handshake runs within the same timeout, checking the
+  // server's certificate against `server_name` (the host of `addr` when
+  // empty); a refused handshake is an IoError whose message starts "TLS".
   static Result<RespConnection> Connect(const std::string& addr,
-                                        std::chrono::milliseconds timeout = std::chrono::seconds(5));
+                                        std::chrono::milliseconds timeout = std::chrono::seconds(5),
+                                        const std::shared_ptr<net::TlsContext>& tls = nullptr,
+                                        const std::string& server_name = "");
 
   // Sends one command and waits for its reply. An error *reply* is a
   // successful Result holding a kError Reply; Status errors are I/O
@@ -40,11 +47,18 @@ class RespConnection {
   void set_timeout(std::chrono::milliseconds t) { timeout_ = t; }
   bool connected() const { return fd_ >= 0; }
   void Close();
-  // Hands the socket over (to a Pipe); the connection is closed after.
-  int ReleaseFd();
+  // Hands the socket and its TLS state (null on TCP) over (to a Pipe);
+  // the connection is closed after.
+  int ReleaseFd(std::unique_ptr<net::TlsEngine>* tls);
 
  private:
+  Status SendBytes(std::string_view bytes);  // to the socket, as they are
+  // Waits for bytes until `deadline` and adds them (decrypted) to inbuf_.
+  Status Receive(std::chrono::steady_clock::time_point deadline);
+  Status Handshake(std::chrono::steady_clock::time_point deadline);
+
   int fd_ = -1;
+  std::unique_ptr<net::TlsEngine> tls_;
   std::chrono::milliseconds timeout_ = std::chrono::seconds(10);
   std::string inbuf_;
   resp::ReplyParser parser_;

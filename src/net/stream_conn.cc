@@ -38,6 +38,25 @@ void StreamConnection::Start(StreamSession* session) {
   started_ = true;
   self_ref_ = shared_from_this();
   last_read_ms_ = last_write_ms_ = options_.clock->MonotonicMs();
+  if (options_.tls) {
+    if (options_.tls->config().server) {
+      tls_ = TlsEngine::NewServer(options_.tls);
+    } else {
+      auto engine = TlsEngine::NewClient(options_.tls, options_.tls_server_name);
+      if (engine.ok()) tls_ = std::move(engine.value());
+    }
+    if (!tls_) {
+      TlsFailed("TLS: cannot start a session");
+      return;
+    }
+    ArmDeadline(options_.tls_handshake_timeout_ms);
+    Status s = tls_->Start();  // a client's hello; nothing for a server
+    SendCiphertext();
+    if (!s.ok()) {
+      TlsFailed(s.message());
+      return;
+    }
+  }
   UpdateReading();
 }
 
@@ -155,6 +174,20 @@ void StreamConnection::FlushOutput() {
 }
 
 void StreamConnection::Write(std::string bytes, size_t counted_bytes) {
+  if (tls_ && !bytes.empty()) {
+    // Held inside the engine until the handshake is done. counted_bytes
+    // stays a plaintext count: the bound is on what the session produced.
+    Status s = tls_->WritePlain(bytes);
+    if (!s.ok()) {
+      TlsFailed(s.message());
+      return;
+    }
+    bytes = tls_->TakeCiphertext();
+  }
+  RawWrite(std::move(bytes), counted_bytes);
+}
+
+void StreamConnection::RawWrite(std::string bytes, size_t counted_bytes) {
   auto uncount = [this](size_t n) { unsent_bytes_ -= std::min(unsent_bytes_, n); };
   if (bytes.empty()) {
     uncount(counted_bytes);
@@ -241,9 +274,51 @@ void StreamConnection::ReadCb(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) no
   }
   if (n == 0) return;
   c->last_read_ms_ = c->options_.clock->MonotonicMs();
+  if (c->tls_) {
+    c->ReadTls(std::string_view(buf->base, static_cast<size_t>(n)));
+    return;
+  }
   if (c->closing() || c->session_ == nullptr) return;  // never buffered once closing
   c->inbuf_.append(buf->base, static_cast<size_t>(n));
   c->ProcessInput();
+}
+
+// Ciphertext in: handshake replies and alerts go out at once, plaintext
+// joins the input buffer as if read from the socket.
+void StreamConnection::ReadTls(std::string_view ciphertext) {
+  if (closing()) return;  // input is dropped once closing, TLS or not
+  bool was_done = tls_->handshake_done();
+  Status s = tls_->FeedCiphertext(ciphertext);
+  SendCiphertext();  // an alert is worth sending even after a failure
+  if (!s.ok()) {
+    TlsFailed(s.message());
+    return;
+  }
+  if (!was_done && tls_->handshake_done() && deadline_armed_ && !close_after_write_) uv_timer_stop(&deadline_);
+  std::string& plain = tls_->plain_in();
+  if (!plain.empty() && session_ != nullptr && !closing()) {
+    if (inbuf_pos_ == inbuf_.size()) {
+      inbuf_.clear();
+      inbuf_pos_ = 0;
+      inbuf_.swap(plain);  // no copy; the engine reuses the old buffer
+    } else {
+      inbuf_.append(plain);
+    }
+    ProcessInput();
+  }
+  plain.clear();
+  // close_notify: nothing more will come, as at EOF.
+  if (tls_->peer_closed() && !closing_) BeginClose(/*reset=*/options_.abort_on_error);
+}
+
+void StreamConnection::SendCiphertext() {
+  if (tls_ && tls_->HasCiphertext() && !closing_) RawWrite(tls_->TakeCiphertext(), 0);
+}
+
+void StreamConnection::TlsFailed(const std::string& error) {
+  if (closing_) return;
+  if (options_.on_tls_error) options_.on_tls_error(PeerName(), error);
+  BeginClose(/*reset=*/options_.abort_on_error);
 }
 
 void StreamConnection::ProcessInput() {
@@ -269,25 +344,50 @@ void StreamConnection::ProcessInput() {
 
 void StreamConnection::CloseAfterWrite(CloseMode mode) {
   if (close_after_write_ || closing_) return;
+  if (tls_ && !tls_->handshake_done()) {
+    // Nothing can reach the peer before the handshake (the max-clients
+    // refusal): close now rather than hold the socket until the deadline.
+    CloseNow();
+    return;
+  }
   close_after_write_ = true;
   close_mode_ = mode;
   inbuf_.clear();
   inbuf_pos_ = 0;
   // Answers still owed come first, but not for ever: a peer that never
   // reads, or never closes, is closed at the deadline.
-  uv_timer_init(loop_, &deadline_);
-  deadline_.data = this;
-  deadline_armed_ = true;
-  handles_open_++;
-  uv_timer_start(&deadline_, &StreamConnection::DeadlineCb, options_.close_timeout_ms, 0);
+  ArmDeadline(options_.close_timeout_ms);
   MarkDirty();
   UpdateReading();
 }
 
-void StreamConnection::DeadlineCb(uv_timer_t* t) noexcept { static_cast<StreamConnection*>(t->data)->CloseNow(); }
+// One timer for both deadlines: the TLS handshake's, then close-after-write's
+// (which replaces it).
+void StreamConnection::ArmDeadline(uint64_t ms) {
+  if (!deadline_armed_) {
+    uv_timer_init(loop_, &deadline_);
+    deadline_.data = this;
+    deadline_armed_ = true;
+    handles_open_++;
+  }
+  uv_timer_start(&deadline_, &StreamConnection::DeadlineCb, ms, 0);
+}
+
+void StreamConnection::DeadlineCb(uv_timer_t* t) noexcept {
+  auto* c = static_cast<StreamConnection*>(t->data);
+  if (c->tls_ && !c->tls_->handshake_done() && !c->close_after_write_) {
+    c->TlsFailed("TLS handshake not finished within " + std::to_string(c->options_.tls_handshake_timeout_ms) + " ms");
+    return;
+  }
+  c->CloseNow();
+}
 
 void StreamConnection::Shutdown() {
   if (shut_down_) return;
+  if (tls_) {
+    tls_->Shutdown();  // close_notify, after everything written so far
+    SendCiphertext();
+  }
   shut_down_ = true;
   // libuv runs the shutdown after the queued writes.
   auto* sd = new uv_shutdown_t;

@@ -22,7 +22,12 @@
 //  - the uv_try_write fast path, and one flush per loop turn (FlushQueue).
 //
 // Byte-stream seam: the session sees only OnInput(bytes) and writes only
-// through Fill/WriteNow, so TLS can be added here without touching it.
+// through Fill/WriteNow. With Options::tls a TlsEngine (net/tls.h) sits
+// between the socket and the session: ciphertext is read and written here,
+// the session sees plaintext and never knows. A handshake that fails
+// (plain text on a TLS port, a refused certificate) or does not finish
+// within tls_handshake_timeout_ms closes the connection, reported through
+// Options::on_tls_error; the session only sees OnClosed.
 //
 // Lifetime: shared_ptr. The connection keeps itself alive from Start()
 // until its handles finish closing; then it calls StreamSession::OnClosed
@@ -41,7 +46,7 @@
 #include <vector>
 
 #include "common/clock.h"
-#include "common/status.h"
+#include "net/tls.h"
 
 namespace lockq::net {
 
@@ -91,6 +96,15 @@ class StreamConnection : public std::enable_shared_from_this<StreamConnection> {
     const Clock* clock = &SystemClock();
     // Renders a run of `count` marks on `key` ending with `last` into `out`.
     std::function<void(uint32_t key, uint64_t last, size_t count, std::string* out)> render_marks;
+    // TLS (net/tls.h): a server context for accepted connections, a client
+    // context (checking tls_server_name) for outgoing ones. Null: plain TCP.
+    std::shared_ptr<TlsContext> tls;
+    std::string tls_server_name;
+    uint64_t tls_handshake_timeout_ms = 10000;  // loop time; then closed
+    // Why a TLS connection ended (handshake refused, plain text on a TLS
+    // port, a bad record, the handshake deadline): for the log. `peer` is
+    // PeerName(). Called on the loop, before the close begins.
+    std::function<void(const std::string& peer, const std::string& error)> on_tls_error;
   };
   // How CloseAfterWrite ends once everything is written.
   enum class CloseMode {
@@ -123,6 +137,8 @@ class StreamConnection : public std::enable_shared_from_this<StreamConnection> {
   void set_close_hook(std::function<void()> hook) { close_hook_ = std::move(hook); }
   // "ip:port" of the peer, "" when unknown.
   std::string PeerName();
+  // The TLS state (peer certificate, version), null on plain TCP.
+  const TlsEngine* tls() const { return tls_.get(); }
 
   // ---- output --------------------------------------------------------------
   uint64_t ReserveSlot();
@@ -146,7 +162,8 @@ class StreamConnection : public std::enable_shared_from_this<StreamConnection> {
 
   // ---- closing -------------------------------------------------------------
   // Writes every slot once filled, then closes as `mode` says; gives up and
-  // closes at close_timeout_ms. Input from now on is dropped.
+  // closes at close_timeout_ms. Input from now on is dropped. On TLS before
+  // the handshake finished it closes at once (nothing could be delivered).
   void CloseAfterWrite(CloseMode mode = CloseMode::kWhenWritten);
   // Closes at once; queued writes are flushed by the kernel as usual.
   void CloseNow();
@@ -173,7 +190,12 @@ class StreamConnection : public std::enable_shared_from_this<StreamConnection> {
   static void CloseCb(uv_handle_t* h) noexcept;
   static void DeadlineCb(uv_timer_t* t) noexcept;
   void MarkDirty();
-  void Write(std::string bytes, size_t counted_bytes);
+  void Write(std::string bytes, size_t counted_bytes);  // encrypts with TLS
+  void RawWrite(std::string bytes, size_t counted_bytes);
+  void ReadTls(std::string_view ciphertext);
+  void SendCiphertext();
+  void TlsFailed(const std::string& error);
+  void ArmDeadline(uint64_t ms);
   void ProcessInput();
   void UpdateReading();
   void Shutdown();
@@ -186,6 +208,7 @@ class StreamConnection : public std::enable_shared_from_this<StreamConnection> {
   uv_timer_t deadline_ {};
   bool deadline_armed_ = false;
   StreamSession* session_ = nullptr;
+  std::unique_ptr<TlsEngine> tls_;
   std::function<void()> close_hook_;
   std::string inbuf_;
   size_t inbuf_pos_ = 0;

@@ -138,6 +138,8 @@ Result<Config> ParseConfig(int argc, char** argv, int* exit_code) {
   app.add_option("--queue-high-water-bytes", c.limits.queue_high_water_bytes,
                  "Queued message bytes past which AMQP publishers are blocked (connection.blocked)")
       ->capture_default_str();
+  // ---- TLS for clients (server/tls_config.h) ----
+  AddTlsFlags(app, &c.tls);
   std::string secret_file;
   app.add_option("--cluster-secret", c.cluster_secret,
                  "Shared secret every node must know to join (peer links prove it by challenge; never sent)")
@@ -152,6 +154,12 @@ Result<Config> ParseConfig(int argc, char** argv, int* exit_code) {
   } catch (const CLI::ParseError& e) {
     *exit_code = app.exit(e);
     return Status::InvalidArgument(e.what());
+  }
+  // ---- TLS for clients ----
+  if (Status s = c.tls.Resolve(); !s.ok()) {
+    std::cerr << s.message() << "\n";
+    *exit_code = 2;
+    return s;
   }
   if (!secret_file.empty()) {
     std::ifstream in(secret_file);

@@ -10,6 +10,7 @@
 
 #include "common/status.h"
 #include "consensus/node.h"
+#include "server/tls_config.h"
 
 namespace lockq::server {
 
@@ -50,6 +51,8 @@ struct Config {
   unsigned snapshot_trailing = 1024;
   std::string log_level = "info";
   Limits limits;
+  // ---- TLS for clients (server/tls_config.h) ----
+  TlsConfig tls;
 
   // Peers (docs/security.md): the links between nodes, on --raft-addr.
   std::string cluster_secret;  // --cluster-secret, --cluster-secret-file or $LOCKQ_CLUSTER_SECRET

@@ -52,6 +52,15 @@ int main(int argc, char** argv) {
                  config->limits.no_leader_timeout_ms, config->election_timeout_ms);
   }
 
+  // TLS for clients (--tls-*), loaded before raft starts so that a bad file
+  // fails fast; one context serves both TLS ports and re-reads its files
+  // for new connections when they change.
+  auto tls = config->tls.Load([](const std::string& e) { spdlog::error("{}", e); });
+  if (!tls.ok()) {
+    spdlog::error("{}", tls.status().message());
+    return 1;
+  }
+
   uv_loop_t* loop = uv_default_loop();
   lockq::server::Core core(loop, config.value());
   lockq::Status s = core.Start();
@@ -60,8 +69,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::unique_ptr<lockq::server::RespServer> resp;
-  if (config->resp_port != 0) {
-    resp = std::make_unique<lockq::server::RespServer>(loop, &core, config.value());
+  if (config->resp_port != 0 || config->tls.port != 0) {
+    resp = std::make_unique<lockq::server::RespServer>(loop, &core, config.value(), tls.value());
     s = resp->Listen();
     if (!s.ok()) {
       spdlog::error("{}", s.ToString());
@@ -69,8 +78,9 @@ int main(int argc, char** argv) {
     }
   }
   std::unique_ptr<lockq::server::AmqpServer> amqp;
-  if (config->amqp_port != 0) {
-    amqp = std::make_unique<lockq::server::AmqpServer>(loop, &core, config.value());
+  if (config->amqp_port != 0 || config->tls.amqps_port > 0) {
+    amqp = std::make_unique<lockq::server::AmqpServer>(loop, &core, config.value(), lockq::SystemClock(),
+                                                       tls.value());
     s = amqp->Listen();
     if (!s.ok()) {
       spdlog::error("{}", s.ToString());

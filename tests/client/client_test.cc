@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "client_util.h"
+#include "testlib/dev_certs.h"
 
 namespace lockq::testing {
 namespace {
@@ -72,15 +73,48 @@ TEST(ClientIT, NoReachableNodeIsUnavailableAfterTheRetryBudget) {
   EXPECT_EQ(none.Ping().code(), StatusCode::kInvalidArgument);
 }
 
-TEST(ClientIT, TlsIsRefusedClearlyUntilTheServerSupportsIt) {
-  ProcessCluster c;
+// TLS (issue 12): the client talks to --tls-port with its CA and a client
+// certificate (mTLS, --tls-auth-clients yes); a TLS client on the plain port,
+// an untrusted server or a missing client certificate is PermissionDenied at
+// once (not retried for retry_for: another node would refuse it too).
+TEST(ClientIT, TlsWithClientCertificateAndClearRefusals) {
+  auto certs = DevCerts();
+  std::string tls_addr = ClosedEndpoint();  // a free port for --tls-port
+  std::string tls_port = tls_addr.substr(tls_addr.rfind(':') + 1);
+  ClusterOptions co;
+  co.extra_args = {"--tls-port", tls_port, "--amqps-port", "0", "--tls-cert-file", certs / "server.crt",
+                   "--tls-key-file", certs / "server.key", "--tls-ca-cert-file", certs / "ca.crt"};
+  ProcessCluster c(co);
   LQ_ASSERT_OK(c.Start());
   ClientOptions o = FastOptions();
-  o.tls.enabled = true;
-  Client client(Endpoints(c), o);
-  Status s = client.Ping();
-  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
-  EXPECT_NE(s.message().find("TLS"), std::string::npos);
+  o.tls = {.enabled = true, .ca_file = certs / "ca.crt", .cert_file = certs / "client.crt",
+           .key_file = certs / "client.key", .server_name = ""};
+  {
+    Client client({tls_addr}, o);
+    LQ_ASSERT_OK(client.Ping());
+    auto set = client.Call({"SET", "tls", "1"});
+    ASSERT_TRUE(set.ok()) << set.status().ToString();
+    Mutex m(client, "tls-lock");  // its own pooled connection, TLS too
+    m.lock();
+    m.unlock();
+  }
+  auto refused = [&](ClientOptions opts, const std::string& addr, const std::string& why) {
+    Client client({addr}, opts);
+    Status s = client.Ping();
+    EXPECT_EQ(s.code(), StatusCode::kPermissionDenied) << why << ": " << s.ToString();
+    EXPECT_NE(s.message().find("TLS"), std::string::npos) << why << ": " << s.ToString();
+  };
+  refused(o, c.RespAddr(0), "TLS client on the plain port");
+  ClientOptions no_cert = o;
+  no_cert.tls.cert_file.clear();
+  no_cert.tls.key_file.clear();
+  refused(no_cert, tls_addr, "no client certificate");
+  ClientOptions other_ca = o;
+  other_ca.tls.ca_file = DevCerts("other") / "ca.crt";
+  refused(other_ca, tls_addr, "server from another CA");
+  ClientOptions wrong_name = o;
+  wrong_name.tls.server_name = "lockq.example.com";
+  refused(wrong_name, tls_addr, "name not in the certificate");
 }
 
 TEST(ClientIT, ACallThatOutlivesItsTimeoutIsDeadlineExceeded) {

@@ -15,23 +15,31 @@ constexpr unsigned kTickMs = 1000;  // heartbeats are in seconds (section 4.2.7)
 }  // namespace
 
 namespace {
-net::Listener::Options AmqpListenerOptions(const Config& config, const Clock& clock) {
-  net::Listener::Options o = ListenerOptions(config, config.amqp_port);
+net::Listener::Options AmqpListenerOptions(const Config& config, int port, const Clock& clock,
+                                           std::shared_ptr<net::TlsContext> tls = nullptr) {
+  net::Listener::Options o = ListenerOptions(config, port, std::move(tls));
   o.conn.clock = &clock;
   o.conn.render_marks = &AmqpConnection::RenderConfirms;
   return o;
 }
 }  // namespace
 
-AmqpServer::AmqpServer(uv_loop_t* loop, Core* core, const Config& config, const Clock& clock)
+AmqpServer::AmqpServer(uv_loop_t* loop, Core* core, const Config& config, const Clock& clock,
+                       std::shared_ptr<net::TlsContext> tls)
     : loop_(loop),
       core_(core),
       config_(config),
       clock_(clock),
-      listener_(loop, AmqpListenerOptions(config, clock),
+      listener_(loop, AmqpListenerOptions(config, config.amqp_port, clock),
                 [this](std::shared_ptr<net::StreamConnection> s) { Accept(std::move(s)); }) {
   // The high-water mark is checked once per turn, before output is written.
   listener_.flush().set_before_flush([this] { UpdateBlocked(); });
+  if (tls && config.tls.amqps_port > 0) {
+    tls_listener_ = std::make_unique<net::Listener>(
+        loop, AmqpListenerOptions(config, config.tls.amqps_port, clock, std::move(tls)),
+        [this](std::shared_ptr<net::StreamConnection> s) { Accept(std::move(s)); });
+    tls_listener_->flush().set_before_flush([this] { UpdateBlocked(); });
+  }
 }
 
 AmqpServer::~AmqpServer() = default;
@@ -43,14 +51,12 @@ Status AmqpServer::Listen() {
     auto conns = conns_;
     for (auto& [id, c] : conns) c->ForceClose(320, "CONNECTION_FORCED - this node was declared down; reconnect");
   });
-  std::string addr;
-  Status s = listener_.Listen(&addr);
+  Status s = ListenAll("amqp", listener_, config_.amqp_port != 0, tls_listener_.get());
   if (!s.ok()) return s;
   listening_ = true;
   uv_timer_init(loop_, &tick_);
   tick_.data = this;
   uv_timer_start(&tick_, &AmqpServer::TickCb, kTickMs, kTickMs);
-  spdlog::info("amqp: listening on {}", addr);
   return Status::Ok();
 }
 
@@ -58,6 +64,7 @@ void AmqpServer::Close() {
   if (!listening_) return;
   listening_ = false;
   listener_.Close();
+  if (tls_listener_) tls_listener_->Close();
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
   auto conns = conns_;
   for (auto& [id, c] : conns) c->CloseNow();

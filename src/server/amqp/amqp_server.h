@@ -36,7 +36,10 @@ class AmqpServer {
  public:
   // `clock` (not owned) times heartbeats and handshakes; its wall clock is
   // never used for an interval.
-  AmqpServer(uv_loop_t* loop, Core* core, const Config& config, const Clock& clock = SystemClock());
+  // `tls` (the --tls-* context) serves --amqps-port; --amqp-port 0 leaves
+  // only the TLS port.
+  AmqpServer(uv_loop_t* loop, Core* core, const Config& config, const Clock& clock = SystemClock(),
+             std::shared_ptr<net::TlsContext> tls = nullptr);
   ~AmqpServer();
   AmqpServer(const AmqpServer&) = delete;
   AmqpServer& operator=(const AmqpServer&) = delete;
@@ -64,7 +67,8 @@ class AmqpServer {
   Core* core_;
   Config config_;
   const Clock& clock_;
-  net::Listener listener_;
+  net::Listener listener_;                    // --amqp-port
+  std::unique_ptr<net::Listener> tls_listener_;  // --amqps-port
   uv_timer_t tick_ {};
   bool listening_ = false;
   uint64_t next_id_ = kAmqpConnectionIdBase;

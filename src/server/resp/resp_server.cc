@@ -14,14 +14,21 @@
 
 namespace lockq::server {
 
-RespServer::RespServer(uv_loop_t* loop, Core* core, const Config& config)
+RespServer::RespServer(uv_loop_t* loop, Core* core, const Config& config, std::shared_ptr<net::TlsContext> tls)
     : loop_(loop),
       core_(core),
       config_(config),
       listener_(
           loop, ListenerOptions(config, config.resp_port),
           [this](std::shared_ptr<net::StreamConnection> s) { Accept(std::move(s)); },
-          [this](std::shared_ptr<net::StreamConnection> s) { Reject(std::move(s)); }) {}
+          [this](std::shared_ptr<net::StreamConnection> s) { Reject(std::move(s)); }) {
+  if (tls && config.tls.port != 0) {
+    tls_listener_ = std::make_unique<net::Listener>(
+        loop, ListenerOptions(config, config.tls.port, std::move(tls)),
+        [this](std::shared_ptr<net::StreamConnection> s) { Accept(std::move(s)); },
+        [this](std::shared_ptr<net::StreamConnection> s) { Reject(std::move(s)); });
+  }
+}
 
 RespServer::~RespServer() = default;
 
@@ -32,8 +39,7 @@ Status RespServer::Listen() {
     auto conns = conns_;
     for (auto& [id, c] : conns) c->CloseNow();
   });
-  std::string addr;
-  Status s = listener_.Listen(&addr);
+  Status s = ListenAll("resp", listener_, config_.resp_port != 0, tls_listener_.get());
   if (!s.ok()) return s;
   listening_ = true;
   // Followers' LOCKQ.FORWARD links arrive on the raft port, authenticated
@@ -42,7 +48,6 @@ Status RespServer::Listen() {
   uv_timer_init(loop_, &backstop_timer_);
   backstop_timer_.data = this;
   uv_timer_start(&backstop_timer_, &RespServer::BackstopCb, 100, 100);
-  spdlog::info("resp: listening on {}", addr);
   return Status::Ok();
 }
 
@@ -51,6 +56,7 @@ void RespServer::Close() {
   listening_ = false;
   core_->peers().SetHandler(net::PeerChannel::kForward, nullptr);
   listener_.Close();
+  if (tls_listener_) tls_listener_->Close();
   uv_close(reinterpret_cast<uv_handle_t*>(&backstop_timer_), nullptr);
   auto conns = conns_;
   for (auto& [id, c] : conns) c->CloseNow();

@@ -38,7 +38,9 @@ struct RespStats {
 
 class RespServer {
  public:
-  RespServer(uv_loop_t* loop, Core* core, const Config& config);
+  // `tls` (the --tls-* context) serves --tls-port; --resp-port 0 leaves
+  // only the TLS port.
+  RespServer(uv_loop_t* loop, Core* core, const Config& config, std::shared_ptr<net::TlsContext> tls = nullptr);
   ~RespServer();
   RespServer(const RespServer&) = delete;
   RespServer& operator=(const RespServer&) = delete;
@@ -84,7 +86,8 @@ class RespServer {
   uv_loop_t* loop_;
   Core* core_;
   Config config_;
-  net::Listener listener_;
+  net::Listener listener_;                    // --resp-port
+  std::unique_ptr<net::Listener> tls_listener_;  // --tls-port
   uv_timer_t backstop_timer_ {};
   bool listening_ = false;
   uint64_t next_id_ = 1;

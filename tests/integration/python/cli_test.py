@@ -339,11 +339,9 @@ class ThreeNodes(CliTestBase):
 
 def main():
     global LOCKQ
-    if "--lockq" not in sys.argv:
+    LOCKQ = lockq_cluster.take_option("--lockq")
+    if LOCKQ is None:
         sys.exit("usage: cli_test.py --lockqd PATH --lockq PATH")
-    at = sys.argv.index("--lockq")
-    LOCKQ = os.path.abspath(sys.argv[at + 1])
-    del sys.argv[at:at + 2]
     lockq_cluster.main()
 
 

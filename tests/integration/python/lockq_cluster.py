@@ -298,6 +298,17 @@ def count_with_workers(cluster, worker, n_workers, kill_leaders=0, deadline_s=30
     return kills, sum(results.get(timeout=5) for _ in procs)
 
 
+def take_option(name):
+    """Removes `name VALUE` from sys.argv (before main() parses it) and
+    returns VALUE as an absolute path, or None when absent."""
+    if name not in sys.argv:
+        return None
+    at = sys.argv.index(name)
+    value = os.path.abspath(sys.argv[at + 1])
+    del sys.argv[at:at + 2]
+    return value
+
+
 def main():
     """Parses --lockqd, then runs the calling module's unittest cases."""
     global LOCKQD

@@ -1,7 +1,9 @@
 // net::StreamConnection on a loopback TCP pair and a private uv loop: slot
 // order, every bound (pending slots, paused output, output limit), close
 // after write and its deadline, the abortive close, input dropped once
-// closing, and heartbeats timed on the monotonic clock.
+// closing, heartbeats timed on the monotonic clock; with TLS: the session
+// sees plaintext both ways, plain text on a TLS connection and a handshake
+// that never finishes are closed and reported.
 
 #include "net/stream_conn.h"
 
@@ -22,6 +24,8 @@
 
 #include "common/clock.h"
 #include "net/heartbeat.h"
+#include "net/tls.h"
+#include "testlib/dev_certs.h"
 
 namespace lockq::net {
 namespace {
@@ -140,8 +144,55 @@ class StreamConnTest : public ::testing::Test {
     }
   }
 
+  // ---- TLS ----------------------------------------------------------------
+  static std::shared_ptr<TlsContext> Context(bool server) {
+    auto dir = testing::DevCerts();
+    TlsContextConfig c;
+    if (server) {
+      c.cert_file = dir / "server.crt";
+      c.key_file = dir / "server.key";
+    }
+    c.ca_file = dir / "ca.crt";
+    c.verify = server ? TlsContextConfig::Verify::kNone : TlsContextConfig::Verify::kRequired;
+    c.server = server;
+    auto ctx = TlsContext::Load(c);
+    EXPECT_TRUE(ctx.ok()) << ctx.status().ToString();
+    return ctx.ok() ? ctx.value() : nullptr;
+  }
+  StreamConnection::Options TlsOptions() {
+    StreamConnection::Options o;
+    o.tls = Context(/*server=*/true);
+    o.on_tls_error = [this](const std::string& peer, const std::string& error) { tls_errors_.push_back(error); };
+    return o;
+  }
+  // The test's side: a client engine over client_.
+  void ClientTlsStart() {
+    auto e = TlsEngine::NewClient(Context(/*server=*/false), "127.0.0.1");
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    client_tls_ = std::move(e.value());
+    ASSERT_TRUE(client_tls_->Start().ok());
+    ClientSend(client_tls_->TakeCiphertext());
+  }
+  void ClientTlsSend(const std::string& plain) {
+    ASSERT_TRUE(client_tls_->WritePlain(plain).ok());
+    ClientSend(client_tls_->TakeCiphertext());
+  }
+  // Decrypts what arrived into *plain; false at EOF or a TLS error.
+  bool ClientTlsRead(std::string* plain) {
+    std::string cipher;
+    bool open = ClientRead(&cipher);
+    if (!client_tls_->FeedCiphertext(cipher).ok()) return false;
+    std::string reply = client_tls_->TakeCiphertext();  // handshake's last flight
+    if (!reply.empty()) send(client_, reply.data(), reply.size(), MSG_NOSIGNAL);
+    *plain += client_tls_->plain_in();
+    client_tls_->plain_in().clear();
+    return open;
+  }
+
   uv_loop_t loop_{};
   FlushQueue flush_{&loop_};
+  std::unique_ptr<TlsEngine> client_tls_;
+  std::vector<std::string> tls_errors_;
   std::shared_ptr<StreamConnection> conn_;
   LineSession session_;
   int client_ = -1;
@@ -353,6 +404,57 @@ TEST_F(StreamConnTest, HeartbeatIgnoresAWallClockSteppedBack) {
   clock.Advance(2 * interval_ms);
   EXPECT_EQ(CheckHeartbeat(clock.MonotonicMs(), conn_->last_read_ms(), conn_->last_write_ms(), interval_ms),
             HeartbeatAction::kPeerDead);
+}
+
+TEST_F(StreamConnTest, TlsSessionSeesPlaintextBothWays) {
+  Open(TlsOptions());
+  ClientTlsStart();
+  std::string plain;
+  ASSERT_TRUE(RunUntil([&] {
+    ClientTlsRead(&plain);
+    return client_tls_->handshake_done();
+  }));
+  ClientTlsSend("a\nb\n");
+  ASSERT_TRUE(RunUntil([&] { return session_.slots.size() == 2; }));
+  EXPECT_EQ(session_.lines, (std::vector<std::string>{"a", "b"}));
+  ASSERT_NE(conn_->tls(), nullptr);
+  EXPECT_TRUE(conn_->tls()->handshake_done());
+  conn_->Fill(session_.slots[1], std::string("B"));
+  conn_->Fill(session_.slots[0], std::string("A"));
+  ASSERT_TRUE(RunUntil([&] {
+    ClientTlsRead(&plain);
+    return plain.size() >= 2;
+  }));
+  EXPECT_EQ(plain, "AB");
+  // Close after write: the answer, then close_notify, then EOF.
+  uint64_t slot = conn_->ReserveSlot();
+  conn_->Fill(slot, std::string("bye"));
+  conn_->CloseAfterWrite();
+  ASSERT_TRUE(RunUntil([&] { return !ClientTlsRead(&plain) || client_tls_->peer_closed(); }));
+  EXPECT_EQ(plain, "ABbye");
+  EXPECT_TRUE(client_tls_->peer_closed());
+  EXPECT_TRUE(tls_errors_.empty());
+}
+
+TEST_F(StreamConnTest, PlainTextOnATlsConnectionIsClosedAndReported) {
+  Open(TlsOptions());
+  ClientSend("PING\r\n");
+  std::string got;
+  ASSERT_TRUE(RunUntil([&] { return !ClientRead(&got); }));  // closed
+  ASSERT_TRUE(RunUntil([&] { return session_.closed; }));
+  EXPECT_TRUE(session_.lines.empty());
+  ASSERT_EQ(tls_errors_.size(), 1u);
+  EXPECT_NE(tls_errors_[0].find("TLS handshake failed"), std::string::npos) << tls_errors_[0];
+}
+
+TEST_F(StreamConnTest, TlsHandshakeThatNeverFinishesIsClosedAtItsDeadline) {
+  StreamConnection::Options o = TlsOptions();
+  o.tls_handshake_timeout_ms = 50;
+  Open(o);
+  ClientSend(std::string("\x16\x03\x01", 3));  // the start of a record, then nothing
+  ASSERT_TRUE(RunUntil([&] { return session_.closed; }));
+  ASSERT_EQ(tls_errors_.size(), 1u);
+  EXPECT_NE(tls_errors_[0].find("not finished within 50 ms"), std::string::npos) << tls_errors_[0];
 }
 
 }  // namespace
