@@ -1,6 +1,7 @@
 #include "net/peer_link.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -10,10 +11,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "common/bytes.h"
 #include "common/check.h"
 #include "net/host_port.h"
+#include "net/tls.h"
 
 namespace lockq::net {
 
@@ -92,19 +95,32 @@ std::string HmacSha256(std::string_view key, std::string_view data) {
   return std::string(reinterpret_cast<char*>(out), len);
 }
 
-// One handshake, either end. Owns its TCP handle and timer until it hands
-// the socket over (Finish) or drops it (Fail); keeps itself alive until
-// both handles are closed.
+// "host" of "host:port" or "[v6]:port".
+std::string HostOf(const std::string& address) {
+  if (!address.empty() && address[0] == '[') {
+    size_t close = address.find(']');
+    return close == std::string::npos ? address : address.substr(1, close - 1);
+  }
+  size_t colon = address.rfind(':');
+  return colon == std::string::npos ? address : address.substr(0, colon);
+}
+
+// One peer link, either end. Owns its TCP handle and timer. Without TLS it
+// hands the socket itself over after the handshake (Finish) and goes away;
+// with TLS it stays as the link's pump: the receiver gets one end of a
+// socketpair, and this object moves bytes between the other end and the
+// TLS connection until either side closes. Keeps itself alive until all its
+// handles are closed.
 class PeerHandshake final : public PeerDial, public std::enable_shared_from_this<PeerHandshake> {
  public:
   enum class Role { kAccept, kDial };
 
-  PeerHandshake(PeerEndpoint* endpoint, Role role) : ep_(endpoint), role_(role) {
+  PeerHandshake(PeerEndpoint* endpoint, Role role) : ep_(endpoint), role_(role), loop_(endpoint->loop_) {
     tcp_ = new uv_tcp_t;
-    uv_tcp_init(ep_->loop_, tcp_);
+    uv_tcp_init(loop_, tcp_);
     tcp_->data = this;
     timer_ = new uv_timer_t;
-    uv_timer_init(ep_->loop_, timer_);
+    uv_timer_init(loop_, timer_);
     timer_->data = this;
   }
 
@@ -114,6 +130,7 @@ class PeerHandshake final : public PeerDial, public std::enable_shared_from_this
   void StartAccept() {
     Begin();
     remote_ = RemoteName(tcp_);
+    if (ep_->options_.tls_server != nullptr) tls_ = TlsEngine::NewServer(ep_->options_.tls_server);
     uv_read_start(reinterpret_cast<uv_stream_t*>(tcp_), &AllocCb, &ReadCb);
   }
 
@@ -122,6 +139,15 @@ class PeerHandshake final : public PeerDial, public std::enable_shared_from_this
     if (!ParseHostPort(address, &sa)) {
       Drop();
       return Status::InvalidArgument("bad peer address: " + address);
+    }
+    if (ep_->options_.tls_client != nullptr) {
+      // The acceptor's certificate must name the address we dial.
+      auto engine = TlsEngine::NewClient(ep_->options_.tls_client, HostOf(address));
+      if (!engine.ok()) {
+        Drop();
+        return engine.status();
+      }
+      tls_ = std::move(engine.value());
     }
     remote_ = address;
     link_.channel = channel;
@@ -141,7 +167,7 @@ class PeerHandshake final : public PeerDial, public std::enable_shared_from_this
 
   void Cancel() override {
     dial_cb_ = nullptr;
-    Drop();
+    if (!pumping_) Drop();
   }
 
   // The endpoint closes: stop without telling anyone.
@@ -172,7 +198,9 @@ class PeerHandshake final : public PeerDial, public std::enable_shared_from_this
 
   static void ReadCb(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept {
     auto* self = static_cast<PeerHandshake*>(s->data);
+    if (self->done_) return;
     if (n < 0) {
+      if (self->pumping_) return self->Drop();
       // The other end checks our MAC first when it dials us, and drops the
       // link if the secrets differ.
       bool answered = self->state_ == State::kWaitProof;
@@ -180,8 +208,28 @@ class PeerHandshake final : public PeerDial, public std::enable_shared_from_this
                           : std::string("closed during the handshake: ") + uv_strerror(static_cast<int>(n)));
       return;
     }
-    self->in_.append(buf->base, static_cast<size_t>(n));
-    self->Advance();
+    std::string_view bytes(buf->base, static_cast<size_t>(n));
+    if (self->tls_ == nullptr) {
+      self->in_.append(bytes);
+      self->Advance();
+      return;
+    }
+    Status st = self->tls_->FeedCiphertext(bytes);
+    self->FlushCiphertext(false);
+    if (!st.ok()) {
+      if (self->pumping_) return self->Drop();
+      return self->Fail("TLS: " + st.message());
+    }
+    std::string& plain = self->tls_->plain_in();
+    if (self->pumping_) {
+      self->ToPipe(std::move(plain));
+      plain.clear();
+      if (self->tls_->peer_closed()) self->Drop();
+      return;
+    }
+    self->in_.append(plain);
+    plain.clear();
+    if (!self->in_.empty()) self->Advance();
   }
 
   static void ConnectCb(uv_connect_t* req, int status) noexcept {
@@ -211,12 +259,36 @@ class PeerHandshake final : public PeerDial, public std::enable_shared_from_this
     hello.append(self->nonce_d_);
     self->hello_ = hello;
     self->state_ = State::kWaitChallenge;
-    self->Send(std::move(hello), false);
+    if (self->tls_ != nullptr) self->tls_->Start();  // ClientHello; HELLO follows the TLS handshake
+    self->SendPlain(std::move(hello), false);
     uv_read_start(reinterpret_cast<uv_stream_t*>(self->tcp_), &AllocCb, &ReadCb);
   }
 
   static void TimeoutCb(uv_timer_t* t) noexcept {
-    static_cast<PeerHandshake*>(t->data)->Fail("handshake timed out");
+    auto* self = static_cast<PeerHandshake*>(t->data);
+    self->Fail(self->tls_ != nullptr && !self->tls_->handshake_done() ? "TLS handshake timed out"
+                                                                       : "handshake timed out");
+  }
+
+  // With peer TLS the acceptor holds the dialer to the address it claims:
+  // the client certificate must name that host (an IP or DNS SAN), or carry
+  // an allowed common name (--peer-cert-allowed-cn).
+  bool CertificateMatchesClaim(std::string* why) const {
+    if (tls_ == nullptr || role_ != Role::kAccept) return true;
+    std::string configured = ep_->options_.member_address ? ep_->options_.member_address(link_.id) : std::string();
+    std::string host = HostOf(configured.empty() ? link_.address : configured);
+    for (const std::string& ip : tls_->PeerSanIps()) {
+      if (ip == host) return true;
+    }
+    for (const std::string& dns : tls_->PeerSanDns()) {
+      if (dns == host) return true;
+    }
+    const auto& allowed = ep_->options_.allowed_cn;
+    std::string cn = tls_->PeerCommonName();
+    if (std::find(allowed.begin(), allowed.end(), cn) != allowed.end()) return true;
+    *why = "its certificate (CN " + cn + ") does not name " + host + ", node " + std::to_string(link_.id) + "'s " +
+           (configured.empty() ? "claimed address" : "configured address");
+    return false;
   }
 
   // Parses what arrived, as far as it goes.
@@ -243,11 +315,13 @@ class PeerHandshake final : public PeerDial, public std::enable_shared_from_this
       if (in_.size() > total) return Fail("sent data before the handshake finished");
       link_.channel = static_cast<PeerChannel>(channel);
       link_.address = in_.substr(kHelloFixed, alen);
+      std::string why;
+      if (!CertificateMatchesClaim(&why)) return Fail(why);
       hello_ = in_;
       in_.clear();
       nonce_a_ = RandomBytes(kNonceBytes);
       state_ = State::kWaitProof;
-      Send(nonce_a_ + Mac(secret, "lockq peer acceptor", hello_, nonce_a_), false);
+      SendPlain(nonce_a_ + Mac(secret, "lockq peer acceptor", hello_, nonce_a_), false);
       return;
     }
     if (state_ == State::kWaitProof) {
@@ -258,8 +332,14 @@ class PeerHandshake final : public PeerDial, public std::enable_shared_from_this
       }
       in_.clear();
       state_ = State::kSentWelcome;
+      if (tls_ != nullptr) {
+        // The pump owns the TCP handle from here: WELCOME and what follows
+        // share it, in order.
+        SendPlain(std::string(1, static_cast<char>(kWelcome)), false);
+        return StartPump();
+      }
       uv_read_stop(reinterpret_cast<uv_stream_t*>(tcp_));
-      Send(std::string(1, static_cast<char>(kWelcome)), /*finish=*/true);
+      SendPlain(std::string(1, static_cast<char>(kWelcome)), /*finish=*/true);
       return;
     }
     if (state_ == State::kWaitChallenge) {
@@ -271,17 +351,34 @@ class PeerHandshake final : public PeerDial, public std::enable_shared_from_this
       }
       in_.clear();
       state_ = State::kWaitWelcome;
-      Send(Mac(secret, "lockq peer dialer", hello_, nonce_a_), false);
+      SendPlain(Mac(secret, "lockq peer dialer", hello_, nonce_a_), false);
       return;
     }
     if (state_ == State::kWaitWelcome) {
       if (in_.empty()) return;
-      if (in_.size() != 1 || static_cast<uint8_t>(in_[0]) != kWelcome) return Fail("peer refused the handshake");
+      if (static_cast<uint8_t>(in_[0]) != kWelcome) return Fail("peer refused the handshake");
+      if (tls_ != nullptr) {
+        in_.erase(0, 1);  // anything after WELCOME is the channel's
+        return StartPump();
+      }
+      if (in_.size() != 1) return Fail("data after the handshake");
       uv_read_stop(reinterpret_cast<uv_stream_t*>(tcp_));
       Finish();
       return;
     }
     Fail("data after the handshake");
+  }
+
+  // Handshake bytes: through TLS when on, else straight to the socket.
+  void SendPlain(std::string bytes, bool finish) {
+    if (tls_ == nullptr) return Send(std::move(bytes), finish);
+    Status st = tls_->WritePlain(bytes);
+    if (!st.ok()) return Fail("TLS: " + st.message());
+    FlushCiphertext(finish);
+  }
+
+  void FlushCiphertext(bool finish) {
+    if (tls_ != nullptr && tls_->HasCiphertext()) Send(tls_->TakeCiphertext(), finish);
   }
 
   void Send(std::string bytes, bool finish) {
@@ -290,8 +387,11 @@ class PeerHandshake final : public PeerDial, public std::enable_shared_from_this
     w->req.data = w;
     if (uv_write(&w->req, reinterpret_cast<uv_stream_t*>(tcp_), &buf, 1, &WriteCb) != 0) {
       delete w;
+      if (pumping_) return Drop();
       Fail("write failed");
+      return;
     }
+    if (pumping_) Throttle();
   }
 
   static void WriteCb(uv_write_t* req, int status) noexcept {
@@ -300,31 +400,100 @@ class PeerHandshake final : public PeerDial, public std::enable_shared_from_this
     bool finish = w->finish;
     delete w;
     if (self == nullptr || self->done_) return;
-    if (status != 0) return self->Fail(std::string("write: ") + uv_strerror(status));
+    if (status != 0) {
+      if (self->pumping_) return self->Drop();
+      return self->Fail(std::string("write: ") + uv_strerror(status));
+    }
+    if (self->pumping_) self->Throttle();
     if (finish) self->Finish();
   }
 
-  // Success: the socket (a duplicate of it) goes to its receiver.
+  // Success without TLS: the socket (a duplicate of it) goes to its receiver.
   void Finish() {
     uv_os_fd_t fd = -1;
     int dup_fd = -1;
     if (uv_fileno(reinterpret_cast<uv_handle_t*>(tcp_), &fd) == 0) dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (dup_fd < 0) return Fail("dup: " + std::string(std::strerror(errno)));
     link_.fd = dup_fd;
+    Close(/*reset=*/false);
+    HandOver();
+  }
+
+  // Success with TLS: the receiver gets one end of a socketpair; this
+  // object pumps the other end through the TLS connection.
+  void StartPump() {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+      return Fail("socketpair: " + std::string(std::strerror(errno)));
+    }
+    pipe_ = new uv_pipe_t;
+    uv_pipe_init(loop_, pipe_, 0);
+    pipe_->data = this;
+    if (uv_pipe_open(pipe_, sv[0]) != 0) {
+      ::close(sv[0]);
+      ::close(sv[1]);
+      return Fail("cannot open the pump's socketpair");
+    }
+    pumping_ = true;
+    uv_timer_stop(timer_);
+    link_.fd = sv[1];
+    uv_read_start(reinterpret_cast<uv_stream_t*>(pipe_), &AllocCb, &PipeReadCb);
+    if (!in_.empty()) ToPipe(std::exchange(in_, {}));
+    HandOver();
+  }
+
+  void HandOver() {
     PeerEndpoint* ep = ep_;
     PeerEndpoint::DialCb cb = std::move(dial_cb_);
     PeerLink link = std::move(link_);
-    Close(/*reset=*/false);
+    link_.fd = -1;
     if (role_ == Role::kDial) {
-      if (cb) {
-        cb(Status::Ok(), std::move(link));
-      } else {
-        ::close(link.fd);
-      }
+      if (cb) return cb(Status::Ok(), std::move(link));
     } else if (ep != nullptr) {
-      ep->OnAccepted(std::move(link));
+      return ep->OnAccepted(std::move(link));
+    }
+    ::close(link.fd);
+    if (pumping_) Drop();
+  }
+
+  // Pump: plaintext from the receiver's end goes out through TLS.
+  static void PipeReadCb(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept {
+    auto* self = static_cast<PeerHandshake*>(s->data);
+    if (self->done_) return;
+    if (n < 0) return self->Drop();  // the receiver closed: so does the link (abortively)
+    Status st = self->tls_->WritePlain(std::string_view(buf->base, static_cast<size_t>(n)));
+    if (!st.ok()) return self->Drop();
+    self->FlushCiphertext(false);
+  }
+
+  void ToPipe(std::string bytes) {
+    if (bytes.empty()) return;
+    auto* w = new WriteReq{{}, std::move(bytes), weak_from_this(), false};
+    uv_buf_t buf = uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
+    w->req.data = w;
+    if (uv_write(&w->req, reinterpret_cast<uv_stream_t*>(pipe_), &buf, 1, &WriteCb) != 0) {
+      delete w;
+      return Drop();
+    }
+    Throttle();
+  }
+
+  // Bounded buffering: a side whose writes pile up stops the other side's
+  // reads until they drain.
+  void Throttle() {
+    if (done_) return;
+    constexpr size_t kMaxQueued = 8 << 20;
+    auto* tcp = reinterpret_cast<uv_stream_t*>(tcp_);
+    auto* pipe = reinterpret_cast<uv_stream_t*>(pipe_);
+    if (uv_stream_get_write_queue_size(pipe) > kMaxQueued) {
+      uv_read_stop(tcp);
     } else {
-      ::close(link.fd);
+      uv_read_start(tcp, &AllocCb, &ReadCb);
+    }
+    if (uv_stream_get_write_queue_size(tcp) > kMaxQueued) {
+      uv_read_stop(pipe);
+    } else {
+      uv_read_start(pipe, &AllocCb, &PipeReadCb);
     }
   }
 
@@ -351,6 +520,7 @@ class PeerHandshake final : public PeerDial, public std::enable_shared_from_this
     if (!reset || uv_tcp_close_reset(tcp_, &HandleClosedCb) != 0) {
       uv_close(reinterpret_cast<uv_handle_t*>(tcp_), &HandleClosedCb);
     }
+    if (pipe_ != nullptr) uv_close(reinterpret_cast<uv_handle_t*>(pipe_), &HandleClosedCb);
   }
 
   static void HandleClosedCb(uv_handle_t* h) noexcept {
@@ -358,20 +528,28 @@ class PeerHandshake final : public PeerDial, public std::enable_shared_from_this
     if (h == reinterpret_cast<uv_handle_t*>(self->tcp_)) {
       delete self->tcp_;
       self->tcp_ = nullptr;
+    } else if (h == reinterpret_cast<uv_handle_t*>(self->pipe_)) {
+      delete self->pipe_;
+      self->pipe_ = nullptr;
     } else {
       delete self->timer_;
       self->timer_ = nullptr;
     }
-    if (self->tcp_ == nullptr && self->timer_ == nullptr) self->self_.reset();  // may delete self
+    if (self->tcp_ == nullptr && self->timer_ == nullptr && self->pipe_ == nullptr) {
+      self->self_.reset();  // may delete self
+    }
   }
 
   enum class State { kWaitHello, kWaitProof, kSentWelcome, kWaitChallenge, kWaitWelcome };
 
   PeerEndpoint* ep_;  // null once the endpoint closed
   Role role_;
+  uv_loop_t* loop_;
   uv_tcp_t* tcp_;
   uv_timer_t* timer_;
+  uv_pipe_t* pipe_ = nullptr;  // the pump's end of the socketpair (TLS)
   uv_connect_t connect_req_ {};
+  std::unique_ptr<TlsEngine> tls_;
   State state_ = State::kWaitHello;
   std::string in_, hello_, nonce_a_, nonce_d_;
   PeerLink link_;
@@ -379,8 +557,9 @@ class PeerHandshake final : public PeerDial, public std::enable_shared_from_this
   std::string remote_;
   bool done_ = false;
   bool connected_ = false;  // dialer: TCP connected
-  char read_buf_[512];
-  std::shared_ptr<PeerHandshake> self_;  // alive until both handles are closed
+  bool pumping_ = false;    // TLS: handed over, now moving bytes
+  char read_buf_[64 << 10];
+  std::shared_ptr<PeerHandshake> self_;  // alive until its handles are closed
 };
 
 PeerEndpoint::PeerEndpoint(uv_loop_t* loop, PeerOptions options) : loop_(loop), options_(std::move(options)) {}

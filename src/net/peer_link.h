@@ -45,6 +45,8 @@
 
 namespace lockq::net {
 
+class TlsContext;
+
 enum class PeerChannel : uint8_t { kRaft = 1, kForward = 2 };
 const char* PeerChannelName(PeerChannel channel);
 
@@ -57,6 +59,20 @@ struct PeerOptions {
   // turn, so after a long loop stall a short deadline fires although the
   // answer is already in the socket, and the link is dropped for nothing.
   unsigned handshake_timeout_ms = 5000;
+  // --peer-tls: both set, or neither. The TLS handshake comes first and the
+  // exchange above runs inside it; each side verifies the other's chain
+  // against --peer-ca-file, the dialer checks that the acceptor's
+  // certificate names the address it dialed, and the acceptor that the
+  // dialer's names the address its HELLO claims (or has a CN in
+  // allowed_cn). The link then stays encrypted: the receiver gets one end of
+  // a socketpair that the endpoint pumps through TLS.
+  std::shared_ptr<TlsContext> tls_server;
+  std::shared_ptr<TlsContext> tls_client;
+  std::vector<std::string> allowed_cn;  // --peer-cert-allowed-cn
+  // The raft address the cluster's configuration gives node `id` ("" when
+  // it is not a member yet: then the address it claims is checked). With
+  // TLS, the dialer's certificate must name this host.
+  std::function<std::string(uint64_t id)> member_address;
 };
 
 // What the dialer claimed in its HELLO (proven only as far as the secret
@@ -89,6 +105,11 @@ class PeerEndpoint {
   PeerEndpoint(const PeerEndpoint&) = delete;
   PeerEndpoint& operator=(const PeerEndpoint&) = delete;
 
+  // Sets --peer-tls's contexts (before Listen and any Dial).
+  void SetTls(std::shared_ptr<TlsContext> server, std::shared_ptr<TlsContext> client) {
+    options_.tls_server = std::move(server);
+    options_.tls_client = std::move(client);
+  }
   // Binds options.address and accepts peers.
   Status Listen();
   // Where accepted links of `channel` go; without a handler they are closed.

@@ -140,11 +140,8 @@ Result<Config> ParseConfig(int argc, char** argv, int* exit_code) {
       ->capture_default_str();
   // ---- TLS for clients (server/tls_config.h) ----
   AddTlsFlags(app, &c.tls);
-  std::string secret_file;
-  app.add_option("--cluster-secret", c.cluster_secret,
-                 "Shared secret every node must know to join (peer links prove it by challenge; never sent)")
-      ->envname("LOCKQ_CLUSTER_SECRET");
-  app.add_option("--cluster-secret-file", secret_file, "File holding --cluster-secret (first line)");
+  // ---- Peers (server/peer_config.h) ----
+  AddPeerFlags(app, &c.peer);
   try {
     app.parse(argc, argv);
     if (!config_file.empty()) {
@@ -161,13 +158,11 @@ Result<Config> ParseConfig(int argc, char** argv, int* exit_code) {
     *exit_code = 2;
     return s;
   }
-  if (!secret_file.empty()) {
-    std::ifstream in(secret_file);
-    if (!in || !std::getline(in, c.cluster_secret) || c.cluster_secret.empty()) {
-      std::cerr << "--cluster-secret-file " << secret_file << ": cannot read a secret from it\n";
-      *exit_code = 2;
-      return Status::InvalidArgument("bad --cluster-secret-file");
-    }
+  // ---- Peers ----
+  if (Status s = c.peer.Resolve(); !s.ok()) {
+    std::cerr << s.message() << "\n";
+    *exit_code = 2;
+    return s;
   }
   if (c.node_id == 0) {
     std::cerr << "--node-id must be >= 1\n";

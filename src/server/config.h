@@ -10,6 +10,7 @@
 
 #include "common/status.h"
 #include "consensus/node.h"
+#include "server/peer_config.h"
 #include "server/tls_config.h"
 
 namespace lockq::server {
@@ -53,9 +54,7 @@ struct Config {
   Limits limits;
   // ---- TLS for clients (server/tls_config.h) ----
   TlsConfig tls;
-
-  // Peers (docs/security.md): the links between nodes, on --raft-addr.
-  std::string cluster_secret;  // --cluster-secret, --cluster-secret-file or $LOCKQ_CLUSTER_SECRET
+  PeerConfig peer;  // the links between nodes (server/peer_config.h)
 
   // The node options that consensus needs.
   Result<consensus::NodeOptions> ToNodeOptions() const;

@@ -54,8 +54,10 @@ uint64_t NewNonce() {
 }  // namespace
 
 Core::Core(uv_loop_t* loop, const Config& config) : loop_(loop), config_(config) {
-  peers_ = std::make_unique<net::PeerEndpoint>(
-      loop, net::PeerOptions{config_.node_id, config_.raft_addr, config_.cluster_secret});
+  net::PeerOptions peer_options{config_.node_id, config_.raft_addr, config_.peer.secret};
+  peer_options.allowed_cn = config_.peer.allowed_cn;
+  peer_options.member_address = [this](uint64_t id) { return PeerAddress(id); };
+  peers_ = std::make_unique<net::PeerEndpoint>(loop, std::move(peer_options));
   proposer_ = std::make_unique<NodeProposer>(node_);
   forwarder_ = std::make_unique<Forwarder>(
       loop, peers_.get(), [this](uint64_t id) { return PeerAddress(id); },
@@ -77,11 +79,14 @@ Core::~Core() = default;
 Status Core::Start() {
   auto opts = config_.ToNodeOptions();
   if (!opts.ok()) return opts.status();
+  auto tls = config_.peer.Load();
+  if (!tls.ok()) return tls.status();
+  peers_->SetTls(tls->server, tls->client);
   Status listening = peers_->Listen();
   if (!listening.ok()) return listening;
-  if (config_.cluster_secret.empty() && (opts->initial_cluster.size() > 1 || opts->join)) {
-    spdlog::warn("no --cluster-secret: anyone who reaches {} can join this cluster's raft and forward commands "
-                 "as any client (docs/security.md)", config_.raft_addr);
+  if (config_.peer.secret.empty() && !config_.peer.tls && (opts->initial_cluster.size() > 1 || opts->join)) {
+    spdlog::warn("neither --cluster-secret nor --peer-tls: anyone who reaches {} can join this cluster's raft and "
+                 "forward commands as any client (docs/security.md)", config_.raft_addr);
   }
   opts->peers = peers_.get();
   node_ = std::make_unique<consensus::Node>(loop_, std::move(opts.value()), fsm_.get());

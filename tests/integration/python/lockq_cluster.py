@@ -8,6 +8,7 @@ under /usr/bin/python3).
     cluster.kill(i); cluster.start(i)    # kill -9, restart with the same data
     cluster.stop()                       # kills and removes the data
     LOCKQ_MIXED_LOCKQD=PATH              # the last node runs that binary (mixed versions)
+    LOCKQ_PEER_TLS=1                     # clusters run with --peer-tls (scripts/dev-certs)
 
 Every child process dies with the test process, even when ctest SIGKILLs it
 on a timeout (PR_SET_PDEATHSIG); SIGTERM kills them all and exits at once.
@@ -67,6 +68,22 @@ def _on_sigterm(signum, frame):
     os._exit(128 + signum)
 
 
+DEV_CERTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "scripts", "dev-certs")
+
+
+def dev_certs(d):
+    """A CA and certificates for 127.0.0.1 in d (scripts/dev-certs); returns d."""
+    subprocess.run([DEV_CERTS, d], check=True, stdout=subprocess.DEVNULL, timeout=120)
+    return d
+
+
+def peer_tls_args(certs, i):
+    """--peer-tls flags for node i with dev_certs(certs) (node1..3 certificates)."""
+    name = os.path.join(certs, "node%d" % (i % 3 + 1))
+    return ["--peer-tls", "--peer-cert-file", name + ".crt", "--peer-key-file", name + ".key",
+            "--peer-ca-file", os.path.join(certs, "ca.crt")]
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -124,13 +141,18 @@ class Cluster:
     (netns.Netns) node i runs in its own network namespace at net.host(i),
     on the default ports."""
 
-    def __init__(self, n, prefix="lockq-py-", extra_args=(), net=None):
+    def __init__(self, n, prefix="lockq-py-", extra_args=(), net=None, peer_tls=None):
         self.n = n
         self.net = net
         self.hosts = [net.host(i) if net else "127.0.0.1" for i in range(n)]
         self.extra_args = list(extra_args)
         self.dir = tempfile.mkdtemp(prefix=prefix)
         _dirs.append(self.dir)
+        if peer_tls is None:
+            peer_tls = os.environ.get("LOCKQ_PEER_TLS") == "1"
+        self.peer_tls = peer_tls and n > 1
+        if self.peer_tls:
+            self.certs = dev_certs(os.path.join(self.dir, "certs"))
         for self.attempt in range(3):  # a picked port may be taken meanwhile
             self.resp = [6379 if net else free_port() for _ in range(n)]
             self.raft = [7001 if net else free_port() for _ in range(n)]
@@ -146,9 +168,10 @@ class Cluster:
                 self.kill_all()
         raise RuntimeError("could not start %d lockqd node(s)" % n)
 
-    def start(self, i, extra_args=None):
+    def start(self, i, extra_args=None, certs=None):
         """Starts node i (again: same ports and data dir); `extra_args`
-        replaces the cluster's extra arguments for this start."""
+        replaces the cluster's extra arguments for this start, `certs` the
+        cluster's dev_certs directory (with peer TLS)."""
         # LOCKQ_MIXED_LOCKQD: the last node of a cluster runs that binary (a
         # mixed-version cluster, e.g. the previous release's lockqd).
         mixed = os.environ.get("LOCKQ_MIXED_LOCKQD")
@@ -160,6 +183,8 @@ class Cluster:
                 "--amqp-port", str(self.amqp[i]), "--http-port", "0",
                 "--election-timeout-ms", "300", "--heartbeat-timeout-ms", "50"]
         argv += self.extra_args if extra_args is None else list(extra_args)
+        if self.peer_tls:
+            argv += peer_tls_args(certs or self.certs, i)
         if self.net:
             argv = self.net.wrap(i) + argv
         if self.n > 1:

@@ -26,6 +26,7 @@ from redis.exceptions import ResponseError
 
 import lockq_cluster
 from lockq_cluster import Cluster, is_tryagain, wait_until
+from redis.exceptions import ConnectionError, TimeoutError
 
 SECRET = "correct horse battery staple"
 
@@ -183,6 +184,60 @@ class PeerAuthTest(unittest.TestCase):
         wait_until(lambda: "bad magic" in self.log(leader), "the leader logs the RESP client it dropped")
         # The cluster still works.
         c.client(leader).set("after-probes", "1")
+
+
+class PeerTlsTest(unittest.TestCase):
+    """--peer-tls: 3 nodes elect, replicate and fail over over mutual TLS; a
+    node whose certificate comes from another CA is refused and logged."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.c = Cluster(3, peer_tls=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.stop()
+
+    def log(self, i):
+        with open(os.path.join(self.c.dir, "node%d.log" % (i + 1)), "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def test_elect_replicate_fail_over_and_refuse_a_foreign_certificate(self):
+        c = self.c
+        leader = c.wait_leader()
+        follower = (leader + 1) % c.n
+        c.client(follower).set("via-follower", "1")  # forwarded over a TLS peer link
+        self.assertEqual(c.client(leader).get("via-follower"), b"1")
+        c.kill(leader)
+        new_leader = c.wait_leader()
+        self.assertNotEqual(new_leader, leader)
+        self.assertEqual(c.client(new_leader).get("via-follower"), b"1")
+        c.start(leader)
+        # A certificate from another CA: the others refuse it and say why.
+        victim = (new_leader + 1) % c.n
+        c.kill(victim)
+        other = lockq_cluster.dev_certs(os.path.join(c.dir, "other-ca"))
+        c.start(victim, certs=other)
+        others = [i for i in range(c.n) if i != victim]
+        wait_until(lambda: any("certificate verify failed" in self.log(i) or "unknown ca" in self.log(i)
+                               for i in others + [victim]), "a refused TLS handshake is logged")
+        for _ in range(3):
+            try:
+                c.client(victim, 5).set("from-foreign", "1")
+                self.fail("a node with a foreign certificate forwarded a write")
+            except ResponseError as e:
+                self.assertTrue(is_tryagain(e), str(e))
+            except (ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.3)
+        c.kill(victim)
+        c.start(victim)
+        def caught_up():
+            try:
+                return c.client(victim, 5).get("via-follower") == b"1"
+            except Exception:
+                return False
+        wait_until(caught_up, "the node rejoins with the cluster's certificates")
 
 
 if __name__ == "__main__":

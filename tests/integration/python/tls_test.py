@@ -33,15 +33,12 @@ import lockq_cluster
 from lockq_cluster import Cluster, free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEV_CERTS = os.path.join(HERE, "..", "..", "..", "scripts", "dev-certs")
 LOCKQ = None  # set from --lockq
 RUN_TIMEOUT_S = 30
 
 
 def make_certs(root, name):
-    d = os.path.join(root, name)
-    subprocess.run([DEV_CERTS, d], check=True, stdout=subprocess.DEVNULL, timeout=60)
-    return d
+    return lockq_cluster.dev_certs(os.path.join(root, name))
 
 
 def tls_client(port, ca, cert=None, key=None, check_hostname=True, timeout=10):

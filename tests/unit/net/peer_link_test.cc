@@ -5,7 +5,10 @@
 
 #include "net/peer_link.h"
 
+#include <poll.h>
+
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -14,6 +17,9 @@
 #include <functional>
 #include <optional>
 #include <string>
+
+#include "testlib/dev_certs.h"
+#include "net/tls.h"
 
 namespace lockq::net {
 namespace {
@@ -188,6 +194,79 @@ TEST_F(PeerLinkTest, ABadAddressFailsOnALaterTurn) {
   EXPECT_FALSE(called);
   RunUntil([&] { return called; });
   EXPECT_TRUE(called);
+}
+
+std::shared_ptr<TlsContext> PeerTls(const std::string& ca_name, const std::string& node, bool server) {
+  auto dir = lockq::testing::DevCerts(ca_name);
+  TlsContextConfig c;
+  c.cert_file = (dir / (node + ".crt")).string();
+  c.key_file = (dir / (node + ".key")).string();
+  c.ca_file = (dir / "ca.crt").string();
+  c.server = server;
+  c.verify = TlsContextConfig::Verify::kRequired;
+  auto ctx = TlsContext::Load(c);
+  EXPECT_TRUE(ctx.ok()) << ctx.status().ToString();
+  return ctx.ok() ? ctx.value() : nullptr;
+}
+
+TEST_F(PeerLinkTest, PeerTlsPumpsBothWaysAndRefusesAForeignCa) {
+  int port = FreePort();
+  PeerEndpoint& a = Make(a_, 1, port, "s3cret");
+  PeerEndpoint& b = Make(b_, 2, FreePort(), "s3cret");
+  a.SetTls(PeerTls("peer", "node1", true), PeerTls("peer", "node1", false));
+  b.SetTls(PeerTls("peer", "node2", true), PeerTls("peer", "node2", false));
+  ASSERT_TRUE(a.Listen().ok());
+  std::optional<PeerLink> accepted, dialed;
+  a.SetHandler(PeerChannel::kRaft, [&](PeerLink l) { accepted = std::move(l); });
+  b.Dial("127.0.0.1:" + std::to_string(port), PeerChannel::kRaft, [&](Status st, PeerLink l) {
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    dialed = std::move(l);
+  });
+  RunUntil([&] { return accepted && dialed; });
+  ASSERT_TRUE(accepted && dialed);
+  // 3 MB each way through the pumps (more than any one buffer), with the
+  // loop running while the test thread writes and reads non-blocking.
+  const std::string payload(3 << 20, 'x');
+  for (int from_dialer = 0; from_dialer < 2; from_dialer++) {
+    int wfd = from_dialer ? dialed->fd : accepted->fd;
+    int rfd = from_dialer ? accepted->fd : dialed->fd;
+    fcntl(wfd, F_SETFL, O_NONBLOCK);
+    fcntl(rfd, F_SETFL, O_NONBLOCK);
+    size_t sent = 0, got = 0;
+    char buf[65536];
+    for (int i = 0; i < 200000 && got < payload.size(); i++) {
+      if (sent < payload.size()) {
+        ssize_t n = write(wfd, payload.data() + sent, payload.size() - sent);
+        if (n > 0) sent += static_cast<size_t>(n);
+      }
+      ssize_t n = read(rfd, buf, sizeof(buf));
+      if (n > 0) got += static_cast<size_t>(n);
+      uv_run(&loop_, UV_RUN_NOWAIT);
+      if (n <= 0) poll(nullptr, 0, 1);
+    }
+    EXPECT_EQ(got, payload.size()) << (from_dialer ? "dialer -> acceptor" : "acceptor -> dialer");
+  }
+  // The receiver closing its end closes the link: the other end sees EOF.
+  close(dialed->fd);
+  char c;
+  ssize_t n = 1;
+  for (int i = 0; i < 2000 && n != 0; i++) {
+    uv_run(&loop_, UV_RUN_NOWAIT);
+    n = read(accepted->fd, &c, 1);
+    if (n < 0) poll(nullptr, 0, 1);
+  }
+  EXPECT_EQ(n, 0);
+  close(accepted->fd);
+
+  // A node whose certificate chains to another CA is refused.
+  PeerEndpoint& c2 = *b_;
+  c2.SetTls(PeerTls("foreign", "node2", true), PeerTls("foreign", "node2", false));
+  std::optional<Status> result;
+  c2.Dial("127.0.0.1:" + std::to_string(port), PeerChannel::kRaft, [&](Status st, PeerLink) { result = st; });
+  RunUntil([&] { return result.has_value(); });
+  ASSERT_TRUE(result);
+  EXPECT_FALSE(result->ok());
+  EXPECT_NE(result->ToString().find("TLS"), std::string::npos) << result->ToString();
 }
 
 }  // namespace
