@@ -436,6 +436,50 @@ TEST_F(StreamConnTest, TlsSessionSeesPlaintextBothWays) {
   EXPECT_TRUE(tls_errors_.empty());
 }
 
+// Both ends StreamConnections: the client role (a client context, the
+// server's name checked) is what a node's outgoing links use.
+TEST_F(StreamConnTest, TlsClientStreamConnectionTalksToATlsServerOne) {
+  Open(TlsOptions());
+  StreamConnection::Options co;
+  co.tls = Context(/*server=*/false);
+  co.tls_server_name = "127.0.0.1";
+  std::vector<std::string> client_errors;
+  co.on_tls_error = [&](const std::string&, const std::string& e) { client_errors.push_back(e); };
+  auto client = std::make_shared<StreamConnection>(&loop_, nullptr, co);
+  ASSERT_EQ(uv_tcp_open(client->tcp(), client_), 0);
+  client_ = -1;  // owned by the connection now
+  LineSession client_session;
+  client_session.conn = client.get();
+  client->Start(&client_session);
+  client->WriteNow("hello\n");  // held until the handshake is done
+  ASSERT_TRUE(RunUntil([&] { return session_.slots.size() == 1; }));
+  EXPECT_EQ(session_.lines, (std::vector<std::string>{"hello"}));
+  EXPECT_EQ(conn_->tls()->PeerCommonName(), "");  // no client certificate
+  EXPECT_EQ(client->tls()->PeerCommonName(), "localhost");
+  conn_->Fill(session_.slots[0], std::string("world\n"));
+  ASSERT_TRUE(RunUntil([&] { return client_session.lines.size() == 1; }));
+  EXPECT_EQ(client_session.lines[0], "world");
+  EXPECT_TRUE(client_errors.empty());
+  EXPECT_TRUE(tls_errors_.empty());
+  client->CloseNow();
+  ASSERT_TRUE(RunUntil([&] { return client_session.closed && session_.closed; }));
+}
+
+// The max-clients refusal writes an error and closes after write: on TLS
+// before the handshake nothing can reach the peer, so it closes at once
+// instead of holding the socket until close_timeout_ms.
+TEST_F(StreamConnTest, CloseAfterWriteBeforeTheTlsHandshakeClosesAtOnce) {
+  StreamConnection::Options o = TlsOptions();
+  o.close_timeout_ms = 60000;
+  Open(o);
+  conn_->Fill(conn_->ReserveSlot(), std::string("-ERR max number of clients reached\r\n"));
+  conn_->CloseAfterWrite();
+  ASSERT_TRUE(RunUntil([&] { return session_.closed; }));
+  std::string got;
+  EXPECT_FALSE(ClientRead(&got));
+  EXPECT_EQ(got, "");  // no plaintext on a TLS port
+}
+
 TEST_F(StreamConnTest, PlainTextOnATlsConnectionIsClosedAndReported) {
   Open(TlsOptions());
   ClientSend("PING\r\n");
