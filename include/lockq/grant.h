@@ -71,6 +71,11 @@ Result<Grant> ParseGrant(std::string_view grant, std::string* mac_hex = nullptr)
 // compared with the cluster's clock, so allow for skew (docs/locks.md).
 Result<Grant> VerifyGrant(std::string_view grant, const GrantKeys& keys, uint64_t now_ms);
 
+// kGrantKeyBytes fresh random bytes (OpenSSL's RAND_bytes): what lockqd
+// proposes for LOCK.SIGNKEY ROTATE/ADD without KEY. IoError when the
+// system's random source fails.
+Result<std::string> NewGrantKeySecret();
+
 // The keys file (what LOCK.SIGNKEY EXPORT returns):
 //   lockq-grant-keys v1
 //   <key id> <64 hex digits>        one line per key, ids ascending

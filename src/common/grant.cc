@@ -5,6 +5,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 
 #include <array>
 #include <vector>
@@ -169,6 +170,14 @@ Result<Grant> VerifyGrant(std::string_view grant, const GrantKeys& keys, uint64_
                                       " ms, now " + std::to_string(now_ms));
   }
   return g;
+}
+
+Result<std::string> NewGrantKeySecret() {
+  std::string secret(kGrantKeyBytes, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(secret.data()), static_cast<int>(secret.size())) != 1) {
+    return Status::IoError("RAND_bytes failed: no random bytes for a signing key");
+  }
+  return secret;
 }
 
 std::string FormatGrantKeys(const GrantKeys& keys) {
