@@ -51,6 +51,21 @@ std::optional<Reply> ParseToken(std::string_view arg, uint64_t* token) {
   return std::nullopt;
 }
 
+// nullopt when `token` is a live holder of `name`; else the error, NOTOWNER
+// or STALETOKEN (docs/locks.md "LOCK.RELEASE / LOCK.RENEW").
+std::optional<Reply> RequireHolder(const LockTable& locks, std::string_view name, uint64_t token,
+                                   uint64_t now_ms) {
+  switch (locks.Check(name, token, now_ms)) {
+    case LockCheck::kHolder:
+      return std::nullopt;
+    case LockCheck::kStale:
+      return Err(errors::kStaleToken);
+    case LockCheck::kNotOwner:
+      break;
+  }
+  return Err(errors::kNotOwner);
+}
+
 }  // namespace
 
 // ---- shared with elect_family.cc ------------------------------------------------
@@ -135,16 +150,9 @@ Reply RunAcquire(CommandContext& ctx, std::string_view name, std::string_view co
 Reply RunRelease(CommandContext& ctx, std::string_view name, std::string_view token_arg) {
   uint64_t token;
   if (auto err = ParseToken(token_arg, &token)) return *err;
-  switch (ctx.state.locks.Check(name, token, ctx.now_ms)) {
-    case LockCheck::kHolder:
-      ctx.state.locks.Release(name, token, ctx.now_ms, &ctx.state.events);
-      return Reply::Int(1);
-    case LockCheck::kStale:
-      return Err(errors::kStaleToken);
-    case LockCheck::kNotOwner:
-      break;
-  }
-  return Err(errors::kNotOwner);
+  if (auto err = RequireHolder(ctx.state.locks, name, token, ctx.now_ms)) return *err;
+  ctx.state.locks.Release(name, token, ctx.now_ms, &ctx.state.events);
+  return Reply::Int(1);
 }
 
 Reply HolderInfo(const LockTable& locks, uint64_t token, const LockHolder& h, uint64_t now_ms) {
@@ -222,14 +230,7 @@ Reply RenewCommand(CommandContext& ctx) {
   uint64_t token, lease_ms = 0;
   if (auto err = ParseRenew(ctx.argv, &token, &lease_ms)) return *err;
   LockTable& locks = ctx.state.locks;
-  switch (locks.Check(ctx.argv[1], token, ctx.now_ms)) {
-    case LockCheck::kHolder:
-      break;
-    case LockCheck::kStale:
-      return Err(errors::kStaleToken);
-    case LockCheck::kNotOwner:
-      return Err(errors::kNotOwner);
-  }
+  if (auto err = RequireHolder(locks, ctx.argv[1], token, ctx.now_ms)) return *err;
   const LockHolder& h = locks.Find(ctx.argv[1])->holders.at(token);
   if (h.session != 0) return Err(errors::kLockHeldBySession);
   if (lease_ms == 0) lease_ms = h.lease_ms;
@@ -248,15 +249,8 @@ Reply RenewCommand(CommandContext& ctx) {
 Reply SignCommand(CommandContext& ctx) {
   uint64_t token;
   if (auto err = ParseToken(ctx.argv[2], &token)) return *err;
-  LockTable& locks = ctx.state.locks;
-  switch (locks.Check(ctx.argv[1], token, ctx.now_ms)) {
-    case LockCheck::kHolder:
-      break;
-    case LockCheck::kStale:
-      return Err(errors::kStaleToken);
-    case LockCheck::kNotOwner:
-      return Err(errors::kNotOwner);
-  }
+  const LockTable& locks = ctx.state.locks;
+  if (auto err = RequireHolder(locks, ctx.argv[1], token, ctx.now_ms)) return *err;
   std::optional<std::string> grant = locks.SignedGrant(ctx.argv[1], token);
   if (!grant) return Err(errors::kNoSigningKey);
   return Reply::Bulk(std::move(*grant));

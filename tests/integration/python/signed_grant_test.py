@@ -284,4 +284,4 @@ if __name__ == "__main__":
     args, rest = parser.parse_known_args()
     LOCKQ = os.path.abspath(args.lockq)
     sys.argv = [sys.argv[0]] + rest
-    lockq_cluster.main(__doc__)
+    lockq_cluster.main()

@@ -9,6 +9,7 @@
 #include "common/hex.h"
 #include "lock_test_util.h"
 #include "lockq/grant.h"
+#include "sm/locks.h"
 #include "sm/state_machine.h"
 
 namespace lockq::sm {
