@@ -40,7 +40,12 @@ class LockCore;
 
 struct LockOptions {
   std::shared_ptr<Session> session;  // default: Session::Default(client)
-  std::string owner;                 // shown by LOCK.INFO / `lockq lock info`
+  std::string owner;                 // shown by LOCK.INFO / `lockq lock info`; the grant's holder
+  // Acquire with SIGNED: each grant comes with a signed grant string
+  // (lockq/grant.h, LockBase::grant()) that a storage service can check
+  // offline with lockq::VerifyGrant. The cluster needs a signing key
+  // (LOCK.SIGNKEY ROTATE), else acquiring fails with a server error.
+  bool signed_grant = false;
   // Called (on a library thread) when a held grant is lost other than by
   // unlock(): its session ended or the cluster released it.
   std::function<void(const std::string& name, uint64_t token)> on_lost;
@@ -66,6 +71,14 @@ class LockBase {
   Clock::time_point guaranteed_until() const;
   // The error of the last unlock() that failed, Ok otherwise.
   Status last_error() const;
+  // With LockOptions::signed_grant: the signed grant of the current hold
+  // ("" when not held or not signed). Its lease end is the hold's end at
+  // the grant; a hold through a session lives on with keepalives, so ask
+  // for a fresh one with RefreshGrant() when a verifier finds it expired.
+  std::string grant() const;
+  // A fresh signed grant for the current hold (LOCK.SIGN), also kept as
+  // grant(). Works without signed_grant too.
+  Result<std::string> RefreshGrant();
 
  protected:
   LockBase(Client& client, std::string name, LockOptions options);

@@ -19,6 +19,7 @@ struct LockCli {
   std::string ttl = "30s";
   std::string wait;  // "" = wait without limit
   bool shared = false;
+  bool signed_grant = false;
   std::string owner;
   std::vector<std::string> command;
   std::string match = "*";
@@ -37,7 +38,7 @@ int RunCommand(const Globals& g, const LockCli& a) {
     return kExitUsage;
   }
   LockRunArgs args{.name = a.name, .shared = a.shared, .owner = a.owner.empty() ? DefaultOwner() : a.owner,
-                   .command = a.command};
+                   .signed_grant = a.signed_grant, .command = a.command};
   auto ttl = ParseDuration(a.ttl);
   if (!ttl.ok()) return Fail("--ttl: " + ttl.status().message());
   args.ttl = *ttl;
@@ -107,13 +108,17 @@ void AddLockCommands(CLI::App& app, Globals& g) {
   lock->add_option("--wait", a->wait, "Give up after this long (0: try once); default: wait without limit");
   lock->add_flag("--shared", a->shared, "Take a shared (read) lock");
   lock->add_option("--owner", a->owner, "Owner tag shown by 'lockq lock info' (default HOST:PID)");
+  lock->add_flag("--signed", a->signed_grant, "Acquire SIGNED: the command gets the signed grant in LOCKQ_GRANT");
   lock->footer(
-      "The command gets LOCKQ_FENCING_TOKEN and LOCKQ_LOCK_NAME in its environment. lockq exits with the\n"
+      "The command gets LOCKQ_FENCING_TOKEN and LOCKQ_LOCK_NAME (and LOCKQ_GRANT with --signed) in its\n"
+      "environment. lockq exits with the\n"
       "command's status (128+N if killed by signal N); 1 if the lock was not acquired or was lost.\n"
       "SIGINT/SIGTERM/SIGHUP/SIGQUIT are forwarded to the command, then the lock is released.");
   lock->callback([&g, a, lock] {
     if (lock->get_subcommands().empty()) g.action = [&g, a] { return RunCommand(g, *a); };
   });
+
+  AddLockGrantCommands(*lock, g);
 
   auto* ls = lock->add_subcommand("ls", "List held locks (LOCK.LIST) with mode, holders and waiters");
   ls->add_option("--match", a->match, "Glob pattern on lock names")->capture_default_str();

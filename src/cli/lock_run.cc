@@ -54,16 +54,21 @@ int ExitCodeOf(int wstatus) {
   return kExitError;
 }
 
-// The caller's environment with the two lock variables set (replaced if present).
-std::vector<std::string> CommandEnv(const std::string& name, uint64_t token) {
+// The caller's environment with the lock variables set (replaced if
+// present); LOCKQ_GRANT only with --signed.
+std::vector<std::string> CommandEnv(const std::string& name, uint64_t token, const std::string& grant) {
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; e++) {
     std::string_view kv(*e);
-    if (kv.starts_with("LOCKQ_FENCING_TOKEN=") || kv.starts_with("LOCKQ_LOCK_NAME=")) continue;
+    if (kv.starts_with("LOCKQ_FENCING_TOKEN=") || kv.starts_with("LOCKQ_LOCK_NAME=") ||
+        kv.starts_with("LOCKQ_GRANT=")) {
+      continue;
+    }
     env.emplace_back(kv);
   }
   env.push_back("LOCKQ_FENCING_TOKEN=" + std::to_string(token));
   env.push_back("LOCKQ_LOCK_NAME=" + name);
+  if (!grant.empty()) env.push_back("LOCKQ_GRANT=" + grant);
   return env;
 }
 
@@ -180,7 +185,7 @@ int RunLocked(const Globals& g, const LockRunArgs& args) {
   if (!session.ok()) return Fail("cannot open a session: " + session.status().message());
   std::atomic<bool> lost{false};
   (*session)->OnLost([&lost] { lost = true; });
-  LockOptions options{.session = *session, .owner = args.owner,
+  LockOptions options{.session = *session, .owner = args.owner, .signed_grant = args.signed_grant,
                       .on_lost = [&lost](const std::string&, uint64_t) { lost = true; }};
   SharedMutex lock(*client, args.name, options);
 
@@ -195,7 +200,7 @@ int RunLocked(const Globals& g, const LockRunArgs& args) {
 
   uint64_t token = lock.fencing_token();
   int err = 0;
-  pid_t pid = Spawn(args.command, CommandEnv(args.name, token), &err);
+  pid_t pid = Spawn(args.command, CommandEnv(args.name, token, lock.grant()), &err);
   if (pid < 0) {
     args.shared ? lock.unlock_shared() : lock.unlock();
     (void)(*session)->Close();

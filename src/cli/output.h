@@ -86,6 +86,8 @@ Result<nlohmann::json> ListWithInfo(Client& client, const std::string& list_cmd,
 
 // Command families (one file each); each adds its subcommands to `app`.
 void AddLockCommands(CLI::App& app, Globals& g);
+// `lockq lock verify` and `lockq lock keys` (lock_grant_cmd.cc), under `lock`.
+void AddLockGrantCommands(CLI::App& lock, Globals& g);
 void AddQueueCommands(CLI::App& app, Globals& g);
 void AddClusterCommands(CLI::App& app, Globals& g);
 void AddBenchCommand(CLI::App& app, Globals& g);

@@ -49,7 +49,8 @@ Result<bool> LockCore::Acquire(std::vector<std::string> argv, std::optional<mill
     auto r = client_->BlockingCall(attempt, slice ? std::min(kForever, *slice + opts.call_timeout) : opts.call_timeout);
     Status s = ReplyStatus(r);
     if (s.ok() && r->kind == Reply::Kind::kArray && !r->elems.empty()) {
-      Granted(*session, static_cast<uint64_t>(r->elems[0].integer));
+      // SIGNED grants carry a third element, the signed grant string.
+      Granted(*session, static_cast<uint64_t>(r->elems[0].integer), r->elems.size() >= 3 ? r->elems[2].str : "");
       return true;
     }
     bool unknown = MaybeApplied(s);
@@ -61,6 +62,8 @@ Result<bool> LockCore::Acquire(std::vector<std::string> argv, std::optional<mill
     if (ghost_possible) {
       if (auto token = FindAdoptable(*session)) {
         Granted(*session, *token);
+        // An adopted grant's reply was lost, and its signature with it.
+        if (options_.signed_grant) (void)RefreshGrant();
         return true;
       }
     }
@@ -82,11 +85,12 @@ std::optional<uint64_t> LockCore::FindAdoptable(const std::shared_ptr<Session>& 
   return std::nullopt;
 }
 
-void LockCore::Granted(const std::shared_ptr<Session>& session, uint64_t token) {
+void LockCore::Granted(const std::shared_ptr<Session>& session, uint64_t token, std::string grant) {
   {
     std::lock_guard g(mu_);
     session_ = session;
     token_ = token;
+    grant_ = std::move(grant);
     lost_ = false;
   }
   std::weak_ptr<LockCore> weak = weak_from_this();
@@ -113,6 +117,7 @@ Status LockCore::Release() {
     was_lost = lost_;
     session = session_;
     token_ = 0;
+    grant_.clear();
     lost_ = false;
     session_.reset();
   }
@@ -154,6 +159,22 @@ LockCore::Clock::time_point LockCore::guaranteed_until() const {
   std::lock_guard g(mu_);
   if (token_ == 0 || lost_ || !session_) return Clock::time_point::min();
   return session_->guaranteed_until();
+}
+
+std::string LockCore::grant() const {
+  std::lock_guard g(mu_);
+  return grant_;
+}
+
+Result<std::string> LockCore::RefreshGrant() {
+  uint64_t token = this->token();
+  if (token == 0) return Status::FailedPrecondition("'" + lock + "' is not held by this object");
+  auto r = client_->Call({"LOCK.SIGN", lock, std::to_string(token)}, CallOptions{.idempotent = true});
+  if (!r.ok()) return r.status();
+  if (r->kind != Reply::Kind::kBulk) return Status::Internal("LOCK.SIGN: unexpected reply");
+  std::lock_guard g(mu_);
+  if (token_ == token) grant_ = r->str;
+  return r->str;
 }
 
 Status LockCore::last_error() const {

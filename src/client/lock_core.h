@@ -35,10 +35,12 @@ class LockCore : public std::enable_shared_from_this<LockCore> {
   Clock::time_point guaranteed_until() const;
   Status last_error() const;
   void set_last_error(Status s);
+  std::string grant() const;
+  Result<std::string> RefreshGrant();  // LOCK.SIGN for the current token
 
  private:
   std::optional<uint64_t> FindAdoptable(const std::shared_ptr<Session>& session);
-  void Granted(const std::shared_ptr<Session>& session, uint64_t token);
+  void Granted(const std::shared_ptr<Session>& session, uint64_t token, std::string grant = "");
 
   std::shared_ptr<ClientState> client_;
   Client& handle_;
@@ -46,6 +48,7 @@ class LockCore : public std::enable_shared_from_this<LockCore> {
   mutable std::mutex mu_;
   std::shared_ptr<Session> session_;  // of the grant held now
   uint64_t token_ = 0;
+  std::string grant_;  // signed grant of token_, "" when none
   bool lost_ = false;
   Status last_error_;
   bool had_unknown_ = false;  // an acquire had an unknown outcome since the last release

@@ -23,11 +23,14 @@ bool LockBase::lost() const { return core_->lost(); }
 uint64_t LockBase::fencing_token() const { return core_->token(); }
 LockBase::Clock::time_point LockBase::guaranteed_until() const { return core_->guaranteed_until(); }
 Status LockBase::last_error() const { return core_->last_error(); }
+std::string LockBase::grant() const { return core_->grant(); }
+Result<std::string> LockBase::RefreshGrant() { return core_->RefreshGrant(); }
 
 Result<bool> LockBase::Acquire(std::optional<milliseconds> wait, const std::vector<std::string>& mode) {
   std::vector<std::string> argv = {"LOCK.ACQUIRE", core_->lock};
   argv.insert(argv.end(), mode.begin(), mode.end());
   if (!core_->options().owner.empty()) argv.insert(argv.end(), {"OWNER", core_->options().owner});
+  if (core_->options().signed_grant) argv.push_back("SIGNED");
   return core_->Acquire(std::move(argv), wait);
 }
 

@@ -29,6 +29,7 @@ const Table& GetTable() {
     AddInternalFamily(&t->rows);
     AddScriptFamily(&t->rows);
     AddLockFamily(&t->rows);
+    AddSignKeyFamily(&t->rows);
     AddSessionFamily(&t->rows);
     AddElectFamily(&t->rows);
     AddQueueFamily(&t->rows);

@@ -65,6 +65,7 @@ void AddExpireFamily(std::vector<CommandDef>* table);
 void AddInternalFamily(std::vector<CommandDef>* table);
 void AddScriptFamily(std::vector<CommandDef>* table);
 void AddLockFamily(std::vector<CommandDef>* table);
+void AddSignKeyFamily(std::vector<CommandDef>* table);
 void AddSessionFamily(std::vector<CommandDef>* table);
 void AddElectFamily(std::vector<CommandDef>* table);
 void AddQueueFamily(std::vector<CommandDef>* table);

@@ -48,6 +48,16 @@ inline constexpr std::string_view kPermitsMismatch =
 inline constexpr std::string_view kPermitsRange = "ERR permits must be between 1 and 1000000";
 inline constexpr std::string_view kLockHeldBySession =
     "ERR lock is held through a session; renew it with SESSION.KEEPALIVE";
+// Signed grants (signkey_family.cc, LOCK.ACQUIRE ... SIGNED).
+inline constexpr std::string_view kNoSigningKey =
+    "ERR no grant signing key; create one with LOCK.SIGNKEY ROTATE";
+inline constexpr std::string_view kSignKeyMissing =
+    "ERR LOCK.SIGNKEY needs KEY <64 hex digits> (lockqd adds a random one)";
+inline constexpr std::string_view kSignKeyBad = "ERR KEY must be 64 hex digits (32 bytes)";
+inline constexpr std::string_view kSignKeyUnknown = "ERR no such signing key";
+inline constexpr std::string_view kSignKeyIsSigning =
+    "ERR the key is signing; ROTATE to a new key or RETIRE it first";
+inline constexpr std::string_view kTooManySignKeys = "ERR too many signing keys (16); REMOVE old ones";
 // Sessions (session_family.cc). NOSESSION is lockq's own code.
 inline constexpr std::string_view kNoSession = "NOSESSION no such session (closed or expired)";
 inline constexpr std::string_view kNoSessionWhileWaiting =

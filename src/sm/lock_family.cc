@@ -1,9 +1,11 @@
 // Native lock commands (docs/locks.md):
 //
 //   LOCK.ACQUIRE name [SHARED | SEMAPHORE permits] [TTL ms | SESSION id]
-//                [WAIT ms] [OWNER tag]       -> [token, guaranteed_ms] | nil
+//                [WAIT ms] [OWNER tag] [SIGNED]
+//                                            -> [token, guaranteed_ms(, grant)] | nil
 //   LOCK.RELEASE name token                  -> 1 | NOTOWNER | STALETOKEN
 //   LOCK.RENEW   name token [TTL ms]         -> guaranteed_ms | NOTOWNER | STALETOKEN
+//   LOCK.SIGN    name token                  -> grant (a fresh signed grant)
 //   LOCK.INFO    name                        -> map
 //   LOCK.LIST    [MATCH pattern]             -> names of held locks
 //
@@ -47,6 +49,21 @@ std::optional<uint64_t> Deadline(uint64_t now_ms, uint64_t ms) {
 std::optional<Reply> ParseToken(std::string_view arg, uint64_t* token) {
   if (!ParseUint64(arg, token)) return Err(errors::kNotInteger);
   return std::nullopt;
+}
+
+// nullopt when `token` is a live holder of `name`; else the error, NOTOWNER
+// or STALETOKEN (docs/locks.md "LOCK.RELEASE / LOCK.RENEW").
+std::optional<Reply> RequireHolder(const LockTable& locks, std::string_view name, uint64_t token,
+                                   uint64_t now_ms) {
+  switch (locks.Check(name, token, now_ms)) {
+    case LockCheck::kHolder:
+      return std::nullopt;
+    case LockCheck::kStale:
+      return Err(errors::kStaleToken);
+    case LockCheck::kNotOwner:
+      break;
+  }
+  return Err(errors::kNotOwner);
 }
 
 }  // namespace
@@ -102,12 +119,16 @@ Reply RunAcquire(CommandContext& ctx, std::string_view name, std::string_view co
       wait_deadline = *d;
     }
   }
+  if (a.sign && ctx.state.locks.sign_keys().signing_id() == 0) return Err(errors::kNoSigningKey);
   LockRequest req{a.mode, a.permits, std::string(a.owner), a.session != 0 ? 0 : a.lease_ms,
-                  a.session, ctx.client};
+                  a.session, ctx.client, a.sign};
   AcquireResult r = ctx.state.locks.Acquire(name, req, a.wait, wait_deadline, ctx.now_ms,
                                             &ctx.state.events);
   switch (r.outcome) {
     case AcquireOutcome::kGranted:
+      if (a.sign) {
+        return SignedGrantReply(r.token, r.guaranteed_ms, *ctx.state.locks.SignedGrant(name, r.token));
+      }
       return GrantReply(r.token, r.guaranteed_ms);
     case AcquireOutcome::kQueued:
       return Reply::Deferred();
@@ -129,16 +150,9 @@ Reply RunAcquire(CommandContext& ctx, std::string_view name, std::string_view co
 Reply RunRelease(CommandContext& ctx, std::string_view name, std::string_view token_arg) {
   uint64_t token;
   if (auto err = ParseToken(token_arg, &token)) return *err;
-  switch (ctx.state.locks.Check(name, token, ctx.now_ms)) {
-    case LockCheck::kHolder:
-      ctx.state.locks.Release(name, token, ctx.now_ms, &ctx.state.events);
-      return Reply::Int(1);
-    case LockCheck::kStale:
-      return Err(errors::kStaleToken);
-    case LockCheck::kNotOwner:
-      break;
-  }
-  return Err(errors::kNotOwner);
+  if (auto err = RequireHolder(ctx.state.locks, name, token, ctx.now_ms)) return *err;
+  ctx.state.locks.Release(name, token, ctx.now_ms, &ctx.state.events);
+  return Reply::Int(1);
 }
 
 Reply HolderInfo(const LockTable& locks, uint64_t token, const LockHolder& h, uint64_t now_ms) {
@@ -161,7 +175,9 @@ std::optional<Reply> ParseAcquire(const Argv& argv, AcquireArgs* a) {
     bool matched;
     if (auto err = ParseHoldOption(argv, &j, "lock.acquire", a, &matched)) return err;
     if (matched) continue;
-    if (EqualsIgnoreCase(opt, "SHARED") && !mode_set) {
+    if (EqualsIgnoreCase(opt, "SIGNED")) {
+      a->sign = true;
+    } else if (EqualsIgnoreCase(opt, "SHARED") && !mode_set) {
       a->mode = LockMode::kShared;
       mode_set = true;
     } else if (EqualsIgnoreCase(opt, "SEMAPHORE") && !mode_set && j + 1 < argv.size()) {
@@ -214,14 +230,7 @@ Reply RenewCommand(CommandContext& ctx) {
   uint64_t token, lease_ms = 0;
   if (auto err = ParseRenew(ctx.argv, &token, &lease_ms)) return *err;
   LockTable& locks = ctx.state.locks;
-  switch (locks.Check(ctx.argv[1], token, ctx.now_ms)) {
-    case LockCheck::kHolder:
-      break;
-    case LockCheck::kStale:
-      return Err(errors::kStaleToken);
-    case LockCheck::kNotOwner:
-      return Err(errors::kNotOwner);
-  }
+  if (auto err = RequireHolder(locks, ctx.argv[1], token, ctx.now_ms)) return *err;
   const LockHolder& h = locks.Find(ctx.argv[1])->holders.at(token);
   if (h.session != 0) return Err(errors::kLockHeldBySession);
   if (lease_ms == 0) lease_ms = h.lease_ms;
@@ -229,6 +238,22 @@ Reply RenewCommand(CommandContext& ctx) {
   if (!deadline) return Reply::Error(errors::InvalidExpireTime("lock.renew"));
   locks.Renew(ctx.argv[1], token, lease_ms, *deadline);
   return I(lease_ms);
+}
+
+// ---- LOCK.SIGN ----------------------------------------------------------------
+
+// A fresh signed grant for a live holder: after LOCK.RENEW or
+// SESSION.KEEPALIVE moved the hold's end, or for a grant acquired unsigned.
+// Signing changes nothing, so it is a read (still through the log: the
+// holder check is linearizable).
+Reply SignCommand(CommandContext& ctx) {
+  uint64_t token;
+  if (auto err = ParseToken(ctx.argv[2], &token)) return *err;
+  const LockTable& locks = ctx.state.locks;
+  if (auto err = RequireHolder(locks, ctx.argv[1], token, ctx.now_ms)) return *err;
+  std::optional<std::string> grant = locks.SignedGrant(ctx.argv[1], token);
+  if (!grant) return Err(errors::kNoSigningKey);
+  return Reply::Bulk(std::move(*grant));
 }
 
 // ---- LOCK.INFO / LOCK.LIST ----------------------------------------------------
@@ -309,6 +334,7 @@ void AddLockFamily(std::vector<CommandDef>* t) {
       {{"LOCK.ACQUIRE", -2, kW | kCmdClientRef, 1, 1, 1}, AcquireCommand, ValidateAcquire},
       {{"LOCK.RELEASE", 3, kW, 1, 1, 1}, ReleaseCommand, ValidateRelease},
       {{"LOCK.RENEW", -3, kW, 1, 1, 1}, RenewCommand, ValidateRenew},
+      {{"LOCK.SIGN", 3, kR, 1, 1, 1}, SignCommand, ValidateRelease},
       {{"LOCK.INFO", 2, kR, 1, 1, 1}, InfoCommand, nullptr},
       {{"LOCK.LIST", -1, kCmdReadOnly, 0, 0, 0}, ListCommand, ValidateList},
   });

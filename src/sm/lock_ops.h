@@ -22,6 +22,7 @@ struct AcquireArgs {
   bool wait = false;
   uint64_t wait_ms = 0;  // with wait: 0 waits without limit
   std::string_view owner;
+  bool sign = false;  // SIGNED: the grant reply carries a signed grant (LOCK.ACQUIRE only)
 };
 
 // Parses one of `TTL ms`, `SESSION id`, `WAIT ms`, `OWNER tag` at argv[*j]
@@ -31,7 +32,8 @@ std::optional<Reply> ParseHoldOption(const Argv& argv, size_t* j, std::string_vi
                                      AcquireArgs* a, bool* matched);
 
 // Grants, queues (Reply::Deferred(); the answer comes as an Event) or
-// refuses; a grant replies [token, guaranteed_ms].
+// refuses; a grant replies [token, guaranteed_ms], or with a.sign
+// [token, guaranteed_ms, grant] (refused when no key signs).
 Reply RunAcquire(CommandContext& ctx, std::string_view name, std::string_view command,
                  const AcquireArgs& a);
 

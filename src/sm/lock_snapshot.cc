@@ -54,15 +54,17 @@ Status DecodeHolder(ByteReader* r, uint8_t version, const LockTable& locks, Lock
   return Status::Ok();
 }
 
-Status DecodeWaiter(ByteReader* r, const LockTable& locks, std::set<ClientRef>* clients,
+Status DecodeWaiter(ByteReader* r, uint8_t version, const LockTable& locks, std::set<ClientRef>* clients,
                     LockRecord* rec) {
   LockWaiter w;
-  uint8_t mode;
+  uint8_t mode, sign = 0;
   if (!r->GetU8(&mode) || !r->GetU64(&w.req.permits) || !r->GetString(&w.req.owner, kLockOwnerMax) ||
       !r->GetU64(&w.req.lease_ms) || !r->GetU64(&w.req.session) || !GetClientRef(r, &w.req.client) ||
-      !r->GetU64(&w.since_ms) || !r->GetU64(&w.wait_deadline_ms)) {
+      !r->GetU64(&w.since_ms) || !r->GetU64(&w.wait_deadline_ms) || (version >= 6 && !r->GetU8(&sign))) {
     return Bad("truncated lock waiter");
   }
+  if (sign > 1) return Bad("bad lock waiter");
+  w.req.sign = sign == 1;
   if (!ValidMode(mode, w.req.permits) || w.req.client.empty() || !clients->insert(w.req.client).second ||
       w.wait_deadline_ms > kMaxDeadline ||
       (w.req.session != 0 && (locks.FindSession(w.req.session) == nullptr || w.req.lease_ms != 0))) {
@@ -72,6 +74,33 @@ Status DecodeWaiter(ByteReader* r, const LockTable& locks, std::set<ClientRef>* 
   }
   w.req.mode = static_cast<LockMode>(mode);
   rec->waiters.push_back(std::move(w));
+  return Status::Ok();
+}
+
+// Version 6: ids ascending, none above last_id, at most one signing.
+Status DecodeSignKeys(ByteReader* r, SignKeys* keys) {
+  uint64_t last_id, n;
+  if (!r->GetU64(&last_id) || !r->GetVarint(&n) || n > kSignKeysMax) return Bad("bad signing keys");
+  keys->SetLastIdForRestore(last_id);
+  uint64_t prev = 0;
+  bool signing = false;
+  for (uint64_t i = 0; i < n; i++) {
+    uint64_t id;
+    uint8_t state;
+    SignKey key;
+    if (!r->GetU64(&id) || !r->GetString(&key.secret, kGrantKeyBytes) || !r->GetU8(&state) ||
+        !r->GetU64(&key.created_ms)) {
+      return Bad("truncated signing key");
+    }
+    if (id <= prev || id > last_id || key.secret.size() != kGrantKeyBytes || state > kMaxSignKeyState ||
+        (signing && state == static_cast<uint8_t>(SignKeyState::kSigning))) {
+      return Bad("bad signing key");
+    }
+    key.state = static_cast<SignKeyState>(state);
+    signing = signing || key.state == SignKeyState::kSigning;
+    prev = id;
+    keys->AppendForRestore(id, std::move(key));
+  }
   return Status::Ok();
 }
 
@@ -112,7 +141,17 @@ void EncodeLocks(const LockTable& locks, ByteWriter* w) {
       PutClientRef(wt.req.client, w);
       w->PutU64(wt.since_ms);
       w->PutU64(wt.wait_deadline_ms);
+      w->PutU8(wt.req.sign ? 1 : 0);
     }
+  }
+  const SignKeys& keys = locks.sign_keys();
+  w->PutU64(keys.last_id());
+  w->PutVarint(keys.size());
+  for (const auto& [id, key] : keys.map()) {
+    w->PutU64(id);
+    w->PutString(key.secret);
+    w->PutU8(static_cast<uint8_t>(key.state));
+    w->PutU64(key.created_ms);
   }
 }
 
@@ -161,13 +200,16 @@ Status DecodeLocks(ByteReader* r, uint8_t version, LockTable* locks) {
         return Bad("bad waiter count");
       }
       for (uint64_t k = 0; k < n_waiters; k++) {
-        if (Status st = DecodeWaiter(r, *locks, &waiting_clients, &rec); !st.ok()) return st;
+        if (Status st = DecodeWaiter(r, version, *locks, &waiting_clients, &rec); !st.ok()) return st;
       }
     }
     prev = name;
     locks->AppendForRestore(std::move(name), std::move(rec));
   }
   if (waiting_clients.size() > kWaitersMax) return Bad("too many waiters");
+  if (version >= 6) {
+    if (Status st = DecodeSignKeys(r, &locks->mutable_sign_keys()); !st.ok()) return st;
+  }
   locks->RebuildIndexes();
   return Status::Ok();
 }

@@ -1,7 +1,12 @@
 #pragma once
 // The lock table's part of the snapshot (docs/state-machine.md "Snapshot").
 //
-// Version 4 (current):
+// Version 6 (current): version 4, each waiter followed by u8 signed (0|1),
+//   then the grant signing keys:
+//   u64 last_key_id, varint n_keys, n x (u64 id, string secret (32 bytes),
+//     u8 state (0 verify, 1 signing), u64 created_ms)                ids ascending
+// Version 5 is version 4 (the queue engine follows in the snapshot).
+// Version 4:
 //   u64 last_token, u64 last_session
 //   varint n_sessions, n x (u64 id, u64 ttl_ms, u64 deadline_ms)      ids ascending
 //   varint n_locks, n x (string name, u8 mode, u64 permits, u64 last_grant,
@@ -25,7 +30,7 @@
 namespace lockq::sm {
 
 void EncodeLocks(const LockTable& locks, ByteWriter* w);
-// Appends into an empty *locks; `version` is the snapshot's (3 or 4).
+// Appends into an empty *locks; `version` is the snapshot's (3 to 6).
 Status DecodeLocks(ByteReader* r, uint8_t version, LockTable* locks);
 
 }  // namespace lockq::sm

@@ -34,6 +34,18 @@ Reply GrantReply(uint64_t token, uint64_t guaranteed_ms) {
                        Reply::Int(static_cast<int64_t>(guaranteed_ms))});
 }
 
+Reply SignedGrantReply(uint64_t token, uint64_t guaranteed_ms, std::string grant) {
+  return Reply::Array({Reply::Int(static_cast<int64_t>(token)),
+                       Reply::Int(static_cast<int64_t>(guaranteed_ms)), Reply::Bulk(std::move(grant))});
+}
+
+std::optional<std::string> LockTable::SignedGrant(std::string_view name, uint64_t token) const {
+  const LockRecord* rec = Find(name);
+  LOCKQ_CHECK(rec != nullptr);
+  const LockHolder& h = rec->holders.at(token);
+  return sign_keys_.Sign(lockq::Grant{0, std::string(name), token, h.owner, Expiry(h)});
+}
+
 bool LockTable::SessionLive(uint64_t id, uint64_t now_ms) const {
   auto it = sessions_.find(id);
   return it != sessions_.end() && it->second.deadline_ms > now_ms;
@@ -193,9 +205,18 @@ void LockTable::Pump(Map::iterator it, uint64_t now_ms, Events* ev) {
       continue;
     }
     if (!Compatible(rec, w.req)) break;
+    if (w.req.sign && sign_keys_.signing_id() == 0) {
+      // The signing key was retired while it waited: granting would hand
+      // out a lock the client asked not to get unsigned.
+      AddReply(ev, TakeWaiter(it, 0).req.client, Reply::Error(std::string(errors::kNoSigningKey)));
+      continue;
+    }
     LockWaiter granted = TakeWaiter(it, 0);
     uint64_t token = Grant(it, granted.req, now_ms, ev);
-    AddReply(ev, granted.req.client, GrantReply(token, Remaining(rec.holders.at(token), now_ms)));
+    uint64_t guaranteed = Remaining(rec.holders.at(token), now_ms);
+    AddReply(ev, granted.req.client,
+             granted.req.sign ? SignedGrantReply(token, guaranteed, *SignedGrant(it->first, token))
+                              : GrantReply(token, guaranteed));
   }
 }
 

@@ -34,6 +34,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -41,6 +42,7 @@
 #include <utility>
 
 #include "sm/events.h"
+#include "sm/sign_keys.h"
 
 namespace lockq::sm {
 
@@ -62,6 +64,7 @@ struct LockRequest {
   uint64_t lease_ms = 0;  // TTL lease; 0 when held through `session`
   uint64_t session = 0;   // 0: none
   ClientRef client;       // who asked (empty from scripts)
+  bool sign = false;      // SIGNED: the grant reply carries a signed grant
   bool operator==(const LockRequest&) const = default;
 };
 
@@ -123,6 +126,8 @@ struct AcquireResult {
 
 // [token, guaranteed_ms]: the reply of every grant, immediate or deferred.
 Reply GrantReply(uint64_t token, uint64_t guaranteed_ms);
+// [token, guaranteed_ms, grant]: the same for a SIGNED request.
+Reply SignedGrantReply(uint64_t token, uint64_t guaranteed_ms, std::string grant);
 
 class LockTable {
  public:
@@ -141,6 +146,10 @@ class LockTable {
   AcquireResult Acquire(std::string_view name, const LockRequest& req, bool wait,
                         uint64_t wait_deadline_ms, uint64_t now_ms, Events* ev);
   LockCheck Check(std::string_view name, uint64_t token, uint64_t now_ms) const;
+  // The signed grant (lockq/grant.h) of live holder `token` of `name`:
+  // lock name, token, owner tag and the hold's end as things stand
+  // (Expiry). nullopt when no key signs. Requires Check() == kHolder.
+  std::optional<std::string> SignedGrant(std::string_view name, uint64_t token) const;
   // Both require Check(name, token, now) == kHolder.
   void Release(std::string_view name, uint64_t token, uint64_t now_ms, Events* ev);
   void Renew(std::string_view name, uint64_t token, uint64_t lease_ms, uint64_t deadline_ms);
@@ -160,6 +169,11 @@ class LockTable {
   // Ends a session: its locks are released (their holders told), its
   // waiters answered NOSESSION. False when it does not exist.
   bool CloseSession(uint64_t id, uint64_t now_ms, Events* ev);
+
+  // The grant signing keys (LOCK.SIGNKEY); they live here because a
+  // waiter's grant is signed where it is granted, deep inside the table.
+  const SignKeys& sign_keys() const { return sign_keys_; }
+  SignKeys& mutable_sign_keys() { return sign_keys_; }
 
   const LockRecord* Find(std::string_view name) const;  // nullptr: never used
   uint64_t NewestGrant(std::string_view name) const;    // 0 when never granted
@@ -213,6 +227,7 @@ class LockTable {
 
   Map locks_;
   std::map<uint64_t, Session> sessions_;
+  SignKeys sign_keys_;
   uint64_t last_token_ = 0;    // cluster-wide fencing counter: the last token granted
   uint64_t last_session_ = 0;  // the last session id handed out
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "sm/command_table.h"
+#include "sm/parse.h"
 #include "sm/sm_state.h"
 #include "sm/snapshot.h"
 
@@ -80,6 +81,11 @@ std::optional<Reply> StateMachine::PrecheckForwarded(const Argv& argv) {
   const CommandDef* def = argv.empty() ? nullptr : FindCommandDef(argv[0]);
   bool peer = def != nullptr && (def->spec.flags & kCmdPeer);
   return CheckCommand(argv, /*allow_internal=*/peer);
+}
+
+bool StateMachine::NeedsSigningKeySecret(const Argv& argv) {
+  return argv.size() == 2 && EqualsIgnoreCase(argv[0], "LOCK.SIGNKEY") &&
+         (EqualsIgnoreCase(argv[1], "ROTATE") || EqualsIgnoreCase(argv[1], "ADD"));
 }
 
 std::string StateMachine::Snapshot() const { return EncodeSnapshot(state_->s); }

@@ -28,9 +28,10 @@
 namespace lockq::sm {
 
 // Version 2 added the script cache, version 3 the lock table, version 4
-// lock waiters, sessions and modes, version 5 the queue engine; Restore()
-// still reads versions 1 to 4.
-inline constexpr uint8_t kSnapshotVersion = 5;
+// lock waiters, sessions and modes, version 5 the queue engine, version 6
+// grant signing keys and the waiters' SIGNED flag; Restore() still reads
+// versions 1 to 5.
+inline constexpr uint8_t kSnapshotVersion = 6;
 
 // Command flags, as data (compare Redis's src/commands/*.json).
 enum CommandFlag : uint32_t {
@@ -100,6 +101,10 @@ class StateMachine {
   // Precheck for commands a follower forwarded: a client's commands plus
   // the kCmdPeer internal ones.
   static std::optional<Reply> PrecheckForwarded(const Argv& argv);
+  // True for `LOCK.SIGNKEY ROTATE|ADD` without KEY: the front end must
+  // append `KEY <64 hex digits>` of fresh random bytes before proposing
+  // (apply refuses it without, and never draws randomness itself).
+  static bool NeedsSigningKeySecret(const Argv& argv);
 
   // Versioned full-state serialization (docs/formats.md "Snapshot").
   std::string Snapshot() const;

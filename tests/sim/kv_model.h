@@ -73,7 +73,7 @@ class KvModel {
     const std::string& name = argv[0];
     sm::Reply want;
     if (name == "LOCK.ACQUIRE" || name == "LOCK.RELEASE" || name == "LOCK.RENEW" ||
-        name == "LOCKQ.AS" || name == "LOCKQ.CANCEL" || name == "LOCKQ.INCARNATION" ||
+        name == "LOCK.SIGNKEY" || name == "LOCKQ.AS" || name == "LOCKQ.CANCEL" || name == "LOCKQ.INCARNATION" ||
         name.rfind("SESSION.", 0) == 0) {
       return {};  // LockAudit's
     } else if (name.rfind("Q.", 0) == 0 || name.rfind("X.", 0) == 0) {

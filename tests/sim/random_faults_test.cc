@@ -38,7 +38,7 @@ constexpr unsigned kLocks = 3;  // lk:i, guarding fenced key fk:i
 
 struct SeedStats {
   uint64_t committed = 0, acked = 0, restores = 0, snapshots = 0;
-  uint64_t grants = 0, fenced_rejections = 0, rebases = 0;
+  uint64_t grants = 0, fenced_rejections = 0, rebases = 0, signed_grants = 0;
   uint64_t deferred_grants = 0, wait_timeouts = 0, nosession = 0, session_releases = 0;
   uint64_t q_published = 0, q_confirmed = 0, q_deliveries = 0, q_settled = 0, q_rejected = 0;
 };
@@ -222,9 +222,20 @@ class Workload {
     LeaseOrSession(&cmd);
     if (Chance(0.85)) cmd.insert(cmd.end(), {"WAIT", Chance(0.15) ? "0" : N(50 + Below(4000))});
     if (Chance(0.5)) cmd.insert(cmd.end(), {"OWNER", "c" + N(Below(4))});
+    if (Chance(0.3)) cmd.push_back("SIGNED");
     recent_clients_.push_back(ref);
     if (recent_clients_.size() > 16) recent_clients_.pop_front();
     return cmd;
+  }
+
+  // Grant signing keys (the audit's check 9): mostly ROTATE with one of a
+  // few fixed secrets (a front end would draw them at random), sometimes
+  // RETIRE (SIGNED waiters are then refused) or REMOVE (the table stays
+  // under its bound).
+  sm::Argv SignKeyCommand() {
+    uint64_t r = Below(10);
+    if (r < 6) return {"LOCK.SIGNKEY", "ROTATE", "KEY", std::string(64, "0123456789abcdef"[Below(16)])};
+    return {"LOCK.SIGNKEY", r < 8 ? "RETIRE" : "REMOVE", N(1 + Below(12))};
   }
 
   sm::Argv RandomLockCommand() {
@@ -241,6 +252,7 @@ class Workload {
       else if (t < 85) cmd.insert(cmd.end(), {"TTL", std::to_string(3000 + Below(7000))});
       else if (t < 95) cmd.insert(cmd.end(), {"SESSION", SessionId()});
       if (Chance(0.7)) cmd.insert(cmd.end(), {"OWNER", "c" + std::to_string(Below(4))});
+      if (Chance(0.3)) cmd.push_back("SIGNED");
       return cmd;
     }
     if (r < 47) return ClientAcquire(lock);
@@ -256,7 +268,8 @@ class Workload {
     }
     if (r < 81) return {"SESSION.OPEN", N(200 + Below(3000))};
     if (r < 90) return {"SESSION.KEEPALIVE", KeptSessionId()};
-    if (r < 93) return {"SESSION.CLOSE", SessionId()};
+    if (r < 92) return {"SESSION.CLOSE", SessionId()};
+    if (r < 93) return SignKeyCommand();
     if (r < 99 && !recent_clients_.empty()) {
       // A client connection closes: its request leaves the queue, or its
       // grant is released.
@@ -544,6 +557,7 @@ std::string RunSeed(uint64_t seed, uint64_t steps, SeedStats* stats, bool io_gua
   }
   stats->committed += c.committed_commands();
   stats->grants += c.lock_audit().grants();
+  stats->signed_grants += c.lock_audit().signed_grants();
   stats->fenced_rejections += c.lock_audit().fenced_rejections();
   stats->rebases += c.lock_audit().rebases();
   stats->deferred_grants += c.lock_audit().deferred_grants();
@@ -585,7 +599,7 @@ TEST(SimRandom, FaultScheduleKeepsReplicasConsistent) {
   double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("[sim] %zu seeds x %llu steps in %.1fs: %llu committed commands, %llu acked "
-              "proposals, %llu snapshots taken, %llu restored; locks: %llu grants, %llu stale "
+              "proposals, %llu snapshots taken, %llu restored; locks: %llu grants (%llu signed), %llu stale "
               "fenced writes refused, %llu re-bases; waiters: %llu granted, %llu timed out, "
               "%llu NOSESSION; %llu locks ended with their session; queues: %llu published, "
               "%llu confirmed on q:plain, %llu deliveries, %llu settled, %llu rejected\n",
@@ -595,6 +609,7 @@ TEST(SimRandom, FaultScheduleKeepsReplicasConsistent) {
               static_cast<unsigned long long>(stats.snapshots),
               static_cast<unsigned long long>(stats.restores),
               static_cast<unsigned long long>(stats.grants),
+              static_cast<unsigned long long>(stats.signed_grants),
               static_cast<unsigned long long>(stats.fenced_rejections),
               static_cast<unsigned long long>(stats.rebases),
               static_cast<unsigned long long>(stats.deferred_grants),

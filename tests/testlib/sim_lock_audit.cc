@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <string_view>
 
+#include "common/hex.h"
+#include "lockq/grant.h"
+#include "sm/errors.h"
 #include "sm/locks.h"
 #include "sm/parse.h"
 
@@ -29,6 +32,7 @@ struct AcquireArgs {
   uint64_t session = 0;
   bool wait = false;
   uint64_t wait_ms = 0;
+  bool sign = false;
 };
 
 AcquireArgs ParseAcquire(const sm::Argv& argv) {
@@ -36,6 +40,8 @@ AcquireArgs ParseAcquire(const sm::Argv& argv) {
   for (size_t j = 2; j < argv.size(); j++) {
     if (EqualsIgnoreCase(argv[j], "SHARED")) {
       a.shared = true;
+    } else if (EqualsIgnoreCase(argv[j], "SIGNED")) {
+      a.sign = true;
     } else if (EqualsIgnoreCase(argv[j], "TTL") && j + 1 < argv.size()) {
       ParseU64(argv[++j], &a.ttl);
     } else if (EqualsIgnoreCase(argv[j], "SESSION") && j + 1 < argv.size()) {
@@ -50,10 +56,14 @@ AcquireArgs ParseAcquire(const sm::Argv& argv) {
   return a;
 }
 
+// [token, lease_ms], or [token, lease_ms, grant] for SIGNED.
 bool IsGrant(const sm::Reply& r) {
-  return r.kind == sm::Reply::Kind::kArray && r.elems.size() == 2 &&
-         r.elems[0].kind == sm::Reply::Kind::kInt && r.elems[1].kind == sm::Reply::Kind::kInt;
+  return r.kind == sm::Reply::Kind::kArray && (r.elems.size() == 2 || r.elems.size() == 3) &&
+         r.elems[0].kind == sm::Reply::Kind::kInt && r.elems[1].kind == sm::Reply::Kind::kInt &&
+         (r.elems.size() == 2 || r.elems[2].kind == sm::Reply::Kind::kBulk);
 }
+
+bool IsNoSigningKey(const sm::Reply& r) { return r.is_error() && r.str == sm::errors::kNoSigningKey; }
 
 bool IsNoSession(const sm::Reply& r) { return r.is_error() && r.str.rfind("NOSESSION", 0) == 0; }
 
@@ -114,12 +124,49 @@ void LockAudit::DropWaiter(const sm::ClientRef& c) {
   cur_.waiters.erase(it);
 }
 
+void LockAudit::TrackSignKey(const sm::Argv& argv, const sm::Reply& r) {
+  if (argv.size() < 2 || r.is_error()) return;
+  uint64_t id = 0;
+  if ((EqualsIgnoreCase(argv[1], "ROTATE") || EqualsIgnoreCase(argv[1], "ADD")) && argv.size() == 4 &&
+      r.kind == sm::Reply::Kind::kInt) {
+    std::string secret;
+    HexDecode(argv[3], &secret);
+    id = static_cast<uint64_t>(r.integer);
+    sign_keys_[id] = secret;
+    if (EqualsIgnoreCase(argv[1], "ROTATE")) signing_key_ = id;
+  } else if (argv.size() == 3 && ParseU64(argv[2], &id)) {
+    if (EqualsIgnoreCase(argv[1], "ACTIVATE")) signing_key_ = id;
+    if (EqualsIgnoreCase(argv[1], "RETIRE") && signing_key_ == id) signing_key_ = 0;
+    if (EqualsIgnoreCase(argv[1], "REMOVE")) sign_keys_.erase(id);
+  }
+}
+
+std::string LockAudit::CheckSignedGrant(const std::string& lock, uint64_t token, uint64_t lease_end_ms,
+                                        const sm::Reply& r) const {
+  if (r.elems.size() != 3) return "check 9 (signed grants): a SIGNED grant came without its signed grant";
+  if (signing_key_ == 0) return "check 9 (signed grants): signed although no key signs";
+  Result<Grant> g = VerifyGrant(r.elems[2].str, {{signing_key_, sign_keys_.at(signing_key_)}}, 0);
+  if (!g.ok()) return "check 9 (signed grants): " + g.status().message();
+  if (g->lock != lock || g->token != token || g->lease_end_ms != lease_end_ms) {
+    return "check 9 (signed grants): the grant says lock " + g->lock + " token " + N(g->token) +
+           " until " + N(g->lease_end_ms) + ", granted " + lock + " " + N(token) + " until " +
+           N(lease_end_ms);
+  }
+  return {};
+}
+
 std::string LockAudit::RecordGrant(const std::string& lock, bool shared, uint64_t session,
-                                   uint64_t lease_ms, const sm::ClientRef& client,
+                                   uint64_t lease_ms, bool sign, const sm::ClientRef& client,
                                    const sm::Reply& r, uint64_t now) {
-  if (!IsGrant(r)) return "a grant must be [token, lease_ms]";
+  if (!IsGrant(r)) return "a grant must be [token, lease_ms(, grant)]";
   uint64_t token = static_cast<uint64_t>(r.elems[0].integer);
   uint64_t guaranteed = static_cast<uint64_t>(r.elems[1].integer);
+  if (sign) {
+    if (std::string err = CheckSignedGrant(lock, token, now + guaranteed, r); !err.empty()) return err;
+    n_signed_grants_++;
+  } else if (r.elems.size() != 2) {
+    return "check 9 (signed grants): an unsigned request got a signed grant";
+  }
   // Check 2: fencing tokens strictly increase across all grants.
   if (token <= cur_.max_token) {
     return "check 2 (fencing tokens): token " + N(token) +
@@ -187,8 +234,11 @@ std::string LockAudit::OnCommitted(uint64_t index, const sm::Batch& batch,
     const sm::Argv& argv = *inner;
 
     // Phase 1: what the command itself did to sessions, waiters and leases
-    // (its answer events below may depend on it: CLOSE answers NOSESSION).
-    if (EqualsIgnoreCase(argv[0], "SESSION.OPEN") && argv.size() == 2) {
+    // (its answer events below may depend on it: CLOSE answers NOSESSION,
+    // a RETIRE answers SIGNED waiters with no key).
+    if (EqualsIgnoreCase(argv[0], "LOCK.SIGNKEY")) {
+      TrackSignKey(argv, r);
+    } else if (EqualsIgnoreCase(argv[0], "SESSION.OPEN") && argv.size() == 2) {
       if (r.kind == sm::Reply::Kind::kInt) {
         uint64_t id = static_cast<uint64_t>(r.integer), ttl = 0;
         ParseU64(argv[1], &ttl);
@@ -288,7 +338,7 @@ std::string LockAudit::OnCommitted(uint64_t index, const sm::Batch& batch,
         }
         DropWaiter(e.client);
         std::string err =
-            RecordGrant(wt.lock, wt.shared, wt.session, wt.lease_ms, e.client, e.reply, now);
+            RecordGrant(wt.lock, wt.shared, wt.session, wt.lease_ms, wt.sign, e.client, e.reply, now);
         if (!err.empty()) return what + ": " + err;
         n_deferred_grants_++;
       } else if (e.reply.kind == sm::Reply::Kind::kNull) {
@@ -298,6 +348,11 @@ std::string LockAudit::OnCommitted(uint64_t index, const sm::Batch& batch,
         }
         DropWaiter(e.client);
         n_wait_timeouts_++;
+      } else if (IsNoSigningKey(e.reply)) {
+        if (!wt.sign || signing_key_ != 0) {
+          return what + ": check 9 (signed grants): refused for want of a key, but a key signs";
+        }
+        DropWaiter(e.client);
       } else if (IsNoSession(e.reply)) {
         if (wt.session == 0 || ModelSessionLive(cur_, wt.session, now)) {
           return what + ": check 6 (waiters): NOSESSION, but session " + N(wt.session) +
@@ -323,7 +378,7 @@ std::string LockAudit::OnCommitted(uint64_t index, const sm::Batch& batch,
                  " requests wait (jumped the queue)";
         }
         std::string err =
-            RecordGrant(lock, a.shared, a.session, a.session != 0 ? 0 : a.ttl, client, r, now);
+            RecordGrant(lock, a.shared, a.session, a.session != 0 ? 0 : a.ttl, a.sign, client, r, now);
         if (!err.empty()) return at(c) + err;
         changed = true;
       } else if (r.kind == sm::Reply::Kind::kDeferred) {
@@ -337,7 +392,7 @@ std::string LockAudit::OnCommitted(uint64_t index, const sm::Batch& batch,
         }
         if (cur_.waiters.count(client) != 0) return at(c) + "queued a request twice";
         cur_.waiters[client] = Waiter{lock, a.shared, a.session, a.session != 0 ? 0 : a.ttl,
-                                      a.wait_ms == 0 ? 0 : now + a.wait_ms, now};
+                                      a.wait_ms == 0 ? 0 : now + a.wait_ms, now, a.sign};
         cur_.queues[lock].push_back(client);
         changed = true;
       } else if (r.kind == sm::Reply::Kind::kNull) {
@@ -352,6 +407,9 @@ std::string LockAudit::OnCommitted(uint64_t index, const sm::Batch& batch,
         if (a.session == 0 || ModelSessionLive(cur_, a.session, now)) {
           return at(c) + "check 8 (sessions): NOSESSION, but the session lives";
         }
+      } else if (IsNoSigningKey(r) && signing_key_ != 0) {
+        return at(c) + "check 9 (signed grants): refused for want of a key, but key " + N(signing_key_) +
+               " signs";
       }
     } else if ((EqualsIgnoreCase(argv[0], "LOCK.RELEASE") ||
                 EqualsIgnoreCase(argv[0], "LOCK.RENEW")) &&

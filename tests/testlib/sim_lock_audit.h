@@ -42,6 +42,11 @@
 //      holder while the session's deadline is > now, and no holder (session
 //      or lease) is live once the model's promise ended: session locks are
 //      released exactly when the session expires or closes.
+//   9. signed grants: a SIGNED grant (immediate or deferred) carries a grant
+//      that verifies with the signing key committed LOCK.SIGNKEY commands
+//      left, for exactly that lock, token and lease end (now + guaranteed);
+//      an unsigned request gets none; a SIGNED request is refused for want of
+//      a key only when no key signs.
 //
 // Assumptions: keys written with FENCE are written only by plain
 // `SET k v FENCE lock token` (no other options, no other writers); the
@@ -104,6 +109,7 @@ class LockAudit {
     uint64_t lease_ms = 0;         // TTL lease once granted (0 with a session)
     uint64_t wait_deadline_ms = 0; // 0: no limit
     uint64_t since_ms = 0;
+    bool sign = false;             // SIGNED: its grant must carry a valid signed grant
   };
   const std::map<sm::ClientRef, Waiter>& waiters() const { return cur_.waiters; }
   // Session ids handed out by committed SESSION.OPENs, oldest first.
@@ -111,6 +117,7 @@ class LockAudit {
   bool SessionLive(uint64_t id) const;  // at the newest committed index
   uint64_t fenced_rejections() const { return n_fence_rejected_; }
   uint64_t rebases() const { return n_rebases_; }
+  uint64_t signed_grants() const { return n_signed_grants_; }
 
  private:
   struct Promise {
@@ -142,8 +149,14 @@ class LockAudit {
   void DropWaiter(const sm::ClientRef& c);  // from cur_ (waiters and queue)
   // Records a grant (immediate or deferred) in cur_; "" or the violation.
   std::string RecordGrant(const std::string& lock, bool shared, uint64_t session,
-                          uint64_t lease_ms, const sm::ClientRef& client,
+                          uint64_t lease_ms, bool sign, const sm::ClientRef& client,
                           const sm::Reply& r, uint64_t now);
+  // Check 9 (signed grants): a SIGNED grant verifies with the model's
+  // signing key and says exactly this lock, token and lease end.
+  std::string CheckSignedGrant(const std::string& lock, uint64_t token, uint64_t lease_end_ms,
+                               const sm::Reply& r) const;
+  // Committed LOCK.SIGNKEY commands, applied to the model's keys.
+  void TrackSignKey(const sm::Argv& argv, const sm::Reply& r);
 
   State cur_;
   uint64_t clock_ = 0;  // sm clock after the previous committed entry
@@ -151,6 +164,9 @@ class LockAudit {
   std::map<uint64_t, bool> shared_of_;                         // token -> granted SHARED
   std::map<std::string, std::vector<uint64_t>> tokens_of_;
   std::vector<uint64_t> session_ids_;
+  std::map<uint64_t, std::string> sign_keys_;  // id -> secret, from committed LOCK.SIGNKEY
+  uint64_t signing_key_ = 0;                   // 0: none signs
+  uint64_t n_signed_grants_ = 0;
   uint64_t n_grants_ = 0, n_fence_rejected_ = 0, n_rebases_ = 0;
   uint64_t n_deferred_grants_ = 0, n_wait_timeouts_ = 0, n_nosession_ = 0,
            n_session_releases_ = 0;

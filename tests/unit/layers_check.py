@@ -26,8 +26,10 @@ import sys
 # the public client API). A folder may always include its own headers.
 ALLOWED = {
     "lockq": set(),
-    "common": {"lockq/status.h"},  # common/status.h forwards to it
-    "sm": {"common", "lockq/status.h", "lockq/reply.h"},  # sm::Reply aliases lockq::Reply
+    # common/status.h forwards to status.h; grant.cc implements grant.h
+    "common": {"lockq/status.h", "lockq/grant.h"},
+    # sm::Reply aliases lockq::Reply; grants are signed with lockq/grant.h
+    "sm": {"common", "lockq/status.h", "lockq/reply.h", "lockq/grant.h"},
     "resp": {"common", "lockq"},
     "amqp": {"common"},
     "consensus": {"common", "net"},

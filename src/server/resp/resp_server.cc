@@ -9,6 +9,8 @@
 #include "server/errors.h"
 #include "server/forwarder.h"
 #include "server/listen_options.h"
+#include "common/hex.h"
+#include "lockq/grant.h"
 #include "server/resp/local_commands.h"
 #include "sm/state_machine.h"
 
@@ -113,6 +115,17 @@ void RespServer::Dispatch(const std::shared_ptr<RespSession>& conn, sm::Argv arg
   if (auto err = sm::StateMachine::Precheck(argv, /*from_client=*/true)) {
     conn->Fill(slot, *err);
     return;
+  }
+  if (sm::StateMachine::NeedsSigningKeySecret(argv)) {
+    // The key's bytes are drawn here, on the node the operator asked, and
+    // travel in the entry, so every replica stores the same key (apply
+    // never draws randomness: docs/locks.md "Signed grants").
+    Result<std::string> secret = NewGrantKeySecret();
+    if (!secret.ok()) {
+      conn->Fill(slot, sm::Reply::Error("ERR " + secret.status().message()));
+      return;
+    }
+    argv.insert(argv.end(), {"KEY", HexEncode(*secret)});
   }
   const sm::CommandSpec* spec = sm::StateMachine::FindCommand(argv[0]);
   if (spec->flags & sm::kCmdClientRef) {

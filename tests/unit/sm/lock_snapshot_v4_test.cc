@@ -181,10 +181,11 @@ void PutClient(ByteWriter& w, const ClientRef& c) {
 }
 
 // Header (index `index`, time 1000), no nodes, keys or scripts, then `t`.
-std::string V4(const Table& t, uint64_t index = 6) {
+// `version` 6 adds each waiter's SIGNED byte and an empty key section.
+std::string V4(const Table& t, uint64_t index = 6, uint8_t version = 4) {
   std::string s;
   ByteWriter w(&s);
-  w.PutU8(4);
+  w.PutU8(version);
   w.PutU64(index);
   w.PutU64(1000);
   w.PutVarint(0);
@@ -224,7 +225,12 @@ std::string V4(const Table& t, uint64_t index = 6) {
       PutClient(w, x.client);
       w.PutU64(x.since);
       w.PutU64(x.wait_deadline);
+      if (version >= 6) w.PutU8(0);
     }
+  }
+  if (version >= 6) {
+    w.PutU64(0);     // last signing key id
+    w.PutVarint(0);  // no signing keys
   }
   return s;
 }
@@ -261,9 +267,8 @@ void BuildGoodState(SmHarness& h) {
 // The same table as written today: the current version byte, then an
 // empty queue engine after the lock part (version 5).
 std::string Current(const Table& t) {
-  std::string s = V4(t);
-  s[0] = static_cast<char>(kSnapshotVersion);
-  return s + EmptyTailAfterScripts().substr(8 + 8 + 1 + 1);
+  std::string s = V4(t, 6, kSnapshotVersion);
+  return s + EmptyTailAfterScripts().substr(8 + 8 + 1 + 1 + 8 + 1);  // after the empty key section
 }
 
 TEST(LockSnapshotV4Test, HandBuiltTableMatchesTheEncoder) {

@@ -50,11 +50,12 @@ TEST(SnapshotTest, EmptyStateLayout) {
   std::string snap = sm.Snapshot();
   EXPECT_EQ(static_cast<uint8_t>(snap[0]), kSnapshotVersion);
   // ..., nodes, keys, scripts, token and session counters, sessions, locks
-  // Lock table: token and session counters, no sessions, no locks.
+  // Lock table: token and session counters, no sessions, no locks, no
+  // signing keys (last key id, count).
   std::string tail = lock_test::EmptyTailAfterScripts();
-  EXPECT_EQ(tail.substr(0, 8 + 8 + 1 + 1), std::string(18, '\0'));
+  EXPECT_EQ(tail.substr(0, 8 + 8 + 1 + 1 + 8 + 1), std::string(27, '\0'));
   // Queue engine: the six builtin exchanges, nothing else.
-  EXPECT_EQ(tail.size(), 18u + 68 + 1 + 1 + 1 + 1 + 8);
+  EXPECT_EQ(tail.size(), 27u + 68 + 1 + 1 + 1 + 1 + 8);
   EXPECT_EQ(snap.size(), 1u + 8 + 8 + 1 + 1 + 1 + tail.size());
 }
 
