@@ -73,8 +73,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def client(port, timeout=10, host="127.0.0.1"):
-    return redis.Redis(host=host, port=port, socket_timeout=timeout, socket_connect_timeout=2)
+def client(port, timeout=10, host="127.0.0.1", username=None, password=None):
+    return redis.Redis(host=host, port=port, socket_timeout=timeout, socket_connect_timeout=2,
+                       username=username, password=password)
 
 
 def is_tryagain(e):
@@ -124,8 +125,9 @@ class Cluster:
     (netns.Netns) node i runs in its own network namespace at net.host(i),
     on the default ports."""
 
-    def __init__(self, n, prefix="lockq-py-", extra_args=(), net=None):
+    def __init__(self, n, prefix="lockq-py-", extra_args=(), net=None, password=None):
         self.n = n
+        self.password = password  # the default user's, for this harness's own clients
         self.net = net
         self.hosts = [net.host(i) if net else "127.0.0.1" for i in range(n)]
         self.extra_args = list(extra_args)
@@ -166,9 +168,12 @@ class Cluster:
         with open(os.path.join(self.dir, "node%d.log" % (i + 1)), "ab") as log:
             self.procs[i] = spawn(argv, stdout=log, stderr=subprocess.STDOUT)
 
-    def client(self, i, timeout=10):
-        """A redis-py client of node i."""
-        return client(self.resp[i], timeout, self.hosts[i])
+    def client(self, i, timeout=10, username=None, password=None):
+        """A redis-py client of node i (as `default` with the cluster's password
+        unless a user is given)."""
+        if username is None and password is None:
+            password = self.password
+        return client(self.resp[i], timeout, self.hosts[i], username, password)
 
     def alive(self, i):
         return self.procs[i] is not None and self.procs[i].poll() is None
