@@ -68,7 +68,15 @@ test('NOAUTH without a password', async () => {
 
 test('WRONGPASS with a bad password', async () => {
   const r = connect({ username: 'jobs', password: 'bad' });
-  await assert.rejects(r.connect(), /WRONGPASS invalid username-password pair or user is disabled/);
+  // ioredis sends AUTH first and reports its failure as an 'error' event
+  // (fatal: it disconnects), bounded here by a timer.
+  const failed = new Promise((resolve, reject) => {
+    r.once('error', resolve);
+    setTimeout(() => reject(new Error('no AUTH error within 10 s')), 10000).unref();
+  });
+  r.connect().catch(() => {});
+  const err = await failed;
+  assert.match(err.message, /WRONGPASS invalid username-password pair or user is disabled/);
 });
 
 test('a user limited to ~jobs:* locks jobs:x but not other', async () => {
