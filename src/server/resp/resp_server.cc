@@ -64,11 +64,7 @@ void RespServer::Close() {
 void RespServer::Accept(std::shared_ptr<net::StreamConnection> stream) {
   if (ProtectedModeRefuses(stream->PeerName())) {
     stats_.protected_mode_refused++;
-    std::string bytes;
-    resp::WriteReply(sm::Reply::Error(kErrProtectedMode), 2, &bytes);
-    stream->Start(nullptr);
-    stream->Fill(stream->ReserveSlot(), std::move(bytes));
-    stream->CloseAfterWrite();
+    RefuseWith(*stream, kErrProtectedMode);
     return;
   }
   auto conn = std::make_shared<RespSession>(this, next_id_++, std::move(stream));
@@ -80,11 +76,15 @@ void RespServer::Accept(std::shared_ptr<net::StreamConnection> stream) {
 // Past --max-clients: the client is told why, then closed.
 void RespServer::Reject(std::shared_ptr<net::StreamConnection> stream) {
   stats_.connections_rejected++;
+  RefuseWith(*stream, kErrMaxClients);
+}
+
+void RespServer::RefuseWith(net::StreamConnection& stream, const char* error) {
   std::string bytes;
-  resp::WriteReply(sm::Reply::Error(kErrMaxClients), 2, &bytes);
-  stream->Start(nullptr);
-  stream->Fill(stream->ReserveSlot(), std::move(bytes));
-  stream->CloseAfterWrite();
+  resp::WriteReply(sm::Reply::Error(error), 2, &bytes);
+  stream.Start(nullptr);
+  stream.Fill(stream.ReserveSlot(), std::move(bytes));
+  stream.CloseAfterWrite();
 }
 
 void RespServer::Forget(uint64_t id) {

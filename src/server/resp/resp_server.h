@@ -93,6 +93,8 @@ class RespServer {
  private:
   void Accept(std::shared_ptr<net::StreamConnection> stream);
   void Reject(std::shared_ptr<net::StreamConnection> stream);
+  // Writes one error reply to a connection that gets no session, then closes it.
+  static void RefuseWith(net::StreamConnection& stream, const char* error);
   // Deferred replies and pushes (deferred_replies.cc).
   void SubmitWithClient(const std::shared_ptr<RespSession>& conn, sm::Argv argv, uint64_t slot);
   // Queue commands act for the connection (channel 0): acks, consumers and

@@ -10,7 +10,6 @@ on every exit path. Needs root (CI runs as root); skipped otherwise.
 
 Run by ctest as: acl_protected_mode_test.py --lockqd PATH
 """
-import os
 import socket
 import unittest
 
@@ -36,10 +35,7 @@ def ping_reply(host, port):
 
 class ProtectedModeTest(unittest.TestCase):
     def test_denied_from_outside_loopback_without_password(self):
-        if not netns.available():
-            if os.environ.get("CI") == "true":
-                self.fail("CI runs as root: network namespaces must be available")
-            self.skipTest("needs root and ip(8) to create network namespaces")
+        netns.require(self)
         net = netns.Netns(1)
         try:
             net.enter_router()
