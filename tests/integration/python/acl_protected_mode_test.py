@@ -39,7 +39,8 @@ class ProtectedModeTest(unittest.TestCase):
         net = netns.Netns(1)
         try:
             net.enter_router()
-            cluster = Cluster(1, prefix="lockq-prot-", extra_args=["--requirepass", PASS], net=net, password=PASS)
+            cluster = Cluster(1, prefix="lockq-prot-", net=net, password=PASS,
+                              extra_args=["--requirepass", PASS, "--protected-mode", "yes"])
             try:
                 self.run_node(cluster)
             except BaseException:
@@ -63,7 +64,7 @@ class ProtectedModeTest(unittest.TestCase):
         self.assertTrue(closed)
         # --protected-mode no: the same node serves them.
         cluster.kill(0)
-        cluster.extra_args += ["--protected-mode", "no"]
+        cluster.extra_args[-1] = "no"  # the value of --protected-mode
         cluster.password = None
         cluster.start(0)
 

@@ -123,7 +123,7 @@ class Cluster:
     """n lockqd processes on loopback (n == 1: a plain single node), with a
     fast election timeout so failover tests stay short. With `net`
     (netns.Netns) node i runs in its own network namespace at net.host(i),
-    on the default ports."""
+    on the default ports, with --protected-mode no unless extra_args sets it."""
 
     def __init__(self, n, prefix="lockq-py-", extra_args=(), net=None, password=None):
         self.n = n
@@ -161,6 +161,11 @@ class Cluster:
                 "--amqp-port", str(self.amqp[i]), "--http-port", "0",
                 "--election-timeout-ms", "300", "--heartbeat-timeout-ms", "50"] + self.extra_args
         if self.net:
+            # The test's clients sit in the router namespace, outside the
+            # node's loopback: without a password, protected mode would
+            # refuse them (docs/security.md). A test may still ask for it.
+            if "--protected-mode" not in self.extra_args:
+                argv += ["--protected-mode", "no"]
             argv = self.net.wrap(i) + argv
         if self.n > 1:
             argv += ["--initial-cluster", ",".join("%d=%s:%d" % (j + 1, self.hosts[j], p)
