@@ -153,6 +153,10 @@ class SingleNode(unittest.TestCase):
         self.assertEqual(reasons[b"key"][b"username"], b"jobs")
         for e in entries:
             self.assertNotIn(b"wrong", b" ".join(v for v in e.values() if isinstance(v, bytes)))
+        # redis-py's own parser of ACL LOG (it parses client-info too).
+        parsed = admin.acl_log()
+        self.assertTrue(any(e["reason"] == "auth" and e["username"] == "jobs" for e in parsed), parsed)
+        self.assertEqual(admin.acl_getuser("jobs")["keys"], ["~jobs:*"])
 
     def test_redis_cli(self):
         base = ["redis-cli", "-p", str(self.port)]
