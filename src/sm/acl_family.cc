@@ -134,6 +134,20 @@ Reply Cat(CommandContext& ctx) {
   return Reply::Array(std::move(out));
 }
 
+// The rules that fail whatever the user holds (syntax, unknown names,
+// bad hashes), found before proposing. Removals (`<pw`, `!hash`) depend on
+// the user and are left to apply.
+std::optional<Reply> ValidateSetUser(const Argv& argv) {
+  if (!ValidAclUserName(argv[2])) return Err(kErrBadUserName);
+  std::vector<std::string_view> rules;
+  for (size_t i = 3; i < argv.size(); i++) {
+    if (!argv[i].empty() && argv[i][0] != '<' && argv[i][0] != '!') rules.push_back(argv[i]);
+  }
+  AclUser scratch = NewAclUser(argv[2]);
+  if (auto err = ApplyAclRules(&scratch, rules)) return Reply::Error(*err);
+  return std::nullopt;
+}
+
 std::optional<Reply> ValidateAcl(const Argv& argv) {
   std::string sub = ToUpper(argv[1]);
   size_t n = argv.size();
@@ -143,6 +157,7 @@ std::optional<Reply> ValidateAcl(const Argv& argv) {
   if (!ok) {
     return Reply::Error("ERR unknown subcommand or wrong number of arguments for '" + argv[1] + "'. Try ACL HELP.");
   }
+  if (sub == "SETUSER") return ValidateSetUser(argv);
   return std::nullopt;
 }
 

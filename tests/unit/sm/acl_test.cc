@@ -129,6 +129,19 @@ TEST(AclCommands, SetUserGetUserDelUserThroughTheLog) {
   EXPECT_EQ(h.Run({"ACL", "SETUSER", "bad name"}), Reply::Error("ERR Usernames can't contain spaces or null characters"));
 }
 
+TEST(AclCommands, PrecheckRefusesBadRulesBeforeTheLog) {
+  auto err = StateMachine::Precheck({"ACL", "SETUSER", "x", "on", "+nosuchcmd"});
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->str, "ERR Error in ACL SETUSER modifier '+nosuchcmd': Unknown command or category name in ACL");
+  // Removing a password depends on the user: decided at apply.
+  EXPECT_FALSE(StateMachine::Precheck({"ACL", "SETUSER", "x", "<pw"}));
+  SmHarness h;
+  EXPECT_EQ(h.Run({"ACL", "SETUSER", "x", "<pw"}),
+            Reply::Error("ERR Error in ACL SETUSER modifier '<pw': The password you are trying to remove from the "
+                         "user does not exist"));
+  EXPECT_EQ(h.sm().acl().Find("x"), nullptr);
+}
+
 TEST(AclCommands, ApplyTimeCheckUsesTheUserAsOfTheIndex) {
   SmHarness h;
   h.Run({"ACL", "SETUSER", "bob", "on", "nopass", "~jobs:*", "+@all"});
