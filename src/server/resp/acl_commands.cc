@@ -160,7 +160,6 @@ bool RespServer::Authenticate(const std::shared_ptr<RespSession>& conn, const st
     return false;
   }
   if (u != nullptr && u->enabled && sm::AclCheckPassword(*u, password) && !AclBootPending()) {
-    throttle_.OnSuccess(conn->peer());
     conn->SetAuthenticated(user);
     return true;
   }

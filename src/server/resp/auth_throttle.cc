@@ -40,12 +40,9 @@ uint64_t AuthThrottle::OnFailure(std::string_view peer, uint64_t now_ms) {
     delay = std::min(kMaxDelayMs, kFirstDelayMs << doublings);
   }
   last_delay_ms_ = delay;
-  return delay;
-}
-
-void AuthThrottle::OnSuccess(std::string_view peer) {
-  auto it = by_address_.find(AddressOf(peer));
-  if (it != by_address_.end()) by_address_.erase(it);
+  if (delay == 0) return 0;
+  e.busy_until_ms = std::max(e.busy_until_ms, now_ms) + delay;
+  return e.busy_until_ms - now_ms;
 }
 
 }  // namespace lockq::server

@@ -5,8 +5,9 @@
 // waits twice as long as the previous, from kFirstDelayMs up to
 // kMaxDelayMs. The wait is a timer on the loop (RespServer's delayed
 // replies), never a blocked loop, and only delays that connection's
-// replies: other clients are unaffected. A success, or kForgetMs without a
-// failure, clears the address. At most kAddressesMax addresses are
+// replies: other clients are unaffected. kForgetMs without a failure
+// clears the address; a success does not, or whoever holds one valid login
+// could reset the brake between guesses at another user's password. At most kAddressesMax addresses are
 // tracked; past it the stalest goes.
 //
 // Thread: the server loop. Time: a monotonic clock in ms, passed in.
@@ -27,9 +28,8 @@ class AuthThrottle {
   static constexpr size_t kAddressesMax = 10000;
 
   // A failed login from `peer` ("ip:port" or "[v6]:port"); returns how long
-  // to hold its error reply.
+  // from now to hold its error reply.
   uint64_t OnFailure(std::string_view peer, uint64_t now_ms);
-  void OnSuccess(std::string_view peer);
 
   uint64_t failures() const { return failures_; }
   uint64_t last_delay_ms() const { return last_delay_ms_; }
@@ -42,6 +42,7 @@ class AuthThrottle {
   struct Entry {
     uint32_t failures = 0;
     uint64_t last_ms = 0;
+    uint64_t busy_until_ms = 0;  // when its last delayed reply is due
   };
   void Evict(uint64_t now_ms);
 

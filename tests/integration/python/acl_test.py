@@ -188,7 +188,34 @@ class SingleNode(unittest.TestCase):
         self.assertGreaterEqual(delays[-1], delays[5])
         self.assertGreater(delays[5], delays[3])
         self.assertGreater(int(admin.info("stats")["auth_delayed_replies"]), 0)
-        # A success clears the address.
+        # Pipelined guesses queue up behind each other: 12 wrong AUTHs in
+        # one write, from a fresh loopback address (127.0.0.2: the brake is
+        # per address). Another client is served while they wait.
+        n = 12
+        with socket.create_connection(("127.0.0.1", self.port), timeout=60,
+                                      source_address=("127.0.0.2", 0)) as s:
+            s.sendall(b"".join(b"*3\r\n$4\r\nAUTH\r\n$4\r\njobs\r\n$6\r\nguess%d\r\n" % (i % 10)
+                               for i in range(n)))
+            t0 = time.monotonic()
+            self.assertTrue(admin.ping())
+            ping_s = time.monotonic() - t0
+            s.setblocking(False)
+            try:
+                early = s.recv(65536).count(b"-WRONGPASS")
+            except BlockingIOError:
+                early = 0
+            s.setblocking(True)
+            got = early
+            data = b""
+            while got < n:
+                chunk = s.recv(65536)
+                self.assertTrue(chunk, "connection closed after %d replies" % got)
+                data += chunk
+                got = early + data.count(b"-WRONGPASS")
+            took = time.monotonic() - t0
+        print("[acl] %d pipelined wrong passwords answered in %.2fs (%d at once); another client's PING %.3fs"
+              % (n, took, early, ping_s), flush=True)
+        self.assertLess(early, n)  # the other client was answered before the guesses
         self.assertTrue(self.user("jobs", "jobs-pw").ping())
 
 
