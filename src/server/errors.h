@@ -28,6 +28,11 @@ inline constexpr const char* kErrHelloNoAuth =
 inline constexpr const char* kErrAuthNoPassword =
     "ERR AUTH <password> called without any password configured for the default user. Are you sure your "
     "configuration is correct?";
+// AUTH while this node's --requirepass/--aclfile are not in the applied
+// user store yet (start, or flags that differ from the cluster's): Redis's
+// LOADING code, which clients retry (redis-py BusyLoadingError).
+inline constexpr const char* kErrAclLoading =
+    "LOADING lockq is applying the users of --requirepass/--aclfile; try again";
 // Redis's protected-mode text with lockq's name and remedies; clients
 // match on the DENIED prefix.
 inline constexpr const char* kErrProtectedMode =

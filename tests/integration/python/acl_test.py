@@ -272,16 +272,39 @@ class ThreeNodes(unittest.TestCase):
         # A follower that catches up through a snapshot install learns users.
         li = c.wait_leader()
         lag = (li + 1) % 3
+        lag_last = int(c.client(lag).info("all")["last_index"])
         c.kill(lag)
         leader = c.client(li)
         leader.execute_command("ACL", "SETUSER", "carol", "on", ">carol-pw", "~c:*", "+@all")
-        for k in range(300):
-            lockq_cluster.retry(lambda k=k: leader.set("fill-%d" % k, "x"), "fill")
+        k = 0
+
+        def compacted_past_lag():
+            # The leader's log no longer holds what the lagging node lacks:
+            # it can only catch up from a snapshot (--snapshot-trailing 16).
+            # One snapshot more (every 64 entries) than that needs: a
+            # snapshot still being written has not truncated the log yet.
+            nonlocal k
+            for _ in range(50):
+                lockq_cluster.retry(lambda: leader.set("fill-%d" % k, "x"), "fill")
+                k += 1
+            return int(leader.info("all")["snapshot_index"]) - 16 > lag_last + 1 + 64
+        wait_until(compacted_past_lag, "leader snapshot past the lagging node", step=0)
         c.start(lag)
-        wait_until(lambda: self.auth_works(c, lag, "carol", "carol-pw"), "carol on the restarted follower")
+        commit = int(leader.info("all")["commit_index"])
+
+        def caught_up():
+            try:
+                return int(c.client(lag, 2).info("all")["applied_index"]) >= commit
+            except redis.RedisError:
+                return False
+        wait_until(caught_up, "the restarted follower applies up to the leader's commit index")
+        self.assertTrue(self.auth_works(c, lag, "carol", "carol-pw"))
         stats = c.client(lag).info("all")
-        print("[acl] restarted follower: snapshots_restored=%s snapshot_index=%s" %
-              (stats.get("snapshots_restored"), stats.get("snapshot_index")), flush=True)
+        lead = leader.info("all")
+        print("[acl] node %d restarted at last_index %d; leader node %d snapshot_index=%s; the follower now: "
+              "snapshots_restored=%s snapshot_index=%s last_index=%s" %
+              (lag + 1, lag_last, li + 1, lead.get("snapshot_index"), stats.get("snapshots_restored"),
+               stats.get("snapshot_index"), stats.get("last_index")), flush=True)
         self.assertGreaterEqual(int(stats.get("snapshots_restored", 0)), 1)
         with self.assertRaises(ResponseError):
             c.client(lag, 5, username="carol", password="carol-pw").set("other", "v")
