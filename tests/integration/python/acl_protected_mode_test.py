@@ -41,13 +41,7 @@ class ProtectedModeTest(unittest.TestCase):
             net.enter_router()
             cluster = Cluster(1, prefix="lockq-prot-", net=net, password=PASS,
                               extra_args=["--requirepass", PASS, "--protected-mode", "yes"])
-            try:
-                self.run_node(cluster)
-            except BaseException:
-                print(cluster.logs(), flush=True)
-                raise
-            finally:
-                cluster.stop()
+            cluster.run(self.run_node, cluster)
         finally:
             net.remove()
 

@@ -223,13 +223,7 @@ class ThreeNodes(unittest.TestCase):
     def test_deluser_closes_follower_connections_and_users_survive(self):
         c = Cluster(3, prefix="lockq-acl3-", password=PASS,
                     extra_args=["--requirepass", PASS, "--snapshot-entries", "64", "--snapshot-trailing", "16"])
-        try:
-            self.run_cluster(c)
-        except Exception:
-            print(c.logs(), flush=True)
-            raise
-        finally:
-            c.stop()
+        c.run(self.run_cluster, c)
 
     def auth_works(self, c, i, user, pw):
         try:

@@ -76,13 +76,7 @@ class ForwardCutTest(unittest.TestCase):
         try:
             net.enter_router()
             cluster = Cluster(3, extra_args=["--no-leader-timeout-ms", str(NO_LEADER_TIMEOUT_MS)], net=net)
-            try:
-                self.cut_while_pending(net, cluster)
-            except BaseException:
-                print(cluster.logs(), flush=True)
-                raise
-            finally:
-                cluster.stop()
+            cluster.run(self.cut_while_pending, net, cluster)
         finally:
             net.remove()
 

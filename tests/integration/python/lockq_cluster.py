@@ -243,6 +243,17 @@ class Cluster:
         self.kill_all()
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    def run(self, fn, *args):
+        """fn(*args); the nodes' logs are printed if it fails, and the
+        cluster is stopped whatever happens."""
+        try:
+            return fn(*args)
+        except BaseException:
+            print(self.logs(), flush=True)
+            raise
+        finally:
+            self.stop()
+
     def logs(self):
         out = []
         for i in range(self.n):
