@@ -3,6 +3,7 @@
 lockqd processes, python3-redis 4.3.4 and redis-cli:
 
 - NOAUTH before AUTH, WRONGPASS (a plain ResponseError in redis-py 4.3.4),
+  AUTH <password> without a password configured, AUTH and HELLO syntax,
   HELLO 3 AUTH, NOPERM on a key pattern and on a category; a user limited
   to ~jobs:* can SET jobs:x NX PX and LOCK.ACQUIRE jobs:x but not `other`;
   ACL GETUSER / LIST / DRYRUN / LOG shapes;
@@ -217,6 +218,23 @@ class SingleNode(unittest.TestCase):
               % (n, took, early, ping_s), flush=True)
         self.assertLess(early, n)  # the other client was answered before the guesses
         self.assertTrue(self.user("jobs", "jobs-pw").ping())
+
+
+class NoPassword(unittest.TestCase):
+    def test_default_user_without_password(self):
+        c = Cluster(1, prefix="lockq-acl0-")
+        c.run(self.check, c)
+
+    def check(self, c):
+        port = c.resp[0]
+        out = raw(port, ["AUTH", "anything"])
+        self.assertEqual(out, b"-ERR AUTH <password> called without any password configured for the default "
+                              b"user. Are you sure your configuration is correct?\r\n")
+        # nopass: any password works for `default`, as in Redis.
+        self.assertEqual(raw(port, ["AUTH", "default", "anything"], ["ACL", "WHOAMI"]),
+                         b"+OK\r\n$7\r\ndefault\r\n")
+        self.assertEqual(raw(port, ["AUTH", "a", "b", "c"]), b"-ERR syntax error\r\n")
+        self.assertEqual(raw(port, ["HELLO", "4"]), b"-NOPROTO unsupported protocol version\r\n")
 
 
 class ThreeNodes(unittest.TestCase):
