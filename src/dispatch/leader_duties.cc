@@ -4,6 +4,9 @@
 
 #include <utility>
 
+#include "common/error_class.h"
+#include "sm/acl_store.h"
+
 namespace lockq::dispatch {
 
 namespace {
@@ -16,7 +19,8 @@ LeaderDuties::LeaderDuties(Dispatcher& dispatcher, LeaderDutiesOptions options)
     : dispatcher_(dispatcher),
       proposer_(dispatcher.proposer()),
       clock_(dispatcher.clock()),
-      options_(std::move(options)) {
+      options_(std::move(options)),
+      acl_boot_digest_(sm::AclBootDigest(options_.acl_boot_lines)) {
   dispatcher_.AddEventsListener([this](const sm::Events& events) { WatchIncarnations(events); });
   dispatcher_.AddLeadershipHook([this](bool leader) { OnLeadership(leader); });
 }
@@ -25,6 +29,23 @@ void LeaderDuties::Tick() {
   MaybeProposeExpiry();
   MaybeAnnounceIncarnation();
   MaybeDeclareNodesDown();
+  MaybeBootstrapAcl();
+}
+
+void LeaderDuties::MaybeBootstrapAcl() {
+  if (!proposer_.is_leader() || !announced_ || acl_boot_in_flight_ || acl_boot_refused_) return;
+  if (dispatcher_.state().acl().boot_digest() == acl_boot_digest_) return;
+  acl_boot_in_flight_ = true;
+  sm::Argv argv{"LOCKQ.ACLBOOT"};
+  argv.insert(argv.end(), options_.acl_boot_lines.begin(), options_.acl_boot_lines.end());
+  spdlog::info("leader: proposing the users of --aclfile/--requirepass ({} lines)", options_.acl_boot_lines.size());
+  dispatcher_.Submit(std::move(argv), [this](sm::Reply r) {
+    acl_boot_in_flight_ = false;
+    if (!r.is_error()) return;
+    // The state machine's answer is final; only "not executed" is retried.
+    acl_boot_refused_ = !IsTryAgain(r.str);
+    spdlog::warn("leader: ACL bootstrap failed ({}){}", r.str, acl_boot_refused_ ? "" : "; will retry");
+  }, /*may_forward=*/false);
 }
 
 void LeaderDuties::OnLeadership(bool leader) {

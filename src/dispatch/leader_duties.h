@@ -12,6 +12,11 @@
 //    MONOTONIC time is declared down once (LOCKQ.INCARNATION id 0), so its
 //    clients' lock waits, consumers and unacked messages do not wait for it
 //    to restart. A wall clock stepped back declares nobody down.
+//  - ACL bootstrap (leader): once announced, if the user store's
+//    boot_digest differs from this node's --aclfile/--requirepass lines,
+//    proposes LOCKQ.ACLBOOT with them (sm/acl_family.cc; applying it twice
+//    is harmless). Nodes should share these flags: each new leader whose
+//    flags differ resets the store to its own.
 //  - Revoked: a later declaration of THIS node as down (nonce 0) after our
 //    incarnation applied means the cluster dropped our clients' state while
 //    we were cut off; the revoked listeners close those connections and the
@@ -38,6 +43,7 @@ namespace lockq::dispatch {
 struct LeaderDutiesOptions {
   std::string resp_addr;         // this node's client address, announced when leading
   uint64_t node_down_ms = 10000;  // --node-down-ms
+  std::vector<std::string> acl_boot_lines;  // server/acl_config.h
 };
 
 class LeaderDuties {
@@ -60,6 +66,7 @@ class LeaderDuties {
   void MaybeProposeExpiry();
   void MaybeAnnounceIncarnation();
   void MaybeDeclareNodesDown();
+  void MaybeBootstrapAcl();
   void WatchIncarnations(const sm::Events& events);
 
   Dispatcher& dispatcher_;
@@ -67,6 +74,9 @@ class LeaderDuties {
   const Clock& clock_;
   LeaderDutiesOptions options_;
   bool expiry_in_flight_ = false;
+  bool acl_boot_in_flight_ = false;
+  bool acl_boot_refused_ = false;  // the state machine refused our lines: do not retry
+  std::string acl_boot_digest_;  // sm::AclBootDigest(options_.acl_boot_lines)
   bool announced_ = false;
   bool incarnation_sent_ = false;
   bool incarnation_live_ = false;          // our LOCKQ.INCARNATION has applied

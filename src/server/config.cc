@@ -6,6 +6,8 @@
 #include <fstream>
 #include <iostream>
 
+#include "server/acl_config.h"
+
 namespace lockq::server {
 
 Result<std::vector<consensus::Peer>> ParseInitialCluster(const std::string& spec) {
@@ -138,6 +140,13 @@ Result<Config> ParseConfig(int argc, char** argv, int* exit_code) {
   app.add_option("--queue-high-water-bytes", c.limits.queue_high_water_bytes,
                  "Queued message bytes past which AMQP publishers are blocked (connection.blocked)")
       ->capture_default_str();
+  // ---- users and permissions ----
+  app.add_option("--requirepass", c.requirepass, "Password of the user `default` (RESP AUTH)");
+  app.add_option("--aclfile", c.aclfile, "ACL file (`user <name> <rules...>` lines) read at start");
+  std::string protected_mode = "yes";
+  app.add_option("--protected-mode", protected_mode,
+                 "yes: while `default` has no password, refuse non-loopback clients")
+      ->check(CLI::IsMember({"yes", "no"}))->capture_default_str();
   // ---- TLS for clients (server/tls_config.h) ----
   AddTlsFlags(app, &c.tls);
   // ---- Peers (server/peer_config.h) ----
@@ -163,6 +172,14 @@ Result<Config> ParseConfig(int argc, char** argv, int* exit_code) {
     std::cerr << s.message() << "\n";
     *exit_code = 2;
     return s;
+  }
+  c.protected_mode = protected_mode == "yes";
+  if (auto lines = AclBootLines(c.aclfile, c.requirepass); lines.ok()) {
+    c.acl_boot_lines = std::move(lines.value());
+  } else {
+    std::cerr << lines.status().message() << "\n";
+    *exit_code = 2;
+    return lines.status();
   }
   if (c.node_id == 0) {
     std::cerr << "--node-id must be >= 1\n";

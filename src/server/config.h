@@ -56,6 +56,20 @@ struct Config {
   TlsConfig tls;
   PeerConfig peer;  // the links between nodes (server/peer_config.h)
 
+  // ---- users and permissions (docs/security.md "Users and permissions") ----
+  // --requirepass P: the user `default` needs P (applied after --aclfile).
+  std::string requirepass;
+  // --aclfile F: `user <name> <rules...>` lines, read at start; the leader
+  // proposes them (LOCKQ.ACLBOOT) when they differ from the cluster's last
+  // bootstrap.
+  std::string aclfile;
+  // --protected-mode yes|no: while `default` has no password, refuse
+  // clients from outside the loopback interface (Redis's protected mode).
+  bool protected_mode = true;
+  // Filled by ParseConfig from the two above: LOCKQ.ACLBOOT's lines, with
+  // cleartext passwords already hashed (never in the log).
+  std::vector<std::string> acl_boot_lines;
+
   // The node options that consensus needs.
   Result<consensus::NodeOptions> ToNodeOptions() const;
   // "host:port" clients use to reach this node's RESP listener.

@@ -70,7 +70,8 @@ Core::Core(uv_loop_t* loop, const Config& config) : loop_(loop), config_(config)
   options.max_batch_bytes = config_.limits.max_batch_bytes;
   dispatcher_ = std::make_unique<dispatch::Dispatcher>(*proposer_, forwarder_.get(), SystemClock(), options);
   duties_ = std::make_unique<dispatch::LeaderDuties>(
-      *dispatcher_, dispatch::LeaderDutiesOptions{config_.RespAddress(), config_.limits.node_down_ms});
+      *dispatcher_,
+      dispatch::LeaderDutiesOptions{config_.RespAddress(), config_.limits.node_down_ms, config_.acl_boot_lines});
   fsm_ = std::make_unique<DispatchFsm>(*dispatcher_);
 }
 

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "common/check.h"
+#include "sm/acl_check.h"
 #include "sm/errors.h"
 #include "sm/parse.h"
 
@@ -33,6 +34,7 @@ const Table& GetTable() {
     AddSessionFamily(&t->rows);
     AddElectFamily(&t->rows);
     AddQueueFamily(&t->rows);
+    AddAclFamily(&t->rows);
     for (const CommandDef& def : t->rows) {
       LOCKQ_CHECK(def.spec.name.size() <= kCommandNameMax);
       LOCKQ_CHECK(ToUpper(def.spec.name) == def.spec.name);
@@ -74,8 +76,16 @@ std::optional<Reply> CheckCommand(const Argv& argv, bool allow_internal) {
 
 Reply Dispatch(SmState& state, const Argv& argv, uint64_t index, const ClientRef& client) {
   if (std::optional<Reply> err = CheckCommand(argv, /*allow_internal=*/true)) return *err;
+  const CommandDef* def = FindCommandDef(argv[0]);
+  // The authority on permissions: the acting user's rights as of this log
+  // index, so every replica gives the same answer (WAVE2.md A.4).
+  if (!(def->spec.flags & kCmdInternal)) {
+    if (std::optional<AclDenial> denied = AclCheckActing(state, argv)) {
+      return Reply::Error("NOPERM " + denied->message);
+    }
+  }
   CommandContext ctx{argv, state.now_ms, index, state, client};
-  return FindCommandDef(argv[0])->handler(ctx);
+  return def->handler(ctx);
 }
 
 }  // namespace lockq::sm

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sm/acl_categories.h"
 #include "sm/command.h"
 #include "sm/reply.h"
 #include "sm/sm_state.h"
@@ -37,11 +38,16 @@ struct CommandContext {
 
 using CommandHandler = Reply (*)(CommandContext& ctx);
 using CommandValidator = std::optional<Reply> (*)(const Argv& argv);
+// The keys of a command whose keys first_key..last_key cannot describe
+// (EVAL's numkeys, SET's FENCE lock), appended to *out. argv passed
+// CheckCommand.
+using AclKeysFn = void (*)(const Argv& argv, std::vector<AclKey>* out);
 
 struct CommandDef {
   CommandSpec spec;
   CommandHandler handler;
   CommandValidator validate;  // nullptr: arity is the only stateless check
+  AclKeysFn keys = nullptr;   // nullptr: spec.first_key..last_key, spec.key_access
 };
 
 // Case-insensitive lookup; nullptr when unknown.
@@ -54,7 +60,8 @@ const std::vector<CommandDef>& CommandDefs();
 std::optional<Reply> CheckCommand(const Argv& argv, bool allow_internal);
 // Redis arity convention: N exact, -N at least N (name included).
 bool ArityOk(int arity, size_t argc);
-// CheckCommand(argv, true), then the handler. `client` is who sent it, when
+// CheckCommand(argv, true), then, for a client command (not kCmdInternal),
+// the ACL check of state.acting_user (acl_check.h), then the handler. `client` is who sent it, when
 // known (kCmdClientRef commands wrapped in LOCKQ.AS).
 Reply Dispatch(SmState& state, const Argv& argv, uint64_t index, const ClientRef& client = {});
 
@@ -69,5 +76,10 @@ void AddSignKeyFamily(std::vector<CommandDef>* table);
 void AddSessionFamily(std::vector<CommandDef>* table);
 void AddElectFamily(std::vector<CommandDef>* table);
 void AddQueueFamily(std::vector<CommandDef>* table);
+void AddAclFamily(std::vector<CommandDef>* table);
+
+// Key extractors of rows (acl_check.cc).
+void AclEvalKeys(const Argv& argv, std::vector<AclKey>* out);
+void AclSetKeys(const Argv& argv, std::vector<AclKey>* out);
 
 }  // namespace lockq::sm

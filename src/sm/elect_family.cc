@@ -80,9 +80,9 @@ Reply LeaderCommand(CommandContext& ctx) {
 void AddElectFamily(std::vector<CommandDef>* t) {
   constexpr uint32_t kW = kCmdWrite | kCmdFast;
   t->insert(t->end(), {
-      {{"ELECT.CAMPAIGN", -3, kW | kCmdClientRef, 1, 1, 1}, CampaignCommand, ValidateCampaign},
-      {{"ELECT.RESIGN", 3, kW, 1, 1, 1}, ResignCommand, ValidateResign},
-      {{"ELECT.LEADER", 2, kCmdReadOnly | kCmdFast, 1, 1, 1}, LeaderCommand, nullptr},
+      {{"ELECT.CAMPAIGN", -3, kW | kCmdClientRef, 1, 1, 1, kAclLock | kAclBlocking, kKeyWrite}, CampaignCommand, ValidateCampaign},
+      {{"ELECT.RESIGN", 3, kW, 1, 1, 1, kAclLock, kKeyWrite}, ResignCommand, ValidateResign},
+      {{"ELECT.LEADER", 2, kCmdReadOnly | kCmdFast, 1, 1, 1, kAclLock, kKeyRead}, LeaderCommand, nullptr},
   });
 }
 

@@ -51,5 +51,8 @@ using Events = std::vector<Event>;
 // The kChange topic of LOCKQ.INCARNATION node nonce (client = {node, nonce}):
 // node runs as nonce now, or, with nonce 0, the leader declared it down.
 inline constexpr std::string_view kIncarnationTopic = "lockq:incarnation";
+// The kChange topic of ACL DELUSER (and of a bootstrap that drops a user):
+// reply is Bulk(user name); each node closes its connections of that user.
+inline constexpr std::string_view kAclUserDeletedTopic = "lockq:acl:deluser";
 
 }  // namespace lockq::sm

@@ -113,15 +113,15 @@ void AddExpireFamily(std::vector<CommandDef>* t) {
   constexpr uint32_t kW = kCmdWrite | kCmdFast;
   constexpr uint32_t kR = kCmdReadOnly | kCmdFast;
   t->insert(t->end(), {
-      {{"EXPIRE", -3, kW, 1, 1, 1}, ExpireCommand, ValidateExpire},
-      {{"PEXPIRE", -3, kW, 1, 1, 1}, ExpireCommand, ValidateExpire},
-      {{"EXPIREAT", -3, kW, 1, 1, 1}, ExpireCommand, ValidateExpire},
-      {{"PEXPIREAT", -3, kW, 1, 1, 1}, ExpireCommand, ValidateExpire},
-      {{"PERSIST", 2, kW, 1, 1, 1}, PersistCommand, nullptr},
-      {{"TTL", 2, kR, 1, 1, 1}, TtlCommand, nullptr},
-      {{"PTTL", 2, kR, 1, 1, 1}, PTtlCommand, nullptr},
-      {{"EXPIRETIME", 2, kR, 1, 1, 1}, ExpireTimeCommand, nullptr},
-      {{"PEXPIRETIME", 2, kR, 1, 1, 1}, PExpireTimeCommand, nullptr},
+      {{"EXPIRE", -3, kW, 1, 1, 1, kAclKeyspace, kKeyWrite}, ExpireCommand, ValidateExpire},
+      {{"PEXPIRE", -3, kW, 1, 1, 1, kAclKeyspace, kKeyWrite}, ExpireCommand, ValidateExpire},
+      {{"EXPIREAT", -3, kW, 1, 1, 1, kAclKeyspace, kKeyWrite}, ExpireCommand, ValidateExpire},
+      {{"PEXPIREAT", -3, kW, 1, 1, 1, kAclKeyspace, kKeyWrite}, ExpireCommand, ValidateExpire},
+      {{"PERSIST", 2, kW, 1, 1, 1, kAclKeyspace, kKeyWrite}, PersistCommand, nullptr},
+      {{"TTL", 2, kR, 1, 1, 1, kAclKeyspace, kKeyRead}, TtlCommand, nullptr},
+      {{"PTTL", 2, kR, 1, 1, 1, kAclKeyspace, kKeyRead}, PTtlCommand, nullptr},
+      {{"EXPIRETIME", 2, kR, 1, 1, 1, kAclKeyspace, kKeyRead}, ExpireTimeCommand, nullptr},
+      {{"PEXPIRETIME", 2, kR, 1, 1, 1, kAclKeyspace, kKeyRead}, PExpireTimeCommand, nullptr},
   });
 }
 

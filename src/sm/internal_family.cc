@@ -166,12 +166,12 @@ Reply IncarnationCommand(CommandContext& ctx) {
 void AddInternalFamily(std::vector<CommandDef>* t) {
   constexpr uint32_t kI = kCmdInternal | kCmdWrite;
   t->insert(t->end(), {
-      {{"LOCKQ.EXPIRE", 2, kI, 0, 0, 0}, ExpireCommand, ValidateExpire},
-      {{"LOCKQ.ANNOUNCE", 3, kI, 0, 0, 0}, AnnounceCommand, ValidateAnnounce},
-      {{"LOCKQ.NOOP", 1, kI | kCmdFast, 0, 0, 0}, NoopCommand, nullptr},
-      {{"LOCKQ.AS", -6, kI | kCmdPeer | kCmdFast, 0, 0, 0}, AsCommand, ValidateAsOnly},
-      {{"LOCKQ.CANCEL", 5, kI | kCmdPeer | kCmdFast, 0, 0, 0}, CancelCommand, ValidateCancel},
-      {{"LOCKQ.INCARNATION", 3, kI | kCmdPeer, 0, 0, 0}, IncarnationCommand, ValidateIncarnation},
+      {{"LOCKQ.EXPIRE", 2, kI, 0, 0, 0, 0, kKeyAny}, ExpireCommand, ValidateExpire},
+      {{"LOCKQ.ANNOUNCE", 3, kI, 0, 0, 0, 0, kKeyAny}, AnnounceCommand, ValidateAnnounce},
+      {{"LOCKQ.NOOP", 1, kI | kCmdFast, 0, 0, 0, 0, kKeyAny}, NoopCommand, nullptr},
+      {{"LOCKQ.AS", -6, kI | kCmdPeer | kCmdFast, 0, 0, 0, 0, kKeyAny}, AsCommand, ValidateAsOnly},
+      {{"LOCKQ.CANCEL", 5, kI | kCmdPeer | kCmdFast, 0, 0, 0, 0, kKeyAny}, CancelCommand, ValidateCancel},
+      {{"LOCKQ.INCARNATION", 3, kI | kCmdPeer, 0, 0, 0, 0, kKeyAny}, IncarnationCommand, ValidateIncarnation},
   });
 }
 

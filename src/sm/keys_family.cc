@@ -134,15 +134,15 @@ void AddKeysFamily(std::vector<CommandDef>* t) {
   constexpr uint32_t kR = kCmdReadOnly;
   constexpr uint32_t kRf = kCmdReadOnly | kCmdFast;
   t->insert(t->end(), {
-      {{"DEL", -2, kW, 1, -1, 1}, DelCommand, nullptr},
-      {{"UNLINK", -2, kW | kCmdFast, 1, -1, 1}, DelCommand, nullptr},
-      {{"EXISTS", -2, kRf, 1, -1, 1}, ExistsCommand, nullptr},
-      {{"TYPE", 2, kRf, 1, 1, 1}, TypeCommand, nullptr},
-      {{"DBSIZE", 1, kRf, 0, 0, 0}, DbSizeCommand, nullptr},
-      {{"KEYS", 2, kR, 0, 0, 0}, KeysCommand, nullptr},
-      {{"SCAN", -2, kR, 0, 0, 0}, ScanCommand, ValidateScan},
-      {{"FLUSHALL", -1, kW | kCmdAdmin, 0, 0, 0}, FlushCommand, ValidateFlush},
-      {{"FLUSHDB", -1, kW | kCmdAdmin, 0, 0, 0}, FlushCommand, ValidateFlush},
+      {{"DEL", -2, kW, 1, -1, 1, kAclKeyspace, kKeyWrite}, DelCommand, nullptr},
+      {{"UNLINK", -2, kW | kCmdFast, 1, -1, 1, kAclKeyspace, kKeyWrite}, DelCommand, nullptr},
+      {{"EXISTS", -2, kRf, 1, -1, 1, kAclKeyspace, kKeyAny}, ExistsCommand, nullptr},
+      {{"TYPE", 2, kRf, 1, 1, 1, kAclKeyspace, kKeyAny}, TypeCommand, nullptr},
+      {{"DBSIZE", 1, kRf, 0, 0, 0, kAclKeyspace, kKeyAny}, DbSizeCommand, nullptr},
+      {{"KEYS", 2, kR, 0, 0, 0, kAclKeyspace | kAclDangerous, kKeyAny}, KeysCommand, nullptr},
+      {{"SCAN", -2, kR, 0, 0, 0, kAclKeyspace, kKeyAny}, ScanCommand, ValidateScan},
+      {{"FLUSHALL", -1, kW | kCmdAdmin, 0, 0, 0, kAclKeyspace, kKeyAny}, FlushCommand, ValidateFlush},
+      {{"FLUSHDB", -1, kW | kCmdAdmin, 0, 0, 0, kAclKeyspace, kKeyAny}, FlushCommand, ValidateFlush},
   });
 }
 

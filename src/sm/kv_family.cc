@@ -277,22 +277,22 @@ void AddKvFamily(std::vector<CommandDef>* t) {
   constexpr uint32_t kR = kCmdReadOnly | kCmdFast;
   constexpr uint32_t kWf = kCmdWrite | kCmdFast;
   t->insert(t->end(), {
-      {{"GET", 2, kR, 1, 1, 1}, GetCommand, nullptr},
-      {{"SET", -3, kW, 1, 1, 1}, SetCommand, ValidateSet},
-      {{"SETNX", 3, kWf, 1, 1, 1}, SetNxCommand, nullptr},
-      {{"SETEX", 4, kW, 1, 1, 1}, SetExCommand, ValidateSetEx},
-      {{"PSETEX", 4, kW, 1, 1, 1}, SetExCommand, ValidateSetEx},
-      {{"GETDEL", 2, kWf, 1, 1, 1}, GetDelCommand, nullptr},
-      {{"GETSET", 3, kWf, 1, 1, 1}, GetSetCommand, nullptr},
-      {{"APPEND", 3, kWf, 1, 1, 1}, AppendCommand, nullptr},
-      {{"STRLEN", 2, kR, 1, 1, 1}, StrLenCommand, nullptr},
-      {{"INCR", 2, kWf, 1, 1, 1}, IncrCommand, ValidateIncr},
-      {{"DECR", 2, kWf, 1, 1, 1}, IncrCommand, ValidateIncr},
-      {{"INCRBY", 3, kWf, 1, 1, 1}, IncrCommand, ValidateIncr},
-      {{"DECRBY", 3, kWf, 1, 1, 1}, IncrCommand, ValidateIncr},
-      {{"MGET", -2, kR, 1, -1, 1}, MGetCommand, nullptr},
-      {{"MSET", -3, kW, 1, -1, 2}, MSetCommand, ValidateMSet},
-      {{"MSETNX", -3, kW, 1, -1, 2}, MSetNxCommand, ValidateMSet},
+      {{"GET", 2, kR, 1, 1, 1, kAclString, kKeyRead}, GetCommand, nullptr},
+      {{"SET", -3, kW, 1, 1, 1, kAclString, kKeyWrite}, SetCommand, ValidateSet, AclSetKeys},
+      {{"SETNX", 3, kWf, 1, 1, 1, kAclString, kKeyWrite}, SetNxCommand, nullptr},
+      {{"SETEX", 4, kW, 1, 1, 1, kAclString, kKeyWrite}, SetExCommand, ValidateSetEx},
+      {{"PSETEX", 4, kW, 1, 1, 1, kAclString, kKeyWrite}, SetExCommand, ValidateSetEx},
+      {{"GETDEL", 2, kWf, 1, 1, 1, kAclString, kKeyReadWrite}, GetDelCommand, nullptr},
+      {{"GETSET", 3, kWf, 1, 1, 1, kAclString, kKeyReadWrite}, GetSetCommand, nullptr},
+      {{"APPEND", 3, kWf, 1, 1, 1, kAclString, kKeyWrite}, AppendCommand, nullptr},
+      {{"STRLEN", 2, kR, 1, 1, 1, kAclString, kKeyAny}, StrLenCommand, nullptr},
+      {{"INCR", 2, kWf, 1, 1, 1, kAclString, kKeyReadWrite}, IncrCommand, ValidateIncr},
+      {{"DECR", 2, kWf, 1, 1, 1, kAclString, kKeyReadWrite}, IncrCommand, ValidateIncr},
+      {{"INCRBY", 3, kWf, 1, 1, 1, kAclString, kKeyReadWrite}, IncrCommand, ValidateIncr},
+      {{"DECRBY", 3, kWf, 1, 1, 1, kAclString, kKeyReadWrite}, IncrCommand, ValidateIncr},
+      {{"MGET", -2, kR, 1, -1, 1, kAclString, kKeyRead}, MGetCommand, nullptr},
+      {{"MSET", -3, kW, 1, -1, 2, kAclString, kKeyWrite}, MSetCommand, ValidateMSet},
+      {{"MSETNX", -3, kW, 1, -1, 2, kAclString, kKeyWrite}, MSetNxCommand, ValidateMSet},
   });
 }
 

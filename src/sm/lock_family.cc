@@ -331,12 +331,12 @@ void AddLockFamily(std::vector<CommandDef>* t) {
   constexpr uint32_t kW = kCmdWrite | kCmdFast;
   constexpr uint32_t kR = kCmdReadOnly | kCmdFast;
   t->insert(t->end(), {
-      {{"LOCK.ACQUIRE", -2, kW | kCmdClientRef, 1, 1, 1}, AcquireCommand, ValidateAcquire},
-      {{"LOCK.RELEASE", 3, kW, 1, 1, 1}, ReleaseCommand, ValidateRelease},
-      {{"LOCK.RENEW", -3, kW, 1, 1, 1}, RenewCommand, ValidateRenew},
-      {{"LOCK.SIGN", 3, kR, 1, 1, 1}, SignCommand, ValidateRelease},
-      {{"LOCK.INFO", 2, kR, 1, 1, 1}, InfoCommand, nullptr},
-      {{"LOCK.LIST", -1, kCmdReadOnly, 0, 0, 0}, ListCommand, ValidateList},
+      {{"LOCK.ACQUIRE", -2, kW | kCmdClientRef, 1, 1, 1, kAclLock | kAclBlocking, kKeyWrite}, AcquireCommand, ValidateAcquire},
+      {{"LOCK.RELEASE", 3, kW, 1, 1, 1, kAclLock, kKeyWrite}, ReleaseCommand, ValidateRelease},
+      {{"LOCK.RENEW", -3, kW, 1, 1, 1, kAclLock, kKeyWrite}, RenewCommand, ValidateRenew},
+      {{"LOCK.SIGN", 3, kR, 1, 1, 1, kAclLock, kKeyRead}, SignCommand, ValidateRelease},
+      {{"LOCK.INFO", 2, kR, 1, 1, 1, kAclLock, kKeyRead}, InfoCommand, nullptr},
+      {{"LOCK.LIST", -1, kCmdReadOnly, 0, 0, 0, kAclLock, kKeyAny}, ListCommand, ValidateList},
   });
 }
 

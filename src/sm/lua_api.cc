@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "sm/command_table.h"
+#include "sm/acl_check.h"
 #include "sm/errors.h"
 #include "sm/lua_convert.h"
 #include "sm/lua_vm.h"
@@ -88,6 +89,12 @@ int CallImpl(lua_State* L, RunContext* c, bool raise) {
   }
   if (std::optional<std::string_view> refused = RefuseFromScript(argv, c->call->read_only)) {
     PushErrorTable(L, ScriptError(*refused));
+    return raise ? -1 : 1;
+  }
+  // Redis 7 scriptVerifyACL: the calling user's permissions, as of this
+  // entry, for every command the script runs.
+  if (std::optional<AclDenial> denied = AclCheckActing(*c->state, argv)) {
+    PushErrorTable(L, ScriptError("ACL failure in script: " + denied->message));
     return raise ? -1 : 1;
   }
   Reply r = Dispatch(*c->state, argv, c->index);

@@ -138,11 +138,11 @@ void AddScriptFamily(std::vector<CommandDef>* t) {
   // EVAL_RO only reads keys; it may still add its script to the cache.
   constexpr uint32_t kR = kCmdReadOnly | kCmdNoScript;
   t->insert(t->end(), {
-      {{"EVAL", -3, kW, 0, 0, 0}, EvalCommand, ValidateEval},
-      {{"EVALSHA", -3, kW, 0, 0, 0}, EvalShaCommand, ValidateEval},
-      {{"EVAL_RO", -3, kR, 0, 0, 0}, EvalRoCommand, ValidateEval},
-      {{"EVALSHA_RO", -3, kR, 0, 0, 0}, EvalShaRoCommand, ValidateEval},
-      {{"SCRIPT", -2, kW, 0, 0, 0}, ScriptCommand, ValidateScript},
+      {{"EVAL", -3, kW, 0, 0, 0, kAclScripting, kKeyReadWrite}, EvalCommand, ValidateEval, AclEvalKeys},
+      {{"EVALSHA", -3, kW, 0, 0, 0, kAclScripting, kKeyReadWrite}, EvalShaCommand, ValidateEval, AclEvalKeys},
+      {{"EVAL_RO", -3, kR, 0, 0, 0, kAclScripting, kKeyRead}, EvalRoCommand, ValidateEval, AclEvalKeys},
+      {{"EVALSHA_RO", -3, kR, 0, 0, 0, kAclScripting, kKeyRead}, EvalShaRoCommand, ValidateEval, AclEvalKeys},
+      {{"SCRIPT", -2, kW, 0, 0, 0, kAclScripting, kKeyAny}, ScriptCommand, ValidateScript},
   });
 }
 

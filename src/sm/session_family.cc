@@ -96,10 +96,10 @@ Reply InfoCommand(CommandContext& ctx) {
 void AddSessionFamily(std::vector<CommandDef>* t) {
   constexpr uint32_t kW = kCmdWrite | kCmdFast;
   t->insert(t->end(), {
-      {{"SESSION.OPEN", 2, kW, 0, 0, 0}, OpenCommand, ValidateOpen},
-      {{"SESSION.KEEPALIVE", 2, kW, 0, 0, 0}, KeepAliveCommand, ValidateId},
-      {{"SESSION.CLOSE", 2, kW, 0, 0, 0}, CloseCommand, ValidateId},
-      {{"SESSION.INFO", 2, kCmdReadOnly | kCmdFast, 0, 0, 0}, InfoCommand, ValidateId},
+      {{"SESSION.OPEN", 2, kW, 0, 0, 0, kAclLock, kKeyAny}, OpenCommand, ValidateOpen},
+      {{"SESSION.KEEPALIVE", 2, kW, 0, 0, 0, kAclLock, kKeyAny}, KeepAliveCommand, ValidateId},
+      {{"SESSION.CLOSE", 2, kW, 0, 0, 0, kAclLock, kKeyAny}, CloseCommand, ValidateId},
+      {{"SESSION.INFO", 2, kCmdReadOnly | kCmdFast, 0, 0, 0, kAclLock, kKeyAny}, InfoCommand, ValidateId},
   });
 }
 

@@ -121,7 +121,7 @@ Reply SignKeyCommand(CommandContext& ctx) {
 void AddSignKeyFamily(std::vector<CommandDef>* t) {
   // Admin: EXPORT returns secrets. No scripts: a script would have no KEY
   // to give, and must not read secrets either.
-  t->push_back({{"LOCK.SIGNKEY", -2, kCmdWrite | kCmdAdmin | kCmdNoScript, 0, 0, 0}, SignKeyCommand,
+  t->push_back({{"LOCK.SIGNKEY", -2, kCmdWrite | kCmdAdmin | kCmdNoScript, 0, 0, 0, kAclLock}, SignKeyCommand,
                 ValidateSignKey});
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 
+#include "sm/acl_store.h"
 #include "sm/keyspace.h"
 #include "sm/locks.h"
 #include "sm/queues.h"
@@ -23,6 +24,7 @@ struct SmState {
   ScriptCache scripts;  // Lua scripts by sha1 (EVAL, SCRIPT LOAD)
   LockTable locks;      // native locks and the fencing token counter
   QueueEngine queues;   // exchanges, queues, messages, consumers
+  AclStore acl;         // users and permissions (acl_store.h)
 
   // Per-batch scratch, not snapshotted: Apply() sets both before any
   // command of a batch runs, so they are a function of the snapshotted
@@ -34,6 +36,9 @@ struct SmState {
   // Events of the batch being applied (events.h); StateMachine::TakeEvents()
   // hands them to the front ends.
   Events events;
+  // The user the command being applied runs as: set by LOCKQ.USER for
+  // the command it wraps, empty (= "default") otherwise.
+  std::string acting_user;
   // The Lua state scripts run on (script_vm.h): derived data, neither
   // snapshotted nor copied, and no reply depends on what it holds.
   ScriptVmSlot lua;

@@ -112,6 +112,7 @@ std::string EncodeSnapshot(const SmState& state) {
   }
   EncodeLocks(state.locks, &w);
   EncodeQueues(state.queues, &w);
+  state.acl.Encode(&w);  // version 6
   return out;
 }
 
@@ -139,6 +140,11 @@ Status DecodeSnapshot(std::string_view bytes, SmState* out) {
   }
   if (version >= 5) {
     if (Status st = DecodeQueues(&r, &s.queues); !st.ok()) return st;
+  }
+  // Version 7: the user store. Older snapshots restore with the default
+  // user only; a leader with --requirepass/--aclfile bootstraps again.
+  if (version >= 7) {
+    if (Status st = AclStore::Decode(&r, &s.acl); !st.ok()) return st;
   }
   if (!r.done()) return Status::Corruption("snapshot: trailing bytes");
   *out = std::move(s);

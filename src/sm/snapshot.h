@@ -11,6 +11,9 @@
 //       u64 last_grant, varint n_holders, n_holders x (u64 token,
 //       string owner, u64 since_ms, u64 lease_ms, u64 deadline_ms))
 //                                     names, tokens ascending (version 3)
+//   ... queue engine (version 5; queue_snapshot.h)
+//   u64 acl_epoch, string boot_digest, varint n_users, n_users x user
+//       (acl_store.cc; docs/formats.md)          names ascending (version 7)
 // Equal states give byte-identical snapshots: every container is written in
 // its (deterministic) iteration order.
 
@@ -24,7 +27,7 @@ namespace lockq::sm {
 
 std::string EncodeSnapshot(const SmState& state);
 // Decodes into *out only on success; *out is untouched on Corruption.
-// Reads versions 1, 2 and 3. Rejects unknown versions and types, script
+// Reads versions 1 to 7. Rejects unknown versions and types, script
 // digests that do not match their bodies, caches beyond the limits, trailing bytes, out-of-order or
 // duplicate nodes/keys, and deadlines beyond INT64_MAX.
 Status DecodeSnapshot(std::string_view bytes, SmState* out);

@@ -112,6 +112,7 @@ uint64_t StateMachine::last_lock_token() const { return state_->s.locks.last_tok
 const std::map<uint64_t, NodeInfo>& StateMachine::nodes() const { return state_->s.nodes; }
 
 const QueueEngine& StateMachine::queue_engine() const { return state_->s.queues; }
+const AclStore& StateMachine::acl() const { return state_->s.acl; }
 
 std::vector<LockView> StateMachine::LockViews() const {
   std::vector<LockView> out;

@@ -29,9 +29,10 @@ namespace lockq::sm {
 
 // Version 2 added the script cache, version 3 the lock table, version 4
 // lock waiters, sessions and modes, version 5 the queue engine, version 6
-// grant signing keys and the waiters' SIGNED flag; Restore() still reads
-// versions 1 to 5.
-inline constexpr uint8_t kSnapshotVersion = 6;
+// grant signing keys and the waiters' SIGNED flag (version 6), the ACL user
+// store (version 7, last section); Restore() still reads versions 1 to 6
+// (before 7 they restore with the default user only).
+inline constexpr uint8_t kSnapshotVersion = 7;
 
 // Command flags, as data (compare Redis's src/commands/*.json).
 enum CommandFlag : uint32_t {
@@ -50,13 +51,22 @@ enum CommandFlag : uint32_t {
   // Acts for a channel (queue commands): front ends wrap it in LOCKQ.AS
   // with slot = the AMQP channel number, or 0 for a RESP connection.
   kCmdChannelRef = 1 << 8,
+  // Every user may run it: it only releases the caller's own connection
+  // state (Q.CLOSE, Q.DISCONNECT), which a front end also proposes as
+  // cleanup after the connection is gone.
+  kCmdAclExempt = 1 << 9,
 };
 
 struct CommandSpec {
   std::string_view name;  // upper case, e.g. "SET"
   int arity;              // Redis convention: N exact, -N at least N (name included)
   uint32_t flags;
-  int first_key, last_key, key_step;  // for COMMAND replies; 0 0 0 when none
+  int first_key, last_key, key_step;  // for COMMAND replies and ACL key checks; 0 0 0 when none
+  // ACL (acl_categories.h): the family categories (@string, @lock, ...;
+  // @read/@write/@fast/@slow/@admin/@dangerous follow from `flags`) and the
+  // access every key at first_key..last_key needs (AclKeyAccess).
+  uint32_t acl_categories = 0;
+  uint8_t key_access = 0;
 };
 
 // Addresses a node announced through the log (LOCKQ.ANNOUNCE), so any node
@@ -67,6 +77,7 @@ struct NodeInfo {
 };
 
 class QueueEngine;
+class AclStore;
 
 class StateMachine {
  public:
@@ -137,6 +148,9 @@ class StateMachine {
   std::optional<std::string> PeekString(std::string_view key) const;
   // The queue engine (exchanges, queues, messages, consumers), read-only.
   const QueueEngine& queue_engine() const;
+  // The user store as of applied_index() (acl_store.h): front ends check
+  // AUTH and fail fast on permissions against it.
+  const AclStore& acl() const;
 
  private:
   struct State;

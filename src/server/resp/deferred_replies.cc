@@ -67,7 +67,7 @@ sm::ClientRef RespServer::RefOf(uint64_t conn_id, uint64_t slot) const {
 void RespServer::SubmitWithClient(const std::shared_ptr<RespSession>& conn, sm::Argv argv, uint64_t slot) {
   sm::ClientRef ref = RefOf(conn->id(), slot);
   uint64_t wait = WaitMs(argv);
-  sm::Argv wrapped = core_->WrapAs(ref.conn, ref.slot, std::move(argv));
+  sm::Argv wrapped = WrapUser(*conn, core_->WrapAs(ref.conn, ref.slot, std::move(argv)));
   conn->MarkDeferred(slot);
   if (wait != 0) {
     backstops_.emplace(SystemClock().MonotonicMs() + wait + config_.limits.no_leader_timeout_ms, ref);
@@ -102,7 +102,7 @@ void RespServer::SubmitForChannel(const std::shared_ptr<RespSession>& conn, sm::
     return;
   }
   conn->set_used_queues();
-  sm::Argv wrapped = core_->WrapAs(conn->id(), 0, std::move(argv));
+  sm::Argv wrapped = WrapUser(*conn, core_->WrapAs(conn->id(), 0, std::move(argv)));
   std::weak_ptr<RespSession> weak = conn;
   core_->Submit(std::move(wrapped), [weak, slot](sm::Reply reply) {
     if (auto c = weak.lock()) c->Fill(slot, reply);
@@ -120,6 +120,7 @@ void RespServer::OnEvents(const sm::Events& events) {
   std::set<std::string> changed;
   for (const sm::Event& e : events) {
     if (e.kind == sm::Event::Kind::kChange) {
+      if (e.topic == sm::kAclUserDeletedTopic) CloseUserConnections(e.reply.str);
       if (observers_.count(e.topic) != 0) changed.insert(e.topic);
       continue;
     }

@@ -49,7 +49,14 @@ void Stats(std::ostringstream& o, RespServer& s) {
     << "\r\noutput_limit_disconnects:" << st.output_limit_disconnects
     << "\r\nraft_batches_proposed:" << s.core().batches_proposed()
     << "\r\nraft_commands_proposed:" << s.core().commands_proposed()
-    << "\r\nforwarded_commands:" << s.core().commands_forwarded() << "\r\n\r\n";
+    << "\r\nforwarded_commands:" << s.core().commands_forwarded()
+    // Users and permissions (Redis's names where it has them).
+    << "\r\nacl_access_denied_auth:" << st.acl_access_denied_auth
+    << "\r\nacl_access_denied_cmd:" << st.acl_access_denied_cmd
+    << "\r\nacl_access_denied_key:" << st.acl_access_denied_key
+    << "\r\nprotected_mode_refused:" << st.protected_mode_refused
+    << "\r\nauth_delayed_replies:" << st.auth_delayed_replies
+    << "\r\nauth_last_delay_ms:" << s.auth_throttle().last_delay_ms() << "\r\n\r\n";
 }
 
 void Replication(std::ostringstream& o, RespServer& s) {

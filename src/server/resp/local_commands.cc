@@ -6,6 +6,8 @@
 #include "common/strings.h"
 #include "server/resp/resp_session.h"
 #include "server/core.h"
+#include "server/errors.h"
+#include "server/resp/auth_args.h"
 #include "server/resp/local_table.h"
 #include "server/resp/resp_server.h"
 #include "sm/state_machine.h"
@@ -28,23 +30,15 @@ std::optional<Reply> Ping(LocalCtx& c) {
 std::optional<Reply> Echo(LocalCtx& c) { return Reply::Bulk(c.argv[1]); }
 
 std::optional<Reply> Hello(LocalCtx& c) {
-  size_t i = 1;
-  if (c.argv.size() > 1) {
-    auto v = ParseInt64(c.argv[1]);
-    if (!v) return Reply::Error("ERR Protocol version is not an integer or out of range");
-    if (*v != 2 && *v != 3) return Reply::Error("NOPROTO unsupported protocol version");
-    i = 2;
-    for (; i < c.argv.size(); i++) {
-      if (EqualsIgnoreCase(c.argv[i], "AUTH") && i + 2 < c.argv.size()) {
-        i += 2;  // authentication arrives with the security issue; accepted as default user
-      } else if (EqualsIgnoreCase(c.argv[i], "SETNAME") && i + 1 < c.argv.size()) {
-        c.conn->set_name(c.argv[++i]);
-      } else {
-        return Reply::Error("ERR Syntax error in HELLO option '" + c.argv[i] + "'");
-      }
-    }
-    c.conn->set_protocol(static_cast<int>(*v));
+  HelloArgs args;
+  if (auto err = ParseHelloArgs(c.argv, &args)) return Reply::Error(*err);
+  // Redis helloCommand: authenticate first; nothing changes on failure.
+  if (args.auth && !c.server.Authenticate(c.conn, args.auth->user, args.auth->password, c.slot, false)) {
+    return std::nullopt;
   }
+  if (!c.server.Authenticated(*c.conn)) return Reply::Error(kErrHelloNoAuth);
+  if (args.setname) c.conn->set_name(*args.setname);
+  if (args.protocol != 0) c.conn->set_protocol(args.protocol);
   bool leader = c.server.core().node().is_leader();
   return Reply::Map({Reply::Bulk("server"), Reply::Bulk("lockq"), Reply::Bulk("version"), Reply::Bulk("7.2.0"),
                      Reply::Bulk("proto"), Reply::Int(c.conn->protocol()), Reply::Bulk("id"),
@@ -68,6 +62,7 @@ std::optional<Reply> Quit(LocalCtx& c) {
 std::optional<Reply> Reset(LocalCtx& c) {
   c.conn->set_protocol(2);
   c.conn->set_name("");
+  c.conn->ResetUser();  // Redis: back to `default`, unauthenticated if it needs a password
   return Reply::Status("RESET");
 }
 
@@ -227,6 +222,7 @@ const std::vector<LocalCommand>& LocalCommands() {
       {"PING", -1, false, Ping},
       {"ECHO", 2, false, Echo},
       {"HELLO", -1, false, Hello},
+      {"AUTH", -2, false, Auth},
       {"SELECT", 2, false, Select},
       {"QUIT", -1, false, Quit},
       {"RESET", 1, false, Reset},
@@ -244,6 +240,15 @@ const std::vector<LocalCommand>& LocalCommands() {
 
 bool RunLocalCommand(RespServer& server, const std::shared_ptr<RespSession>& conn, const sm::Argv& argv,
                      uint64_t slot) {
+  if (IsLocalAclSubcommand(argv)) {
+    if (auto denied = server.CheckPermission(*conn, argv)) {
+      conn->Fill(slot, *denied);
+    } else {
+      LocalCtx ctx{server, conn, argv, slot};
+      if (auto reply = AclLocal(ctx)) conn->Fill(slot, *reply);
+    }
+    return true;
+  }
   std::string name = ToUpper(argv[0]);
   for (const auto& lc : LocalCommands()) {
     if (name != lc.name) continue;
@@ -252,6 +257,12 @@ bool RunLocalCommand(RespServer& server, const std::shared_ptr<RespSession>& con
     if ((lc.arity > 0 && n != lc.arity) || (lc.arity < 0 && n < -lc.arity)) {
       conn->Fill(slot, WrongArity(lc.name));
       return true;
+    }
+    if (!lc.internal && !IsNoAuthCommand(lc.name)) {
+      if (auto denied = server.CheckPermission(*conn, argv)) {
+        conn->Fill(slot, *denied);
+        return true;
+      }
     }
     LocalCtx ctx{server, conn, argv, slot};
     std::optional<Reply> reply = lc.handler(ctx);

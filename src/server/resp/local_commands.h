@@ -21,6 +21,10 @@ class RespServer;
 bool RunLocalCommand(RespServer& server, const std::shared_ptr<RespSession>& conn, const sm::Argv& argv,
                      uint64_t slot);
 
+// AUTH, HELLO, QUIT and RESET: what an unauthenticated client may send
+// (Redis's CMD_NO_AUTH), and what needs no permission.
+bool IsNoAuthCommand(std::string_view name);
+
 // The INFO text for `section` ("" or "default" or "all" or a section name).
 std::string BuildInfo(RespServer& server, std::string_view section);
 

@@ -34,6 +34,12 @@ struct LocalCommand {
 
 const std::vector<LocalCommand>& LocalCommands();
 
+// acl_commands.cc: AUTH, and ACL WHOAMI / LOG / GENPASS (the other ACL
+// subcommands go through the log: sm/acl_family.cc).
+std::optional<sm::Reply> Auth(LocalCtx& c);
+std::optional<sm::Reply> AclLocal(LocalCtx& c);
+bool IsLocalAclSubcommand(const sm::Argv& argv);
+
 // cluster_commands.cc
 std::optional<sm::Reply> Forward(LocalCtx& c);
 std::optional<sm::Reply> Cluster(LocalCtx& c);

@@ -12,6 +12,10 @@
 #include "common/hex.h"
 #include "lockq/grant.h"
 #include "server/resp/local_commands.h"
+#include "common/strings.h"
+#include "sm/acl_store.h"
+#include "sm/acl_user.h"
+#include "sm/errors.h"
 #include "sm/state_machine.h"
 
 namespace lockq::server {
@@ -23,7 +27,8 @@ RespServer::RespServer(uv_loop_t* loop, Core* core, const Config& config, std::s
       listener_(
           loop, ListenerOptions(config, config.resp_port),
           [this](std::shared_ptr<net::StreamConnection> s) { Accept(std::move(s)); },
-          [this](std::shared_ptr<net::StreamConnection> s) { Reject(std::move(s)); }) {
+          [this](std::shared_ptr<net::StreamConnection> s) { Reject(std::move(s)); }),
+      acl_boot_digest_(sm::AclBootDigest(config.acl_boot_lines)) {
   if (tls && config.tls.port != 0) {
     tls_listener_ = std::make_unique<net::Listener>(
         loop, ListenerOptions(config, config.tls.port, std::move(tls)),
@@ -50,6 +55,8 @@ Status RespServer::Listen() {
   uv_timer_init(loop_, &backstop_timer_);
   backstop_timer_.data = this;
   uv_timer_start(&backstop_timer_, &RespServer::BackstopCb, 100, 100);
+  uv_timer_init(loop_, &delayed_timer_);
+  delayed_timer_.data = this;
   return Status::Ok();
 }
 
@@ -60,11 +67,18 @@ void RespServer::Close() {
   listener_.Close();
   if (tls_listener_) tls_listener_->Close();
   uv_close(reinterpret_cast<uv_handle_t*>(&backstop_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&delayed_timer_), nullptr);
+  delayed_.clear();
   auto conns = conns_;
   for (auto& [id, c] : conns) c->CloseNow();
 }
 
 void RespServer::Accept(std::shared_ptr<net::StreamConnection> stream) {
+  if (ProtectedModeRefuses(stream->PeerName())) {
+    stats_.protected_mode_refused++;
+    RefuseWith(*stream, kErrProtectedMode);
+    return;
+  }
   auto conn = std::make_shared<RespSession>(this, next_id_++, std::move(stream));
   conns_[conn->id()] = conn;
   conn->Start();
@@ -87,11 +101,15 @@ void RespServer::AdoptPeer(net::PeerLink link) {
 // Past --max-clients: the client is told why, then closed.
 void RespServer::Reject(std::shared_ptr<net::StreamConnection> stream) {
   stats_.connections_rejected++;
+  RefuseWith(*stream, kErrMaxClients);
+}
+
+void RespServer::RefuseWith(net::StreamConnection& stream, const char* error) {
   std::string bytes;
-  resp::WriteReply(sm::Reply::Error(kErrMaxClients), 2, &bytes);
-  stream->Start(nullptr);
-  stream->Fill(stream->ReserveSlot(), std::move(bytes));
-  stream->CloseAfterWrite();
+  resp::WriteReply(sm::Reply::Error(error), 2, &bytes);
+  stream.Start(nullptr);
+  stream.Fill(stream.ReserveSlot(), std::move(bytes));
+  stream.CloseAfterWrite();
 }
 
 void RespServer::Forget(uint64_t id) {
@@ -111,10 +129,27 @@ void RespServer::Dispatch(const std::shared_ptr<RespSession>& conn, sm::Argv arg
     conn->Fill(slot, sm::Reply::Error("ERR empty command"));
     return;
   }
+  // Redis processCommand: before authentication only AUTH, HELLO, QUIT
+  // and RESET run (their handlers decide what they allow). A follower's
+  // forward link is a peer session, authenticated by the peer handshake
+  // (net/peer_link.h); its commands keep their LOCKQ.USER wrappers and are
+  // checked at apply.
+  if (conn->peer_node() == 0 && !Authenticated(*conn) && !IsNoAuthCommand(argv[0])) {
+    conn->Fill(slot, sm::Reply::Error(std::string(sm::errors::kNoAuth)));
+    return;
+  }
   if (RunLocalCommand(*this, conn, argv, slot)) return;
   if (auto err = sm::StateMachine::Precheck(argv, /*from_client=*/true)) {
     conn->Fill(slot, *err);
     return;
+  }
+  if (auto denied = CheckPermission(*conn, argv)) {
+    conn->Fill(slot, *denied);
+    return;
+  }
+  // Cleartext passwords stay out of the log (docs/security.md).
+  if (argv.size() > 3 && EqualsIgnoreCase(argv[0], "ACL") && EqualsIgnoreCase(argv[1], "SETUSER")) {
+    for (size_t i = 3; i < argv.size(); i++) argv[i] = sm::HashCleartextRule(argv[i]);
   }
   if (sm::StateMachine::NeedsSigningKeySecret(argv)) {
     // The key's bytes are drawn here, on the node the operator asked, and
@@ -137,7 +172,7 @@ void RespServer::Dispatch(const std::shared_ptr<RespSession>& conn, sm::Argv arg
     return;
   }
   std::weak_ptr<RespSession> weak = conn;
-  core_->Submit(std::move(argv), [weak, slot](sm::Reply reply) {
+  core_->Submit(WrapUser(*conn, std::move(argv)), [weak, slot](sm::Reply reply) {
     if (auto c = weak.lock()) c->Fill(slot, reply);
   });
 }

@@ -13,11 +13,14 @@
 #include <map>
 #include <set>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "net/listener.h"
 #include "net/peer_link.h"
+#include "server/resp/acl_log.h"
+#include "server/resp/auth_throttle.h"
 #include "server/config.h"
 #include "sm/command.h"
 #include "sm/events.h"
@@ -34,6 +37,12 @@ struct RespStats {
   uint64_t commands_processed = 0;
   uint64_t protocol_errors = 0;
   uint64_t output_limit_disconnects = 0;
+  // Users and permissions (INFO stats; Redis's names where it has them).
+  uint64_t acl_access_denied_auth = 0;
+  uint64_t acl_access_denied_cmd = 0;
+  uint64_t acl_access_denied_key = 0;
+  uint64_t protected_mode_refused = 0;
+  uint64_t auth_delayed_replies = 0;
 };
 
 class RespServer {
@@ -66,11 +75,31 @@ class RespServer {
   const std::map<uint64_t, std::shared_ptr<RespSession>>& connections() const { return conns_; }
   uint64_t started_ms() const { return started_ms_; }
 
+  // ---- users and permissions (acl_commands.cc) -------------------------------
+  // Whether `conn` may run commands other than AUTH, HELLO, QUIT and RESET.
+  bool Authenticated(const RespSession& conn) const;
+  // AUTH / HELLO AUTH against this node's applied user store. True: `conn`
+  // now runs as `user`. False: WRONGPASS (or the nopass error) went to
+  // `slot`, held back by the brute-force brake (auth_throttle.h).
+  bool Authenticate(const std::shared_ptr<RespSession>& conn, const std::string& user, const std::string& password,
+                    uint64_t slot, bool password_only);
+  // The front end's fail-fast check (the state machine checks again at
+  // apply): nullopt, or the NOPERM reply, logged in ACL LOG.
+  std::optional<sm::Reply> CheckPermission(const RespSession& conn, const sm::Argv& argv);
+  // `LOCKQ.USER <user> argv...` unless the user is "default".
+  static sm::Argv WrapUser(const RespSession& conn, sm::Argv argv);
+  // Fills `slot` after `delay_ms` (a loop timer; 0: now).
+  void FillLater(const std::shared_ptr<RespSession>& conn, uint64_t slot, sm::Reply reply, uint64_t delay_ms);
+  AclLog& acl_log() { return acl_log_; }
+  const AuthThrottle& auth_throttle() const { return throttle_; }
+
  private:
   void Accept(std::shared_ptr<net::StreamConnection> stream);
   // A follower's forward link (net/peer_link.h), as a peer session.
   void AdoptPeer(net::PeerLink link);
   void Reject(std::shared_ptr<net::StreamConnection> stream);
+  // Writes one error reply to a connection that gets no session, then closes it.
+  static void RefuseWith(net::StreamConnection& stream, const char* error);
   // Deferred replies and pushes (deferred_replies.cc).
   void SubmitWithClient(const std::shared_ptr<RespSession>& conn, sm::Argv argv, uint64_t slot);
   // Queue commands act for the connection (channel 0): acks, consumers and
@@ -82,6 +111,12 @@ class RespServer {
   void NotifyObservers(const std::string& lock_name);
   static void BackstopCb(uv_timer_t* h) noexcept;
   void ExpireBackstops();
+  // Users and permissions (acl_commands.cc).
+  bool ProtectedModeRefuses(const std::string& peer) const;
+  bool AclBootPending() const;
+  void CloseUserConnections(const std::string& user);
+  static void DelayedCb(uv_timer_t* h) noexcept;
+  void FillDueReplies();
 
   uv_loop_t* loop_;
   Core* core_;
@@ -98,6 +133,17 @@ class RespServer {
   // --no-leader-timeout-ms (no leader), they get TRYAGAIN rather than hang.
   std::multimap<uint64_t, sm::ClientRef> backstops_;  // monotonic deadline ms
   RespStats stats_;
+  // Users and permissions.
+  AclLog acl_log_;
+  AuthThrottle throttle_;
+  std::string acl_boot_digest_;  // of this node's --aclfile/--requirepass lines
+  struct DelayedReply {
+    std::weak_ptr<RespSession> conn;
+    uint64_t slot;
+    sm::Reply reply;
+  };
+  std::multimap<uint64_t, DelayedReply> delayed_;  // monotonic due ms
+  uv_timer_t delayed_timer_ {};
 };
 
 }  // namespace lockq::server

@@ -45,6 +45,20 @@ class RespSession : public std::enable_shared_from_this<RespSession>, public net
   const std::string& name() const { return name_; }
   void set_name(std::string n) { name_ = std::move(n); }
   const std::string& peer() const { return peer_; }
+  // Users (docs/security.md "Users and permissions"): the user this
+  // connection runs as. Until AUTH succeeds it is "default", and counts as
+  // authenticated only while `default` needs no password
+  // (RespServer::Authenticated).
+  const std::string& user() const { return user_; }
+  bool authenticated_explicitly() const { return explicit_auth_; }
+  void SetAuthenticated(std::string user) {
+    user_ = std::move(user);
+    explicit_auth_ = true;
+  }
+  void ResetUser() {
+    user_ = "default";
+    explicit_auth_ = false;
+  }
   uint64_t commands_processed() const { return commands_processed_; }
 
   // Starts reading after accept.
@@ -88,6 +102,8 @@ class RespSession : public std::enable_shared_from_this<RespSession>, public net
   std::string peer_;
   int protocol_ = 2;
   std::string name_;
+  std::string user_ = "default";
+  bool explicit_auth_ = false;
   resp::RequestParser parser_;
   uint64_t commands_processed_ = 0;
   std::set<uint64_t> deferred_;  // open slots whose reply comes as an event

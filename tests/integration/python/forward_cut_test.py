@@ -20,7 +20,6 @@ counter back.
 Run by ctest as: forward_cut_test.py --lockqd PATH (root: CI fails, a
 developer without root skips).
 """
-import os
 import threading
 import time
 import unittest
@@ -72,21 +71,12 @@ def locked_increments(c, rounds, name="counter-lock"):
 
 class ForwardCutTest(unittest.TestCase):
     def test_forwarded_write_applied_within_bound_or_never(self):
-        if not netns.available():
-            if os.environ.get("CI") == "true":
-                self.fail("CI runs as root: network namespaces must be available")
-            self.skipTest("needs root and ip(8) to create network namespaces")
+        netns.require(self)
         net = netns.Netns(3)
         try:
             net.enter_router()
             cluster = Cluster(3, extra_args=["--no-leader-timeout-ms", str(NO_LEADER_TIMEOUT_MS)], net=net)
-            try:
-                self.cut_while_pending(net, cluster)
-            except BaseException:
-                print(cluster.logs(), flush=True)
-                raise
-            finally:
-                cluster.stop()
+            cluster.run(self.cut_while_pending, net, cluster)
         finally:
             net.remove()
 

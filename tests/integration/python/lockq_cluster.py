@@ -90,8 +90,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def client(port, timeout=10, host="127.0.0.1"):
-    return redis.Redis(host=host, port=port, socket_timeout=timeout, socket_connect_timeout=2)
+def client(port, timeout=10, host="127.0.0.1", username=None, password=None):
+    return redis.Redis(host=host, port=port, socket_timeout=timeout, socket_connect_timeout=2,
+                       username=username, password=password)
 
 
 def is_tryagain(e):
@@ -139,10 +140,11 @@ class Cluster:
     """n lockqd processes on loopback (n == 1: a plain single node), with a
     fast election timeout so failover tests stay short. With `net`
     (netns.Netns) node i runs in its own network namespace at net.host(i),
-    on the default ports."""
+    on the default ports, with --protected-mode no unless extra_args sets it."""
 
-    def __init__(self, n, prefix="lockq-py-", extra_args=(), net=None, peer_tls=None):
+    def __init__(self, n, prefix="lockq-py-", extra_args=(), net=None, password=None, peer_tls=None):
         self.n = n
+        self.password = password  # the default user's, for this harness's own clients
         self.net = net
         self.hosts = [net.host(i) if net else "127.0.0.1" for i in range(n)]
         self.extra_args = list(extra_args)
@@ -186,6 +188,11 @@ class Cluster:
         if self.peer_tls:
             argv += peer_tls_args(certs or self.certs, i)
         if self.net:
+            # The test's clients sit in the router namespace, outside the
+            # node's loopback: without a password, protected mode would
+            # refuse them (docs/security.md). A test may still ask for it.
+            if "--protected-mode" not in self.extra_args:
+                argv += ["--protected-mode", "no"]
             argv = self.net.wrap(i) + argv
         if self.n > 1:
             argv += ["--initial-cluster", ",".join("%d=%s:%d" % (j + 1, self.hosts[j], p)
@@ -193,9 +200,12 @@ class Cluster:
         with open(os.path.join(self.dir, "node%d.log" % (i + 1)), "ab") as log:
             self.procs[i] = spawn(argv, stdout=log, stderr=subprocess.STDOUT)
 
-    def client(self, i, timeout=10):
-        """A redis-py client of node i."""
-        return client(self.resp[i], timeout, self.hosts[i])
+    def client(self, i, timeout=10, username=None, password=None):
+        """A redis-py client of node i (as `default` with the cluster's password
+        unless a user is given)."""
+        if username is None and password is None:
+            password = self.password
+        return client(self.resp[i], timeout, self.hosts[i], username, password)
 
     def alive(self, i):
         return self.procs[i] is not None and self.procs[i].poll() is None
@@ -259,6 +269,17 @@ class Cluster:
     def stop(self):
         self.kill_all()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def run(self, fn, *args):
+        """fn(*args); the nodes' logs are printed if it fails, and the
+        cluster is stopped whatever happens."""
+        try:
+            return fn(*args)
+        except BaseException:
+            print(self.logs(), flush=True)
+            raise
+        finally:
+            self.stop()
 
     def logs(self):
         out = []

@@ -11,6 +11,7 @@
 
 #include "common/clock.h"
 #include "dispatch/dispatcher.h"
+#include "sm/acl_store.h"
 #include "unit/dispatch/fakes.h"
 
 namespace lockq::dispatch {
@@ -110,6 +111,38 @@ TEST_F(LeaderDutiesTest, IncarnationIsAnnouncedOnceAKnownLeaderExists) {
     for (const sm::Argv& argv : e.batch.commands) incarnations += argv == sm::Argv{"LOCKQ.INCARNATION", "1", "7"};
   }
   EXPECT_EQ(incarnations, 1);
+}
+
+// --aclfile/--requirepass (issue 12): the leader proposes its lines once
+// announced, and not again once the store's digest matches them.
+TEST(LeaderDutiesAclTest, BootstrapsUsersOncePerDigest) {
+  ManualClock clock;
+  FakeProposer proposer;
+  FakeForwarding forwarding;
+  Dispatcher d(proposer, &forwarding, clock, DispatcherOptions{7, 3000, 8 << 20, 1 << 16});
+  std::vector<std::string> lines = {"default resetpass #" + std::string(64, 'a')};
+  LeaderDuties duties(d, LeaderDutiesOptions{"10.0.0.1:6379", 10000, lines});
+  auto boots = [&] {
+    int n = 0;
+    for (const auto& e : proposer.log) {
+      for (const sm::Argv& argv : e.batch.commands) n += argv[0] == "LOCKQ.ACLBOOT";
+    }
+    return n;
+  };
+  duties.Tick();
+  EXPECT_EQ(boots(), 0) << "not announced yet";
+  d.OnRoleChange(true, 1);
+  for (int i = 0; i < 3; i++) {
+    duties.Tick();
+    d.EndOfTurn();
+  }
+  EXPECT_EQ(boots(), 1) << "one proposal in flight at a time";
+  for (size_t i = 0; i < proposer.log.size(); i++) proposer.Commit(d, i);
+  EXPECT_EQ(d.state().acl().boot_digest(), sm::AclBootDigest(lines));
+  EXPECT_FALSE(d.state().acl().Find("default")->nopass);
+  duties.Tick();
+  d.EndOfTurn();
+  EXPECT_EQ(boots(), 1) << "the store already holds these lines";
 }
 
 }  // namespace
