@@ -39,6 +39,9 @@ void Listener::Close() {
 }
 
 Result<std::shared_ptr<StreamConnection>> Listener::Adopt(uv_os_sock_t fd) {
+  // The listener may be off (--resp-port 0 beside --tls-port): its flush
+  // queue still writes adopted connections' answers.
+  flush_.Start();
   auto conn = std::make_shared<StreamConnection>(loop_, &flush_, options_.conn);
   Status s = conn->Open(fd);
   if (!s.ok()) {

@@ -47,7 +47,8 @@ class Listener {
   // A connection on an already connected socket that did not come through
   // this listener (a peer link, net/peer_link.h), flushed with its
   // connections and given their options; not counted toward max_clients.
-  // Not started. Closes `fd` and returns the error on failure.
+  // Not started. Closes `fd` and returns the error on failure. Works (and
+  // starts the flush queue) even if this listener never listened.
   Result<std::shared_ptr<StreamConnection>> Adopt(uv_os_sock_t fd);
   FlushQueue& flush() { return flush_; }
   size_t open_connections() const { return *open_; }

@@ -19,6 +19,7 @@ import hmac
 import os
 import socket
 import struct
+import subprocess
 import time
 import unittest
 
@@ -238,6 +239,52 @@ class PeerTlsTest(unittest.TestCase):
             except Exception:
                 return False
         wait_until(caught_up, "the node rejoins with the cluster's certificates")
+
+
+class TlsOnlyClusterTest(unittest.TestCase):
+    """Clients on TLS ports only (--resp-port 0), peers on --peer-tls: a
+    follower forwards (its forward link is adopted by a listener that never
+    listened) and the user sees one cluster."""
+
+    def test_follower_forwards_with_tls_only_client_ports(self):
+        import redis
+        import shutil
+        import tempfile
+        d = tempfile.mkdtemp(prefix="lockq-tls-only-")
+        procs = []
+        try:
+            certs = lockq_cluster.dev_certs(os.path.join(d, "certs"))
+            tls = [lockq_cluster.free_port() for _ in range(3)]
+            raft = [lockq_cluster.free_port() for _ in range(3)]
+            cluster = ",".join("%d=127.0.0.1:%d" % (i + 1, p) for i, p in enumerate(raft))
+            for i in range(3):
+                argv = [lockq_cluster.LOCKQD, "--node-id", str(i + 1), "--data-dir", os.path.join(d, "n%d" % i),
+                        "--resp-port", "0", "--tls-port", str(tls[i]), "--amqp-port", "0", "--amqps-port", "0",
+                        "--http-port", "0", "--raft-addr", "127.0.0.1:%d" % raft[i], "--initial-cluster", cluster,
+                        "--election-timeout-ms", "300", "--heartbeat-timeout-ms", "50",
+                        "--tls-cert-file", os.path.join(certs, "server.crt"),
+                        "--tls-key-file", os.path.join(certs, "server.key"), "--tls-auth-clients", "no",
+                        "--cluster-secret", SECRET] + lockq_cluster.peer_tls_args(certs, i)
+                with open(os.path.join(d, "node%d.log" % (i + 1)), "ab") as log:
+                    procs.append(lockq_cluster.spawn(argv, stdout=log, stderr=subprocess.STDOUT))
+
+            def tls_client(i):
+                return redis.Redis(host="127.0.0.1", port=tls[i], ssl=True,
+                                   ssl_ca_certs=os.path.join(certs, "ca.crt"), socket_timeout=10)
+
+            def all_write():
+                try:
+                    return all(tls_client(i).set("tls-only-%d" % i, i) for i in range(3))
+                except redis.RedisError:
+                    return False
+            # Every node answers a write: two of them by forwarding it.
+            wait_until(all_write, "every node answers a write over TLS")
+            self.assertEqual(tls_client(0).get("tls-only-2"), b"2")
+        finally:
+            for p in procs:
+                p.kill()
+                p.wait(timeout=10)
+            shutil.rmtree(d, ignore_errors=True)
 
 
 if __name__ == "__main__":
