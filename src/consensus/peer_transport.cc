@@ -8,24 +8,6 @@
 
 namespace lockq::consensus {
 
-namespace {
-
-// Runs `fn` on a later loop turn (libraft's callbacks must not run inside
-// the transport call that caused them).
-void Later(uv_loop_t* loop, std::function<void()> fn) {
-  auto* timer = new uv_timer_t;
-  uv_timer_init(loop, timer);
-  timer->data = new std::function<void()>(std::move(fn));
-  uv_timer_start(timer, [](uv_timer_t* t) {
-    auto* f = static_cast<std::function<void()>*>(t->data);
-    (*f)();
-    delete f;
-    uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-  }, 0, 0);
-}
-
-}  // namespace
-
 PeerTransport::PeerTransport(uv_loop_t* loop, net::PeerEndpoint* endpoint) : loop_(loop), endpoint_(endpoint) {
   transport_.impl = this;
   transport_.init = [](struct raft_uv_transport*, raft_id, const char*) { return 0; };
@@ -100,7 +82,7 @@ void PeerTransport::Close(raft_uv_transport_close_cb cb) {
   }
   dials_.clear();
   struct raft_uv_transport* t = &transport_;
-  Later(loop_, [cancelled, t, cb] {
+  net::RunLater(loop_, [cancelled, t, cb] {
     for (auto& [req, done] : cancelled) done(req, nullptr, RAFT_CANCELED);
     cb(t);
   });

@@ -77,6 +77,18 @@ bool SelfConnected(uv_tcp_t* tcp) {
 
 }  // namespace
 
+void RunLater(uv_loop_t* loop, std::function<void()> fn) {
+  auto* timer = new uv_timer_t;
+  uv_timer_init(loop, timer);
+  timer->data = new std::function<void()>(std::move(fn));
+  uv_timer_start(timer, [](uv_timer_t* t) {
+    auto* f = static_cast<std::function<void()>*>(t->data);
+    (*f)();
+    delete f;
+    uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  }, 0, 0);
+}
+
 const char* PeerChannelName(PeerChannel channel) {
   switch (channel) {
     case PeerChannel::kRaft: return "raft";
@@ -589,15 +601,7 @@ std::shared_ptr<PeerDial> PeerEndpoint::Dial(const std::string& address, PeerCha
   Status st = hs->StartDial(address, channel, cb);
   if (!st.ok()) {
     // Callbacks never run inside the call: report on the next loop turn.
-    auto* timer = new uv_timer_t;
-    uv_timer_init(loop_, timer);
-    timer->data = new std::function<void()>([cb = std::move(cb), st] { cb(st, PeerLink{}); });
-    uv_timer_start(timer, [](uv_timer_t* t) {
-      auto* fn = static_cast<std::function<void()>*>(t->data);
-      (*fn)();
-      delete fn;
-      uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-    }, 0, 0);
+    RunLater(loop_, [cb = std::move(cb), st] { cb(st, PeerLink{}); });
     return hs;  // already dropped; Cancel() does nothing useful but is safe
   }
   std::erase_if(handshakes_, [](const std::weak_ptr<PeerHandshake>& w) { return w.expired(); });

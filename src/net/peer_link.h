@@ -142,6 +142,10 @@ class PeerEndpoint {
   uint64_t rejects_not_logged_ = 0;
 };
 
+// Runs `fn` on a later loop turn (a 0 ms timer), for callbacks that must
+// not run inside the call that caused them.
+void RunLater(uv_loop_t* loop, std::function<void()> fn);
+
 // HMAC-SHA256(key, data), 32 bytes (exposed for tests).
 std::string HmacSha256(std::string_view key, std::string_view data);
 

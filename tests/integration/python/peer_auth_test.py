@@ -105,10 +105,12 @@ def raw_roundtrip(port, payload):
         s.close()
 
 
-class PeerAuthTest(unittest.TestCase):
+class ClusterCase(unittest.TestCase):
+    """One 3-node cluster per class, made by make_cluster()."""
+
     @classmethod
     def setUpClass(cls):
-        cls.c = Cluster(3, extra_args=["--cluster-secret", SECRET])
+        cls.c = cls.make_cluster()
 
     @classmethod
     def tearDownClass(cls):
@@ -117,6 +119,36 @@ class PeerAuthTest(unittest.TestCase):
     def log(self, i):
         with open(os.path.join(self.c.dir, "node%d.log" % (i + 1)), "rb") as f:
             return f.read().decode(errors="replace")
+
+    def refused_then_rejoins(self, victim, key):
+        """Node `victim` (started with a wrong secret or certificate) never
+        forwards a write; restarted with the cluster's own, it catches up
+        (reads `key`, written before)."""
+        c = self.c
+        for _ in range(5):
+            try:
+                c.client(victim, 5).set("from-victim", "1")
+                self.fail("a node the cluster refused forwarded a write")
+            except ResponseError as e:
+                self.assertTrue(is_tryagain(e), str(e))
+            except (ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.3)
+        c.kill(victim)
+        c.start(victim)
+
+        def caught_up():
+            try:
+                return c.client(victim, 5).get(key) == b"yes"
+            except Exception:
+                return False
+        wait_until(caught_up, "the node rejoins with the cluster's secret and certificates")
+
+
+class PeerAuthTest(ClusterCase):
+    @classmethod
+    def make_cluster(cls):
+        return Cluster(3, extra_args=["--cluster-secret", SECRET])
 
     def test_internal_commands_refused_on_client_ports(self):
         c = self.c
@@ -147,28 +179,11 @@ class PeerAuthTest(unittest.TestCase):
         # It can never learn of a leader: writes it receives are refused
         # (TRYAGAIN), never forwarded; the others log the dropped links.
         wait_until(lambda: c.alive(victim) and "peer link" in self.log(victim), "the victim logs its dropped links")
-        for _ in range(5):
-            try:
-                c.client(victim, 5).set("from-victim", "1")
-                self.fail("a node with the wrong secret forwarded a write")
-            except ResponseError as e:
-                self.assertTrue(is_tryagain(e), str(e))
-            except (ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.3)
         others = [i for i in range(c.n) if i != victim]
         wait_until(lambda: any("cluster-secret" in self.log(i) or "cluster secret" in self.log(i) for i in others),
                    "the other nodes log why the link was dropped")
         c.client(c.wait_leader()).set("written-while-out", "yes")
-        # The right secret: it rejoins, catches up and forwards again.
-        c.kill(victim)
-        c.start(victim)
-        def caught_up():
-            try:
-                return c.client(victim, 5).get("written-while-out") == b"yes"
-            except Exception:
-                return False
-        wait_until(caught_up, "the victim catches up with the right secret")
+        self.refused_then_rejoins(victim, "written-while-out")
 
     def test_raft_port_accepts_only_peers_that_know_the_secret(self):
         c = self.c
@@ -187,21 +202,13 @@ class PeerAuthTest(unittest.TestCase):
         c.client(leader).set("after-probes", "1")
 
 
-class PeerTlsTest(unittest.TestCase):
+class PeerTlsTest(ClusterCase):
     """--peer-tls: 3 nodes elect, replicate and fail over over mutual TLS; a
     node whose certificate comes from another CA is refused and logged."""
 
     @classmethod
-    def setUpClass(cls):
-        cls.c = Cluster(3, peer_tls=True)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.c.stop()
-
-    def log(self, i):
-        with open(os.path.join(self.c.dir, "node%d.log" % (i + 1)), "rb") as f:
-            return f.read().decode(errors="replace")
+    def make_cluster(cls):
+        return Cluster(3, peer_tls=True)
 
     def test_elect_replicate_fail_over_and_refuse_a_foreign_certificate(self):
         c = self.c
@@ -222,23 +229,8 @@ class PeerTlsTest(unittest.TestCase):
         others = [i for i in range(c.n) if i != victim]
         wait_until(lambda: any("certificate verify failed" in self.log(i) or "unknown ca" in self.log(i)
                                for i in others + [victim]), "a refused TLS handshake is logged")
-        for _ in range(3):
-            try:
-                c.client(victim, 5).set("from-foreign", "1")
-                self.fail("a node with a foreign certificate forwarded a write")
-            except ResponseError as e:
-                self.assertTrue(is_tryagain(e), str(e))
-            except (ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.3)
-        c.kill(victim)
-        c.start(victim)
-        def caught_up():
-            try:
-                return c.client(victim, 5).get("via-follower") == b"1"
-            except Exception:
-                return False
-        wait_until(caught_up, "the node rejoins with the cluster's certificates")
+        c.client(c.wait_leader()).set("written-while-foreign", "yes")
+        self.refused_then_rejoins(victim, "written-while-foreign")
 
 
 class TlsOnlyClusterTest(unittest.TestCase):
