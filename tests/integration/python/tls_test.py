@@ -60,6 +60,7 @@ def redis_cli(*args):
 
 class TlsBase(unittest.TestCase):
     AUTH = "yes"
+    PASSWORD = None  # --requirepass, when set
 
     @classmethod
     def setUpClass(cls):
@@ -70,8 +71,10 @@ class TlsBase(unittest.TestCase):
         cls.cert = os.path.join(cls.certs, "client.crt")
         cls.key = os.path.join(cls.certs, "client.key")
         cls.tls_port, cls.amqps_port = free_port(), free_port()
-        cls.cluster = Cluster(1, prefix="lockq-tls-", extra_args=tls_args(cls.certs, cls.tls_port, cls.amqps_port,
-                                                                           cls.AUTH))
+        extra = tls_args(cls.certs, cls.tls_port, cls.amqps_port, cls.AUTH)
+        if cls.PASSWORD:
+            extra += ["--requirepass", cls.PASSWORD]
+        cls.cluster = Cluster(1, prefix="lockq-tls-", extra_args=extra, password=cls.PASSWORD)
 
     @classmethod
     def tearDownClass(cls):
@@ -209,6 +212,36 @@ class OptionalClientAuthTest(TlsBase):
                             "--json", "cluster", "status"], capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("leader", p.stdout)
+
+
+class TlsWithPasswordTest(TlsBase):
+    """TLS and --requirepass together: the lockq CLI (liblockq's HELLO 3
+    AUTH over TLS) and redis-py authenticate on the TLS port."""
+    AUTH = "optional"
+    PASSWORD = "tls-and-auth"
+
+    def test_cli_and_redis_py_with_tls_and_password(self):
+        r = tls_client(self.tls_port, self.ca)
+        with self.assertRaises(redis.AuthenticationError):  # NOAUTH
+            r.ping()
+        r = redis.Redis(host="127.0.0.1", port=self.tls_port, ssl=True, ssl_ca_certs=self.ca,
+                        ssl_cert_reqs="required", password=self.PASSWORD, socket_timeout=10)
+        self.assertTrue(r.set("tls-auth", "1"))
+        if LOCKQ is None:
+            self.skipTest("no --lockq")
+        base = [LOCKQ, "-s", "127.0.0.1:%d" % self.tls_port, "--tls", "--cacert", self.ca]
+        p = subprocess.run(base + ["--password", self.PASSWORD, "lock", "tls:auth", "--", "echo", "held"],
+                           capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("held", p.stdout)
+        env = dict(os.environ, LOCKQ_PASSWORD=self.PASSWORD)
+        p = subprocess.run(base + ["cluster", "status"], capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
+                           env=env)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = subprocess.run(base + ["--password", "wrong", "cluster", "status"], capture_output=True, text=True,
+                           timeout=RUN_TIMEOUT_S)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("WRONGPASS", p.stderr)
 
 
 class TlsOnlyAndRotationTest(unittest.TestCase):
