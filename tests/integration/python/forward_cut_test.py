@@ -117,6 +117,11 @@ class ForwardCutTest(unittest.TestCase):
         healed_at = time.monotonic()
         print("healed after a %.1f s cut" % (healed_at - cut_at), flush=True)
         wait_until(lambda: self.serves(cluster, follower), "the follower serves writes again", timeout=60, step=0.2)
+        # The leader declared the follower down during the cut; the follower
+        # learns it (and closes its clients' connections: their state is
+        # gone) only when it applies that entry, which may come just after
+        # it can forward again. Start the workers once it has caught up.
+        wait_until(lambda: self.caught_up(cluster, follower, leader), "the follower catches up", timeout=60, step=0.2)
 
         # Count through both nodes while the stale bytes would arrive.
         firsts, errors = [], []
@@ -143,6 +148,14 @@ class ForwardCutTest(unittest.TestCase):
     def serves(cluster, i):
         try:
             return bool(cluster.client(i, 2).set("healed", "1"))
+        except RETRYABLE:
+            return False
+
+    @staticmethod
+    def caught_up(cluster, follower, leader):
+        try:
+            commit = int(cluster.client(leader, 2).info("replication")["commit_index"])
+            return int(cluster.client(follower, 2).info("replication")["applied_index"]) >= commit
         except RETRYABLE:
             return False
 
