@@ -78,11 +78,14 @@ void AmqpConnection::Login(const amqp_connection_start_ok_t& m) {
 }
 
 void AmqpConnection::Refuse(uint16_t code, const std::string& text, uint64_t delay_ms) {
-  refusing_ = true;
+  if (delay_ms == 0) {
+    Send(ConnectionError(code, text));
+    return;
+  }
+  refusing_ = true;  // Tick sends it when due
   refusal_code_ = code;
   refusal_text_ = text;
   refuse_at_ms_ = clock_.MonotonicMs() + delay_ms;
-  if (delay_ms == 0) Tick();  // sends it now
 }
 
 // Section 1.4.2.7: the vhost. Only "/" exists (queue and exchange names

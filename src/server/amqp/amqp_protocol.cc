@@ -156,7 +156,7 @@ void AmqpConnection::HandleConnectionMethod(amqp_method_number_t id, void* m) {
     auto* start_ok = static_cast<amqp_connection_start_ok_t*>(m);
     wants_blocked_ = SaysItHandlesBlocked(start_ok->client_properties);
     Login(*start_ok);  // amqp_auth.cc
-    if (refusing_) return;
+    if (refusing_ || conn_closing_) return;  // refused: no connection.tune
     state_ = State::kTuneOk;
     amqp_connection_tune_t tune{kChannelMax, kFrameMax, kHeartbeatS};
     SendMethod(0, AMQP_CONNECTION_TUNE_METHOD, &tune);

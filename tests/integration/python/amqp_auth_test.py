@@ -191,10 +191,11 @@ class Protected(unittest.TestCase):
         with self.assertRaises(Exception) as e:
             admin.execute_command("LOCKQ.PERMISSIONS", "SET", "ghost", "/", "", "", "")
         self.assertIn("not found", str(e.exception))
-        limited = lockq_cluster.client(self.cluster.resp[0], username="app", password="app-pw")
+        admin.execute_command("ACL", "SETUSER", "worker", "on", ">worker-pw", "~*", "+@all", "-@admin")
+        limited = lockq_cluster.client(self.cluster.resp[0], username="worker", password="worker-pw")
         with self.assertRaises(Exception) as e:
             limited.execute_command("LOCKQ.PERMISSIONS", "LIST", "app")
-        self.assertIn("NOPERM", str(e.exception))
+        self.assertIn("no permissions to run the 'lockq.permissions' command", str(e.exception))  # NOPERM
         # CLEAR takes '/' away from a user: the next connection is refused
         admin.execute_command("ACL", "SETUSER", "temp", "on", ">temp-pw", "~*", "+@all")
         admin.execute_command("LOCKQ.PERMISSIONS", "SET", "temp", "/", ".*", ".*", ".*")
