@@ -73,6 +73,8 @@ class AmqpConnection : public std::enable_shared_from_this<AmqpConnection>, publ
 
   uint64_t id() const { return id_; }
   bool used_queues() const { return used_queues_; }
+  // The user it logged in as ("default" until then, and in open mode).
+  const std::string& user() const { return user_; }
 
   void Start();
   // A kPush event addressed to this connection: ["deliver", tag, message]

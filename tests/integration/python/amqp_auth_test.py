@@ -12,6 +12,7 @@
   connection survives; a forbidden queue.declare and basic.get too;
 - a permitted user works unchanged; --requirepass plus user `default`
   works; AMQPLAIN (py-amqp's mechanism) on a raw socket, right and wrong;
+- ACL DELUSER closes the user's AMQP connections (320 CONNECTION_FORCED);
 - open mode (no password): any credentials are accepted as `default`.
 
 Run by ctest as: amqp_auth_test.py --lockqd PATH
@@ -204,6 +205,18 @@ class Protected(unittest.TestCase):
         admin.execute_command("LOCKQ.PERMISSIONS", "SET", "temp", "other", ".*", ".*", ".*")
         with self.assertRaises(ProbableAccessDeniedError):
             self.connect("temp", "temp-pw")
+
+    def test_deleted_user_is_disconnected(self):
+        admin = self.cluster.client(0)
+        admin.execute_command("ACL", "SETUSER", "leaving", "on", ">leaving-pw", "~*", "+@all")
+        c = self.connect("leaving", "leaving-pw")
+        c.channel().queue_declare("leaving.q", auto_delete=True)
+        admin.execute_command("ACL", "DELUSER", "leaving")
+        with self.assertRaises(pika.exceptions.ConnectionClosedByBroker) as e:
+            for _ in range(100):  # bounded: 100 x 0.1 s
+                c.process_data_events(time_limit=0.1)
+        self.assertEqual(e.exception.reply_code, 320)
+        self.assertIn("user 'leaving' was deleted", e.exception.reply_text)
 
     def test_amqplain(self):
         ok = amqplain_login(self.port, "app", "app-pw")
