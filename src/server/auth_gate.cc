@@ -6,6 +6,14 @@
 
 namespace lockq::server {
 
+std::string AclClientInfo(uint64_t id, std::string_view addr, std::string_view name, std::string_view user,
+                          int protocol) {
+  return "id=" + std::to_string(id) + " addr=" + std::string(addr) + " laddr= fd=0 name=" + std::string(name) +
+         " age=0 idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0"
+         " obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=NULL user=" + std::string(user) +
+         " redir=-1 resp=" + std::to_string(protocol);
+}
+
 AuthGate::AuthGate(const Core* core, const Config& config)
     : core_(core), boot_digest_(sm::AclBootDigest(config.acl_boot_lines)) {}
 

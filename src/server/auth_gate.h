@@ -22,6 +22,12 @@ namespace lockq::server {
 
 class Core;
 
+// ACL LOG's client-info, in CLIENT INFO's full field set: redis-py's
+// acl_log() parses it and needs every integer field Redis sends. AMQP
+// connections give `protocol` 0.
+std::string AclClientInfo(uint64_t id, std::string_view addr, std::string_view name, std::string_view user,
+                          int protocol);
+
 class AuthGate {
  public:
   enum class Outcome : uint8_t {

@@ -55,8 +55,7 @@ void AmqpConnection::Login(const amqp_connection_start_ok_t& m) {
     Refuse(504, "COMMAND_INVALID - unknown authentication mechanism '" + mechanism + "'", 0);
     return;
   }
-  std::string info = "id=" + std::to_string(id_) + " addr=" + peer + " proto=amqp user=" +
-                     (login ? login->user : std::string());
+  std::string info = AclClientInfo(id_, peer, "amqp", login ? login->user : std::string(), 0);
   // A malformed response counts as a wrong password (an empty user name
   // never exists), so it is braked and logged too.
   AuthGate::Result r = gate.Check(login ? login->user : std::string(), login ? login->password : std::string(),
@@ -107,6 +106,7 @@ bool AmqpConnection::OpenVhost(const std::string& vhost) {
 
 bool AmqpConnection::Matches(const std::string& pattern, const std::string& name) {
   if (pattern.empty()) return false;  // RabbitMQ: '' matches nothing
+  if (pattern == ".*") return true;  // the common grant (and `default`'s): no regex on the hot path
   auto it = regexes_.find(pattern);
   if (it == regexes_.end()) {
     if (regexes_.size() >= kRegexCacheMax) regexes_.clear();

@@ -49,13 +49,8 @@ bool IsLoopback(const std::string& peer) {
   return addr.rfind("127.", 0) == 0 || addr == "::1" || addr.rfind("::ffff:127.", 0) == 0;
 }
 
-// ACL LOG's client-info, in CLIENT INFO's full field set: redis-py's
-// acl_log() parses it and needs every integer field Redis sends.
 std::string ClientInfo(const RespSession& conn) {
-  return "id=" + std::to_string(conn.id()) + " addr=" + conn.peer() + " laddr= fd=0 name=" + conn.name() +
-         " age=0 idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0"
-         " obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=NULL user=" + conn.user() +
-         " redir=-1 resp=" + std::to_string(conn.protocol());
+  return AclClientInfo(conn.id(), conn.peer(), conn.name(), conn.user(), conn.protocol());
 }
 
 Reply GenPass(const sm::Argv& argv) {
