@@ -28,6 +28,7 @@
 #include "consensus/node.h"
 #include "dispatch/dispatcher.h"
 #include "dispatch/leader_duties.h"
+#include "server/auth_gate.h"
 #include "server/config.h"
 #include "sm/command.h"
 #include "sm/reply.h"
@@ -81,6 +82,8 @@ class Core {
   // Node `id`'s raft address in the current configuration ("" if unknown).
   std::string PeerAddress(uint64_t id) const;
   const Config& config() const { return config_; }
+  // The login check, ACL LOG and brute-force brake every protocol shares.
+  AuthGate& auth() { return auth_; }
   uint64_t batches_proposed() const { return dispatcher_->batches_proposed(); }
   uint64_t commands_proposed() const { return dispatcher_->commands_proposed(); }
   uint64_t commands_forwarded() const { return dispatcher_->commands_forwarded(); }
@@ -108,6 +111,7 @@ class Core {
   uv_check_t check_ {};
   uv_timer_t tick_ {};
   std::vector<RoleCb> on_role_;
+  AuthGate auth_{this, config_};
 };
 
 // Milliseconds since the Unix epoch (SystemClock().WallMs()): uptime and

@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <regex>
 
 #include "common/strings.h"
 #include "sm/command_table.h"
@@ -345,6 +346,24 @@ std::string Sha256Hex(std::string_view data) {
 
 bool ValidAclUserName(std::string_view name) {
   return !name.empty() && name.size() <= kAclNameMax && PrintableWord(name);
+}
+
+std::optional<VhostPermissions> AclVhostPermissions(const AclUser& user, std::string_view vhost) {
+  if (auto it = user.vhosts.find(std::string(vhost)); it != user.vhosts.end()) return it->second;
+  if (vhost == "/" && user.vhosts.empty() && user.command_rules.size() == 1 && user.command_rules[0] == "+@all") {
+    return VhostPermissions{".*", ".*", ".*"};
+  }
+  return std::nullopt;
+}
+
+bool ValidAclRegex(std::string_view pattern) {
+  if (pattern.size() > kAclPatternMax) return false;
+  try {
+    std::regex re{std::string(pattern)};
+  } catch (const std::regex_error&) {
+    return false;
+  }
+  return true;
 }
 
 }  // namespace lockq::sm

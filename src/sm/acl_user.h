@@ -10,9 +10,10 @@
 // the last rule that matches it is a '+'. That is what Redis's command
 // bitmap computes, rule by rule, for a fixed command table.
 //
-// Room for AMQP (a later session): `tags` (RabbitMQ management tags) and
-// per-vhost {configure, write, read} regexes are stored and snapshotted but
-// no rule sets them yet; credential schemes besides sha256 are reserved.
+// AMQP: per-vhost {configure, write, read} regexes (RabbitMQ's permissions,
+// docs/security.md "AMQP"), set by LOCKQ.PERMISSIONS; `tags` (RabbitMQ
+// management tags) are stored and snapshotted but unused; credential
+// schemes besides sha256 are reserved.
 
 #include <cstdint>
 #include <map>
@@ -54,7 +55,7 @@ struct KeyPattern {
   bool operator==(const KeyPattern&) const = default;
 };
 
-struct VhostPermissions {  // RabbitMQ's three regexes (AMQP, later)
+struct VhostPermissions {  // RabbitMQ's three regexes (AMQP); "" matches nothing
   std::string configure, write, read;
   bool operator==(const VhostPermissions&) const = default;
 };
@@ -68,7 +69,7 @@ struct AclUser {
   std::vector<std::string> channels;
   std::vector<std::string> command_rules;  // lower case, compacted (above)
   std::set<std::string> tags;                       // AMQP management tags (later)
-  std::map<std::string, VhostPermissions> vhosts;   // AMQP permissions (later)
+  std::map<std::string, VhostPermissions> vhosts;   // AMQP permissions (LOCKQ.PERMISSIONS)
   bool operator==(const AclUser&) const = default;
 };
 
@@ -100,6 +101,18 @@ bool AclAllowsKey(const AclUser& user, std::string_view key, uint8_t access);
 // nopass, or a stored credential matches. Constant time in the password
 // for each stored hash.
 bool AclCheckPassword(const AclUser& user, std::string_view password);
+
+// The AMQP permissions of `user` in `vhost`: its entry for the vhost; or,
+// for "/" only, when the user has no entries at all and its command rules
+// are exactly +@all (as `default` has), ".*" for all three, so that
+// clients that worked before users existed work unchanged. nullopt: the
+// vhost is refused.
+std::optional<VhostPermissions> AclVhostPermissions(const AclUser& user, std::string_view vhost);
+// A LOCKQ.PERMISSIONS pattern: at most kAclPatternMax bytes and a valid
+// std::regex (ECMAScript, as the AMQP front end matches it).
+bool ValidAclRegex(std::string_view pattern);
+// Bounds for LOCKQ.PERMISSIONS.
+inline constexpr size_t kAclVhostsMax = 1024;
 
 // ">pw" -> "#sha256(pw)", "<pw" -> "!sha256(pw)"; other rules unchanged.
 // Front ends rewrite ACL SETUSER this way before proposing, and the ACL

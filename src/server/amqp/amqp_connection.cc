@@ -84,6 +84,12 @@ void AmqpConnection::SendMethod(uint16_t ch, amqp_method_number_t id, void* m) {
 void AmqpConnection::Tick() {
   if (stream_->closing()) return;  // the stream connection's deadline runs
   uint64_t now_ms = clock_.MonotonicMs();
+  if (refusing_) {
+    if (now_ms < refuse_at_ms_) return;
+    refusing_ = false;  // from here on only close/close-ok count (conn_closing_)
+    Send(ConnectionError(refusal_code_, refusal_text_));
+    return;
+  }
   if (conn_closing_ && now_ms >= close_deadline_ms_) {
     CloseNow();
     return;

@@ -28,6 +28,15 @@
 // RST, and the client would see EPIPE instead of its close completing);
 // the stream connection's close timeout bounds the wait.
 //
+// Users (docs/security.md "AMQP"): connection.start-ok's PLAIN or AMQPLAIN
+// login goes through Core's AuthGate (the check RESP AUTH uses); a refusal
+// is 403 ACCESS_REFUSED before connection.tune, held back by the shared
+// brute-force brake (sent from Tick once due). connection.open checks the
+// vhost (530 NOT_ALLOWED); exchange, queue and basic methods check the
+// user's vhost regexes (RabbitMQ's table; channel.close 403) here, on the
+// front end, against this node's applied user store at the time the method
+// is read.
+//
 // Lifetime: shared_ptr held by AmqpServer until the socket closes
 // (OnClosed); reply callbacks hold a weak_ptr. Thread: the server loop.
 
@@ -37,6 +46,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
+#include <regex>
 #include <set>
 #include <string>
 #include <string_view>
@@ -62,6 +73,8 @@ class AmqpConnection : public std::enable_shared_from_this<AmqpConnection>, publ
 
   uint64_t id() const { return id_; }
   bool used_queues() const { return used_queues_; }
+  // The user it logged in as ("default" until then, and in open mode).
+  const std::string& user() const { return user_; }
 
   void Start();
   // A kPush event addressed to this connection: ["deliver", tag, message]
@@ -144,6 +157,17 @@ class AmqpConnection : public std::enable_shared_from_this<AmqpConnection>, publ
   std::string ErrorReply(uint16_t ch, const std::string& error, amqp_method_number_t cause);
   void FrameError(const std::string& text);
 
+  // Users (amqp_auth.cc).
+  void Login(const amqp_connection_start_ok_t& m);
+  void Refuse(uint16_t code, const std::string& text, uint64_t delay_ms);
+  // connection.open: false when the vhost was refused (the 530 was sent).
+  bool OpenVhost(const std::string& vhost);
+  enum class Access : uint8_t { kConfigure, kWrite, kRead, kAny };
+  // Whether the user may `access` the exchange or queue `name` in its
+  // vhost; when not, the channel is closed with 403 (cause: the method).
+  bool Permit(uint16_t ch, Access access, bool queue, const std::string& name, amqp_method_number_t cause);
+  bool Matches(const std::string& pattern, const std::string& name);
+
   // Runs a command for channel `ch` (channel-scoped commands are wrapped
   // in LOCKQ.AS); its answer goes to a slot reserved now.
   void Run(uint16_t ch, sm::Argv argv, amqp_method_number_t cause, OnOk on_ok);
@@ -184,6 +208,14 @@ class AmqpConnection : public std::enable_shared_from_this<AmqpConnection>, publ
   uint64_t next_ctag_ = 1;
   size_t content_bytes_ = 0;  // bodies still arriving, all channels (<= max_query_bytes)
   std::map<uint16_t, Channel> channels_;
+  // Users.
+  std::string user_ = "default";
+  std::string vhost_ = "/";
+  bool refusing_ = false;            // a login refusal waits for the brake
+  uint64_t refuse_at_ms_ = 0;        // monotonic
+  uint16_t refusal_code_ = 0;
+  std::string refusal_text_;
+  std::map<std::string, std::regex, std::less<>> regexes_;  // compiled permission patterns
 };
 
 }  // namespace lockq::server

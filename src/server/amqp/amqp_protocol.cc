@@ -83,6 +83,7 @@ void AmqpConnection::SendStart() {
 }
 
 void AmqpConnection::HandleFrame(uint8_t type, uint16_t channel, std::string_view payload) {
+  if (refusing_) return;  // a refused login: nothing counts until the close is sent
   switch (type) {
     case amqp::kFrameHeartbeat:
       if (channel != 0) Send(ConnectionError(501, "FRAME_ERROR - heartbeat on a channel"));
@@ -152,8 +153,10 @@ void AmqpConnection::HandleMethod(uint16_t ch, std::string_view payload) {
 // Section 1.4.2: start/start-ok, tune/tune-ok, open/open-ok, close/close-ok.
 void AmqpConnection::HandleConnectionMethod(amqp_method_number_t id, void* m) {
   if (id == AMQP_CONNECTION_START_OK_METHOD && state_ == State::kStartOk) {
-    // Any credentials are accepted: authentication is a later issue (docs/amqp.md).
-    wants_blocked_ = SaysItHandlesBlocked(static_cast<amqp_connection_start_ok_t*>(m)->client_properties);
+    auto* start_ok = static_cast<amqp_connection_start_ok_t*>(m);
+    wants_blocked_ = SaysItHandlesBlocked(start_ok->client_properties);
+    Login(*start_ok);  // amqp_auth.cc
+    if (refusing_ || conn_closing_) return;  // refused: no connection.tune
     state_ = State::kTuneOk;
     amqp_connection_tune_t tune{kChannelMax, kFrameMax, kHeartbeatS};
     SendMethod(0, AMQP_CONNECTION_TUNE_METHOD, &tune);
@@ -165,11 +168,7 @@ void AmqpConnection::HandleConnectionMethod(amqp_method_number_t id, void* m) {
     state_ = State::kOpen;
   } else if (id == AMQP_CONNECTION_OPEN_METHOD && state_ == State::kOpen) {
     auto* o = static_cast<amqp_connection_open_t*>(m);
-    if (amqp::ToString(o->virtual_host) != "/") {
-      Send(ConnectionError(530, "NOT_ALLOWED - vhost '" + Truncate(amqp::ToString(o->virtual_host)) +
-                                    "' not found (only '/')"));
-      return;
-    }
+    if (!OpenVhost(amqp::ToString(o->virtual_host))) return;  // amqp_auth.cc
     state_ = State::kRunning;
     amqp_connection_open_ok_t ok{};
     SendMethod(0, AMQP_CONNECTION_OPEN_OK_METHOD, &ok);

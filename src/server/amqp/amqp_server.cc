@@ -97,11 +97,28 @@ void AmqpServer::OnEvents(const sm::Events& events) {
   uint64_t me = core_->node().id();
   uint64_t nonce = core_->nonce();
   for (const sm::Event& e : events) {
+    if (e.kind == sm::Event::Kind::kChange && e.topic == sm::kAclUserDeletedTopic) {
+      CloseUserConnections(e.reply.str);
+      continue;
+    }
     if (e.kind != sm::Event::Kind::kPush || e.client.node != me || e.client.nonce != nonce) continue;
     auto it = conns_.find(e.client.conn);
     if (it == conns_.end() || e.client.slot > UINT16_MAX) continue;
     it->second->OnPush(static_cast<uint16_t>(e.client.slot), e.reply);
   }
+}
+
+// ACL DELUSER (or a bootstrap that drops the user) applied: as RabbitMQ,
+// deleting a user closes its connections ("default" cannot be deleted).
+void AmqpServer::CloseUserConnections(const std::string& user) {
+  auto conns = conns_;
+  size_t closed = 0;
+  for (auto& [id, c] : conns) {
+    if (c->user() != user) continue;
+    c->ForceClose(320, "CONNECTION_FORCED - user '" + user + "' was deleted");
+    closed++;
+  }
+  if (closed > 0) spdlog::info("amqp: user {} was deleted; closed {} connection(s)", user, closed);
 }
 
 // The high-water mark (RabbitMQ's memory alarm): past it, connections

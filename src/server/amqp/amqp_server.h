@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "common/clock.h"
@@ -62,6 +63,7 @@ class AmqpServer {
   void OnEvents(const sm::Events& events);
   void OnRoleChange(consensus::Role role, uint64_t leader_id);
   void UpdateBlocked();
+  void CloseUserConnections(const std::string& user);
 
   uv_loop_t* loop_;
   Core* core_;

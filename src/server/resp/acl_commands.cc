@@ -49,13 +49,8 @@ bool IsLoopback(const std::string& peer) {
   return addr.rfind("127.", 0) == 0 || addr == "::1" || addr.rfind("::ffff:127.", 0) == 0;
 }
 
-// ACL LOG's client-info, in CLIENT INFO's full field set: redis-py's
-// acl_log() parses it and needs every integer field Redis sends.
 std::string ClientInfo(const RespSession& conn) {
-  return "id=" + std::to_string(conn.id()) + " addr=" + conn.peer() + " laddr= fd=0 name=" + conn.name() +
-         " age=0 idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0"
-         " obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=NULL user=" + conn.user() +
-         " redir=-1 resp=" + std::to_string(conn.protocol());
+  return AclClientInfo(conn.id(), conn.peer(), conn.name(), conn.user(), conn.protocol());
 }
 
 Reply GenPass(const sm::Argv& argv) {
@@ -127,9 +122,10 @@ std::optional<Reply> AclLocal(LocalCtx& c) {
                       "'. Try ACL HELP.");
 }
 
-bool RespServer::AclBootPending() const {
-  return !acl_boot_digest_.empty() && core_->state().acl().boot_digest() != acl_boot_digest_;
-}
+bool RespServer::AclBootPending() const { return core_->auth().BootPending(); }
+
+AclLog& RespServer::acl_log() { return core_->auth().log(); }
+const AuthThrottle& RespServer::auth_throttle() const { return core_->auth().throttle(); }
 
 bool RespServer::Authenticated(const RespSession& conn) const {
   if (conn.authenticated_explicitly()) return true;
@@ -149,24 +145,23 @@ bool RespServer::ProtectedModeRefuses(const std::string& peer) const {
 
 bool RespServer::Authenticate(const std::shared_ptr<RespSession>& conn, const std::string& user,
                               const std::string& password, uint64_t slot, bool password_only) {
-  if (AclBootPending()) {  // not a guess: no brake, no ACL LOG entry
-    conn->Fill(slot, Reply::Error(kErrAclLoading));
-    return false;
-  }
-  const sm::AclUser* u = core_->state().acl().Find(user);
-  if (password_only && u != nullptr && u->nopass) {
-    conn->Fill(slot, Reply::Error(kErrAuthNoPassword));
-    return false;
-  }
-  if (u != nullptr && u->enabled && sm::AclCheckPassword(*u, password)) {
-    conn->SetAuthenticated(user);
-    return true;
+  AuthGate::Result r = core_->auth().Check(user, password, password_only, conn->peer(), "toplevel", ClientInfo(*conn));
+  switch (r.outcome) {
+    case AuthGate::Outcome::kOk:
+      conn->SetAuthenticated(user);
+      return true;
+    case AuthGate::Outcome::kBootPending:  // not a guess: no brake, no ACL LOG entry
+      conn->Fill(slot, Reply::Error(kErrAclLoading));
+      return false;
+    case AuthGate::Outcome::kNoPassword:
+      conn->Fill(slot, Reply::Error(kErrAuthNoPassword));
+      return false;
+    case AuthGate::Outcome::kWrong:
+      break;
   }
   stats_.acl_access_denied_auth++;
-  acl_log_.Add("auth", "toplevel", "AUTH", user, ClientInfo(*conn), WallClockMs());
-  uint64_t delay = throttle_.OnFailure(conn->peer(), SystemClock().MonotonicMs());
-  if (delay > 0) stats_.auth_delayed_replies++;
-  FillLater(conn, slot, Reply::Error(kErrWrongPass), delay);
+  if (r.delay_ms > 0) stats_.auth_delayed_replies++;
+  FillLater(conn, slot, Reply::Error(kErrWrongPass), r.delay_ms);
   return false;
 }
 
@@ -182,7 +177,7 @@ std::optional<Reply> RespServer::CheckPermission(const RespSession& conn, const 
   if (!denied) return std::nullopt;
   bool key = denied->reason == sm::AclDenial::Reason::kKey;
   (key ? stats_.acl_access_denied_key : stats_.acl_access_denied_cmd)++;
-  acl_log_.Add(key ? "key" : "command", "toplevel", denied->object, conn.user(), ClientInfo(conn), WallClockMs());
+  acl_log().Add(key ? "key" : "command", "toplevel", denied->object, conn.user(), ClientInfo(conn), WallClockMs());
   return Reply::Error("NOPERM " + denied->message);
 }
 

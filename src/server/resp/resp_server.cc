@@ -27,8 +27,7 @@ RespServer::RespServer(uv_loop_t* loop, Core* core, const Config& config, std::s
       listener_(
           loop, ListenerOptions(config, config.resp_port),
           [this](std::shared_ptr<net::StreamConnection> s) { Accept(std::move(s)); },
-          [this](std::shared_ptr<net::StreamConnection> s) { Reject(std::move(s)); }),
-      acl_boot_digest_(sm::AclBootDigest(config.acl_boot_lines)) {
+          [this](std::shared_ptr<net::StreamConnection> s) { Reject(std::move(s)); }) {
   if (tls && config.tls.port != 0) {
     tls_listener_ = std::make_unique<net::Listener>(
         loop, ListenerOptions(config, config.tls.port, std::move(tls)),

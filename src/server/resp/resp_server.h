@@ -90,8 +90,8 @@ class RespServer {
   static sm::Argv WrapUser(const RespSession& conn, sm::Argv argv);
   // Fills `slot` after `delay_ms` (a loop timer; 0: now).
   void FillLater(const std::shared_ptr<RespSession>& conn, uint64_t slot, sm::Reply reply, uint64_t delay_ms);
-  AclLog& acl_log() { return acl_log_; }
-  const AuthThrottle& auth_throttle() const { return throttle_; }
+  AclLog& acl_log();
+  const AuthThrottle& auth_throttle() const;
 
  private:
   void Accept(std::shared_ptr<net::StreamConnection> stream);
@@ -133,10 +133,7 @@ class RespServer {
   // --no-leader-timeout-ms (no leader), they get TRYAGAIN rather than hang.
   std::multimap<uint64_t, sm::ClientRef> backstops_;  // monotonic deadline ms
   RespStats stats_;
-  // Users and permissions.
-  AclLog acl_log_;
-  AuthThrottle throttle_;
-  std::string acl_boot_digest_;  // of this node's --aclfile/--requirepass lines
+  // Users and permissions (the log, brake and login check are Core's AuthGate).
   struct DelayedReply {
     std::weak_ptr<RespSession> conn;
     uint64_t slot;

@@ -292,5 +292,33 @@ TEST(AclStoreSnapshot, RejectsCorruptSections) {
   EXPECT_EQ(out, s);
 }
 
+// AMQP vhost permissions: LOCKQ.PERMISSIONS through the log, and the
+// implicit '/' of users with +@all and no entries (docs/security.md "AMQP").
+TEST(AclAmqp, PermissionsCommandAndImplicitRoot) {
+  SmHarness h;
+  ASSERT_TRUE(AclVhostPermissions(*h.sm().acl().Find("default"), "/"));
+  EXPECT_FALSE(AclVhostPermissions(*h.sm().acl().Find("default"), "other"));
+  EXPECT_EQ(h.Run({"ACL", "SETUSER", "app", "on", ">pw", "+@all"}), Reply::Ok());
+  EXPECT_EQ(AclVhostPermissions(*h.sm().acl().Find("app"), "/"), (VhostPermissions{".*", ".*", ".*"}));
+  EXPECT_EQ(h.Run({"ACL", "SETUSER", "narrow", "on", ">pw", "+@queue"}), Reply::Ok());
+  EXPECT_FALSE(AclVhostPermissions(*h.sm().acl().Find("narrow"), "/"));
+
+  EXPECT_EQ(h.Run({"LOCKQ.PERMISSIONS", "SET", "app", "/", "^app", "", "^app"}), Reply::Ok());
+  EXPECT_EQ(AclVhostPermissions(*h.sm().acl().Find("app"), "/"), (VhostPermissions{"^app", "", "^app"}));
+  EXPECT_EQ(h.Run({"LOCKQ.PERMISSIONS", "LIST", "app"}),
+            Reply::Array({Reply::Array({Reply::Bulk("/"), Reply::Bulk("^app"), Reply::Bulk(""), Reply::Bulk("^app")})}));
+  EXPECT_EQ(h.Run({"LOCKQ.PERMISSIONS", "SET", "app", "/", "(", "", ""}),
+            Reply::Error("ERR invalid permission regex '('"));
+  EXPECT_EQ(h.Run({"LOCKQ.PERMISSIONS", "SET", "ghost", "/", "", "", ""}), Reply::Error("ERR User 'ghost' not found"));
+  // An entry for another vhost only: '/' is no longer implicit.
+  EXPECT_EQ(h.Run({"LOCKQ.PERMISSIONS", "SET", "app", "v2", ".*", ".*", ".*"}), Reply::Ok());
+  EXPECT_EQ(h.Run({"LOCKQ.PERMISSIONS", "CLEAR", "app", "/"}), Reply::Int(1));
+  EXPECT_EQ(h.Run({"LOCKQ.PERMISSIONS", "CLEAR", "app", "/"}), Reply::Int(0));
+  EXPECT_FALSE(AclVhostPermissions(*h.sm().acl().Find("app"), "/"));
+  EXPECT_TRUE(AclVhostPermissions(*h.sm().acl().Find("app"), "v2"));
+  // @admin: a user without it cannot set permissions.
+  EXPECT_TRUE(h.ApplyOnly(sm::Argv{"LOCKQ.USER", "narrow", "LOCKQ.PERMISSIONS", "LIST", "app"}).is_error());
+}
+
 }  // namespace
 }  // namespace lockq::sm
