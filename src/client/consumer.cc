@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "client/client_state.h"
+#include "common/error_class.h"
 #include "lockq/queue.h"
 
 namespace lockq {
@@ -67,10 +68,30 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
     }
     auto lost = Status::Unavailable("the delivery came on a connection that was lost; it will be redelivered");
     if (!pipe) return lost;
-    // Pipelined: the reply only counts failures (a stale id after the
-    // server already requeued it is harmless for at-least-once).
-    if (!pipe->Send(argv, [](Result<Reply>) {})) return lost;
+    if (!SendSettle(pipe, m.generation, std::move(argv), 0)) return lost;
     return Status::Ok();
+  }
+
+  // Pipelined: the reply only matters when it says the ack (or nack) did
+  // not reach the log or may not have: during a leader change a follower
+  // answers TRYAGAIN. It is sent again (acks are idempotent: a stale id is
+  // harmless for at-least-once), from the watcher thread, on the same
+  // connection; otherwise the message would stay unacked and hold one unit
+  // of the prefetch credit for as long as the connection lives, and a few
+  // hundred such would stall the consumer for good. A lost connection
+  // needs nothing: its deliveries come back redelivered.
+  static constexpr int kSettleAttempts = 50;
+  bool SendSettle(const std::shared_ptr<client::Pipe>& pipe, uint64_t gen, std::vector<std::string> argv,
+                  int attempt) {
+    std::weak_ptr<ConsumerState> weak = weak_from_this();
+    auto again = argv;
+    return pipe->Send(argv, [weak, gen, again = std::move(again), attempt](Result<Reply> r) mutable {
+      if (!r.ok() || !r->is_error() || !IsTryAgain(r->str) || attempt + 1 >= kSettleAttempts) return;
+      auto self = weak.lock();
+      if (self == nullptr) return;
+      std::lock_guard lock(self->mu_);
+      if (gen == self->generation_) self->resend_.push_back(Resend{gen, std::move(again), attempt + 1});
+    });
   }
 
   void StopRun() {
@@ -151,7 +172,17 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
         std::unique_lock lock(mu_);
         cv_.wait_for(lock, milliseconds(100), [&] { return closed_; });
         if (closed_) return;
-        if (pipe_ && pipe_->open()) continue;
+        if (pipe_ && pipe_->open()) {
+          auto resend = std::move(resend_);
+          resend_.clear();
+          pipe = pipe_;
+          uint64_t gen = generation_;
+          lock.unlock();
+          for (Resend& r : resend) {
+            if (r.gen == gen) SendSettle(pipe, gen, std::move(r.argv), r.attempt);
+          }
+          continue;
+        }
       }
       Status s = Consume();
       if (s.ok()) {
@@ -181,6 +212,12 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
   uint64_t generation_ = 0;  // of the connection in use
   uint64_t pending_ = 0;     // of the connection being set up
   std::deque<Message> ready_;
+  struct Resend {  // an ack or nack answered TRYAGAIN, to send again
+    uint64_t gen;
+    std::vector<std::string> argv;
+    int attempt;
+  };
+  std::vector<Resend> resend_;
   std::thread watcher_;
 };
 
