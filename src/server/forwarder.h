@@ -35,7 +35,6 @@
 
 #include "common/clock.h"
 #include "dispatch/forwarding.h"
-#include "net/host_port.h"
 #include "net/peer_link.h"
 #include "net/stream_conn.h"
 #include "resp/resp.h"
@@ -100,8 +99,5 @@ class Forwarder final : public dispatch::Forwarding {
   };
   std::deque<Sent> sent_;  // in the order sent
 };
-
-// "host:port" parsing lives in net/host_port.h.
-using net::ParseHostPort;
 
 }  // namespace lockq::server
