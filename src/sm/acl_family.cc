@@ -15,13 +15,7 @@
 // WHOAMI, LOG and GENPASS are per connection or per node: the RESP front
 // end answers them (server/resp/acl_commands.cc).
 //
-//   LOCKQ.PERMISSIONS SET user vhost configure write read -> OK
-//   LOCKQ.PERMISSIONS CLEAR user vhost  -> 1 or 0
-//   LOCKQ.PERMISSIONS LIST user         -> [[vhost, configure, write, read]...]
-//                                 AMQP per-vhost permissions (RabbitMQ's
-//                                 set_permissions; docs/security.md "AMQP"):
-//                                 three std::regex patterns, "" matches
-//                                 nothing. @admin.
+// AMQP permissions (LOCKQ.PERMISSIONS) are in vhost_family.cc.
 //
 // Internal (kCmdInternal | kCmdPeer: a follower forwards them):
 //
@@ -200,50 +194,6 @@ Reply UserCommand(CommandContext& ctx) {
   return r;
 }
 
-std::optional<Reply> ValidatePermissions(const Argv& argv) {
-  std::string sub = ToUpper(argv[1]);
-  size_t n = argv.size();
-  bool ok = (sub == "SET" && n == 7) || (sub == "CLEAR" && n == 4) || (sub == "LIST" && n == 3);
-  if (!ok) {
-    return Reply::Error("ERR unknown subcommand or wrong number of arguments for '" + argv[1] +
-                        "'. Try LOCKQ.PERMISSIONS SET|CLEAR|LIST.");
-  }
-  if (!ValidAclUserName(argv[2])) return Err(kErrBadUserName);
-  if (n >= 4 && (argv[3].empty() || argv[3].size() > kAclNameMax)) return Err("ERR invalid vhost name");
-  for (size_t i = 4; i < n; i++) {
-    if (!ValidAclRegex(argv[i])) return Reply::Error("ERR invalid permission regex '" + argv[i] + "'");
-  }
-  return std::nullopt;
-}
-
-Reply PermissionsCommand(CommandContext& ctx) {
-  if (auto err = ValidatePermissions(ctx.argv)) return *err;
-  std::string sub = ToUpper(ctx.argv[1]);
-  const std::string& name = ctx.argv[2];
-  AclUser* u = ctx.state.acl.FindMutable(name);
-  if (u == nullptr) return Reply::Error("ERR User '" + name + "' not found");
-  if (sub == "LIST") {
-    std::vector<Reply> out;
-    for (const auto& [vhost, p] : u->vhosts) {
-      out.push_back(Reply::Array({Reply::Bulk(vhost), Reply::Bulk(p.configure), Reply::Bulk(p.write),
-                                  Reply::Bulk(p.read)}));
-    }
-    return Reply::Array(std::move(out));
-  }
-  const std::string& vhost = ctx.argv[3];
-  if (sub == "CLEAR") {
-    bool erased = u->vhosts.erase(vhost) > 0;
-    if (erased) ctx.state.acl.BumpEpoch();
-    return Reply::Int(erased ? 1 : 0);
-  }
-  if (u->vhosts.size() >= kAclVhostsMax && u->vhosts.count(vhost) == 0) {
-    return Err("ERR too many vhost permissions for one user (1024)");
-  }
-  u->vhosts[vhost] = VhostPermissions{ctx.argv[4], ctx.argv[5], ctx.argv[6]};
-  ctx.state.acl.BumpEpoch();
-  return Reply::Ok();
-}
-
 Reply AclBootCommand(CommandContext& ctx) {
   std::string digest = AclBootDigest(std::vector<std::string>(ctx.argv.begin() + 1, ctx.argv.end()));
   if (digest == ctx.state.acl.boot_digest()) return Reply::Int(0);
@@ -288,8 +238,6 @@ void AddAclFamily(std::vector<CommandDef>* t) {
       // besides Redis's @admin @slow @dangerous; WHOAMI, CAT and GENPASS
       // are @slow only (acl_categories.cc).
       {{"ACL", -2, kCmdWrite | kCmdAdmin | kCmdNoScript, 0, 0, 0, 0, kKeyAny}, AclCommand, ValidateAcl},
-      {{"LOCKQ.PERMISSIONS", -3, kCmdWrite | kCmdAdmin | kCmdNoScript, 0, 0, 0, 0, kKeyAny}, PermissionsCommand,
-       ValidatePermissions},
       {{"LOCKQ.USER", -3, kI | kCmdPeer | kCmdFast, 0, 0, 0, 0, kKeyAny}, UserCommand, ValidateUser},
       {{"LOCKQ.ACLBOOT", -1, kI, 0, 0, 0, 0, kKeyAny}, AclBootCommand, nullptr},
   });

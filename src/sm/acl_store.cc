@@ -48,6 +48,13 @@ void EncodeUser(const AclUser& u, ByteWriter* w) {
     w->PutString(p.write);
     w->PutString(p.read);
   }
+  w->PutVarint(u.topics.size());  // version 8
+  for (const auto& [key, t] : u.topics) {
+    w->PutString(key.first);
+    w->PutString(key.second);
+    w->PutString(t.write);
+    w->PutString(t.read);
+  }
 }
 
 bool DecodeCredentials(ByteReader* r, AclUser* u) {
@@ -94,7 +101,22 @@ bool DecodeVhosts(ByteReader* r, AclUser* u) {
   return true;
 }
 
-bool DecodeUser(ByteReader* r, AclUser* u) {
+bool DecodeTopics(ByteReader* r, AclUser* u) {
+  uint64_t n;
+  if (!r->GetVarint(&n) || n > kAclPatternsMax) return false;
+  for (uint64_t i = 0; i < n; i++) {
+    TopicKey key;
+    TopicPermissions t;
+    if (!r->GetString(&key.first, kAclPatternMax) || !r->GetString(&key.second, kAclPatternMax) ||
+        !r->GetString(&t.write, kAclPatternMax) || !r->GetString(&t.read, kAclPatternMax)) {
+      return false;
+    }
+    if (!u->topics.emplace(std::move(key), std::move(t)).second) return false;
+  }
+  return true;
+}
+
+bool DecodeUser(ByteReader* r, uint8_t version, AclUser* u) {
   uint8_t flags;
   if (!r->GetString(&u->name, kAclNameMax) || !ValidAclUserName(u->name) || !r->GetU8(&flags) || flags > 3) {
     return false;
@@ -103,7 +125,7 @@ bool DecodeUser(ByteReader* r, AclUser* u) {
   u->nopass = flags & 2;
   return DecodeCredentials(r, u) && DecodeKeys(r, u) && GetStrings(r, kAclPatternsMax, &u->channels) &&
          GetStrings(r, kAclCommandRulesMax, &u->command_rules) && GetStrings(r, kAclPatternsMax, &u->tags) &&
-         DecodeVhosts(r, u);
+         DecodeVhosts(r, u) && (version < 8 || DecodeTopics(r, u));
 }
 
 }  // namespace
@@ -162,7 +184,7 @@ void AclStore::Encode(ByteWriter* w) const {
   for (const auto& [name, u] : users_) EncodeUser(u, w);
 }
 
-Status AclStore::Decode(ByteReader* r, AclStore* out) {
+Status AclStore::Decode(ByteReader* r, uint8_t version, AclStore* out) {
   AclStore s;
   s.users_.clear();
   uint64_t n;
@@ -172,7 +194,7 @@ Status AclStore::Decode(ByteReader* r, AclStore* out) {
   }
   for (uint64_t i = 0; i < n; i++) {
     AclUser u;
-    if (!DecodeUser(r, &u)) return Status::Corruption("snapshot: bad acl user");
+    if (!DecodeUser(r, version, &u)) return Status::Corruption("snapshot: bad acl user");
     if (!s.users_.empty() && s.users_.rbegin()->first >= u.name) {
       return Status::Corruption("snapshot: acl users out of order");
     }

@@ -47,9 +47,10 @@ class AclStore {
   const std::string& boot_digest() const { return boot_digest_; }
   void set_boot_digest(std::string d) { boot_digest_ = std::move(d); }
 
-  // Snapshot section (docs/formats.md "Snapshot", version 6).
+  // Snapshot section (docs/formats.md "Snapshot", versions 7 and 8:
+  // 8 adds topic permissions); `version` is the snapshot's.
   void Encode(ByteWriter* w) const;
-  static Status Decode(ByteReader* r, AclStore* out);
+  static Status Decode(ByteReader* r, uint8_t version, AclStore* out);
 
   bool operator==(const AclStore&) const = default;
 

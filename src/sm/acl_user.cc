@@ -4,7 +4,6 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
-#include <regex>
 
 #include "common/strings.h"
 #include "sm/command_table.h"
@@ -159,6 +158,7 @@ std::optional<std::optional<std::string>> ApplyKeyword(AclUser* u, std::string_v
     AclUser fresh = NewAclUser(u->name);
     fresh.tags = std::move(u->tags);
     fresh.vhosts = std::move(u->vhosts);
+    fresh.topics = std::move(u->topics);
     *u = std::move(fresh);
   } else if (k == "clearselectors" || k == "sanitize-payload" || k == "skip-sanitize-payload") {
     // No selectors and no RESTORE in lockq: nothing to change.
@@ -350,20 +350,10 @@ bool ValidAclUserName(std::string_view name) {
 
 std::optional<VhostPermissions> AclVhostPermissions(const AclUser& user, std::string_view vhost) {
   if (auto it = user.vhosts.find(std::string(vhost)); it != user.vhosts.end()) return it->second;
-  if (vhost == "/" && user.vhosts.empty() && user.command_rules.size() == 1 && user.command_rules[0] == "+@all") {
+  if (user.vhosts.empty() && user.command_rules.size() == 1 && user.command_rules[0] == "+@all") {
     return VhostPermissions{".*", ".*", ".*"};
   }
   return std::nullopt;
-}
-
-bool ValidAclRegex(std::string_view pattern) {
-  if (pattern.size() > kAclPatternMax) return false;
-  try {
-    std::regex re{std::string(pattern)};
-  } catch (const std::regex_error&) {
-    return false;
-  }
-  return true;
 }
 
 }  // namespace lockq::sm

@@ -60,6 +60,16 @@ struct VhostPermissions {  // RabbitMQ's three regexes (AMQP); "" matches nothin
   bool operator==(const VhostPermissions&) const = default;
 };
 
+// RabbitMQ's topic permissions: for one exchange of one vhost, regexes on
+// the routing key of a publish (write) and on the binding key of a bind
+// (read), checked for topic exchanges only; no entry for an exchange
+// means no restriction.
+struct TopicPermissions {
+  std::string write, read;
+  bool operator==(const TopicPermissions&) const = default;
+};
+using TopicKey = std::pair<std::string, std::string>;  // (vhost, exchange)
+
 struct AclUser {
   std::string name;
   bool enabled = false;
@@ -70,6 +80,7 @@ struct AclUser {
   std::vector<std::string> command_rules;  // lower case, compacted (above)
   std::set<std::string> tags;                       // AMQP management tags (later)
   std::map<std::string, VhostPermissions> vhosts;   // AMQP permissions (LOCKQ.PERMISSIONS)
+  std::map<TopicKey, TopicPermissions> topics;      // LOCKQ.PERMISSIONS TOPIC (snapshot v8)
   bool operator==(const AclUser&) const = default;
 };
 
@@ -103,14 +114,11 @@ bool AclAllowsKey(const AclUser& user, std::string_view key, uint8_t access);
 bool AclCheckPassword(const AclUser& user, std::string_view password);
 
 // The AMQP permissions of `user` in `vhost`: its entry for the vhost; or,
-// for "/" only, when the user has no entries at all and its command rules
-// are exactly +@all (as `default` has), ".*" for all three, so that
-// clients that worked before users existed work unchanged. nullopt: the
-// vhost is refused.
+// when the user has no entries at all and its command rules are exactly
+// +@all (as `default` has: a superuser), ".*" for all three in every
+// vhost, so that clients that worked before users existed work unchanged.
+// nullopt: the vhost is refused.
 std::optional<VhostPermissions> AclVhostPermissions(const AclUser& user, std::string_view vhost);
-// A LOCKQ.PERMISSIONS pattern: at most kAclPatternMax bytes and a valid
-// std::regex (ECMAScript, as the AMQP front end matches it).
-bool ValidAclRegex(std::string_view pattern);
 // Bounds for LOCKQ.PERMISSIONS.
 inline constexpr size_t kAclVhostsMax = 1024;
 

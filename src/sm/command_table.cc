@@ -5,6 +5,7 @@
 
 #include "common/check.h"
 #include "sm/acl_check.h"
+#include "sm/amqp_access.h"
 #include "sm/errors.h"
 #include "sm/parse.h"
 
@@ -35,6 +36,7 @@ const Table& GetTable() {
     AddElectFamily(&t->rows);
     AddQueueFamily(&t->rows);
     AddAclFamily(&t->rows);
+    AddVhostFamily(&t->rows);
     for (const CommandDef& def : t->rows) {
       LOCKQ_CHECK(def.spec.name.size() <= kCommandNameMax);
       LOCKQ_CHECK(ToUpper(def.spec.name) == def.spec.name);
@@ -79,8 +81,14 @@ Reply Dispatch(SmState& state, const Argv& argv, uint64_t index, const ClientRef
   const CommandDef* def = FindCommandDef(argv[0]);
   // The authority on permissions: the acting user's rights as of this log
   // index, so every replica gives the same answer (WAVE2.md A.4).
+  // A command an AMQP connection sent (LOCKQ.AMQP set the vhost) is
+  // checked against RabbitMQ's table instead (amqp_access.h).
   if (!(def->spec.flags & kCmdInternal)) {
-    if (std::optional<AclDenial> denied = AclCheckActing(state, argv)) {
+    if (!state.acting_vhost.empty()) {
+      if (auto denied = AmqpCommandDenied(state, state.acting_user, state.acting_vhost, argv)) {
+        return Reply::Error(*denied);
+      }
+    } else if (std::optional<AclDenial> denied = AclCheckActing(state, argv)) {
       return Reply::Error("NOPERM " + denied->message);
     }
   }

@@ -77,6 +77,7 @@ void AddSessionFamily(std::vector<CommandDef>* table);
 void AddElectFamily(std::vector<CommandDef>* table);
 void AddQueueFamily(std::vector<CommandDef>* table);
 void AddAclFamily(std::vector<CommandDef>* table);
+void AddVhostFamily(std::vector<CommandDef>* table);
 
 // Key extractors of rows (acl_check.cc).
 void AclEvalKeys(const Argv& argv, std::vector<AclKey>* out);

@@ -54,5 +54,8 @@ inline constexpr std::string_view kIncarnationTopic = "lockq:incarnation";
 // The kChange topic of ACL DELUSER (and of a bootstrap that drops a user):
 // reply is Bulk(user name); each node closes its connections of that user.
 inline constexpr std::string_view kAclUserDeletedTopic = "lockq:acl:deluser";
+// The kChange topic of LOCKQ.VHOST DELETE: reply is Bulk(vhost); each node
+// closes its AMQP connections to that vhost.
+inline constexpr std::string_view kVhostDeletedTopic = "lockq:vhost:deleted";
 
 }  // namespace lockq::sm

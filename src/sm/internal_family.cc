@@ -69,7 +69,10 @@ Reply ExpireCommand(CommandContext& ctx) {
   if (!ParseUint64(ctx.argv[1], &max_keys)) return Err(errors::kNotInteger);
   size_t n = ctx.state.keyspace.RemoveExpired(ctx.now_ms, static_cast<size_t>(max_keys));
   n += ctx.state.locks.RemoveExpired(ctx.now_ms, static_cast<size_t>(max_keys), &ctx.state.events);
-  n += ctx.state.queues.RemoveExpired(ctx.now_ms, static_cast<size_t>(max_keys), &ctx.state.events);
+  for (auto& [vhost, engine] : ctx.state.vhosts) {
+    if (n >= max_keys) break;
+    n += engine.RemoveExpired(ctx.now_ms, static_cast<size_t>(max_keys - n), &ctx.state.events);
+  }
   return Reply::Int(static_cast<int64_t>(n));
 }
 
@@ -155,7 +158,7 @@ Reply IncarnationCommand(CommandContext& ctx) {
   ParseUint64(ctx.argv[1], &node);
   ParseUint64(ctx.argv[2], &nonce);
   ctx.state.locks.DropIncarnation(node, nonce, ctx.now_ms, &ctx.state.events);
-  ctx.state.queues.DropIncarnation(node, nonce, ctx.now_ms, &ctx.state.events);
+  for (auto& [vhost, engine] : ctx.state.vhosts) engine.DropIncarnation(node, nonce, ctx.now_ms, &ctx.state.events);
   ctx.state.events.push_back(
       Event{Event::Kind::kChange, ClientRef{node, nonce, 0, 0}, std::string(kIncarnationTopic), {}});
   return Reply::Ok();

@@ -51,11 +51,12 @@ namespace {
 Reply Err(std::string line) { return Reply::Error(std::move(line)); }
 Reply I(uint64_t v) { return Reply::Int(static_cast<int64_t>(v)); }
 
-Reply ErrorFor(QueueError e, std::string_view what) {
+Reply ErrorFor(const CommandContext& ctx, QueueError e, std::string_view what) {
   std::string w(what);
+  std::string_view vhost = ctx.state.acting_vhost.empty() ? std::string_view("/") : ctx.state.acting_vhost;
   switch (e) {
     case QueueError::kNone: return Reply::Ok();
-    case QueueError::kNotFound: return Err("NOTFOUND no " + w + " in vhost '/'");
+    case QueueError::kNotFound: return Err("NOTFOUND no " + w + " in vhost '" + std::string(vhost) + "'");
     case QueueError::kLocked: return Err("LOCKED cannot access exclusive " + w + " of another connection");
     case QueueError::kPrecondition: return Err("PRECONDITION " + w + ": inequivalent arguments, in use, or unknown delivery");
     case QueueError::kAccessRefused: return Err("ACCESSREFUSED access to " + w + " refused");
@@ -139,8 +140,8 @@ Reply XDeclare(CommandContext& ctx) {
   Opts o = ParseOpts(ctx.argv, 3, {"DURABLE", "AUTODELETE", "INTERNAL", "PASSIVE"});
   Exchange x{*ParseExchangeType(ctx.argv[2]), o.flags.count("DURABLE") != 0, o.flags.count("AUTODELETE") != 0,
              o.flags.count("INTERNAL") != 0, false};
-  QueueError e = ctx.state.queues.DeclareExchange(ctx.argv[1], x, o.flags.count("PASSIVE") != 0);
-  return ErrorFor(e, "exchange '" + ctx.argv[1] + "'");
+  QueueError e = ctx.state.queues().DeclareExchange(ctx.argv[1], x, o.flags.count("PASSIVE") != 0);
+  return ErrorFor(ctx, e, "exchange '" + ctx.argv[1] + "'");
 }
 
 std::optional<Reply> ValidateXDelete(const Argv& argv) { return ParseOpts(argv, 2, {"IFUNUSED"}).error; }
@@ -148,7 +149,7 @@ std::optional<Reply> ValidateXDelete(const Argv& argv) { return ParseOpts(argv, 
 Reply XDelete(CommandContext& ctx) {
   Opts o = ParseOpts(ctx.argv, 2, {"IFUNUSED"});
   if (o.error) return *o.error;
-  return ErrorFor(ctx.state.queues.DeleteExchange(ctx.argv[1], o.flags.count("IFUNUSED") != 0),
+  return ErrorFor(ctx, ctx.state.queues().DeleteExchange(ctx.argv[1], o.flags.count("IFUNUSED") != 0),
                   "exchange '" + ctx.argv[1] + "'");
 }
 
@@ -161,9 +162,9 @@ std::optional<Reply> ValidateBind(const Argv& argv) {
 Reply BindCommon(CommandContext& ctx, bool to_exchange, bool bind) {
   if (auto err = ValidateBind(ctx.argv)) return *err;
   Binding b{to_exchange, ctx.argv[1], ctx.argv[3], ParseOpts(ctx.argv, 4, {}).args};
-  QueueEngine& q = ctx.state.queues;
+  QueueEngine& q = ctx.state.queues();
   QueueError e = bind ? q.Bind(ctx.argv[2], b) : q.Unbind(ctx.argv[2], b);
-  return ErrorFor(e, "exchange '" + ctx.argv[2] + "' or " + (to_exchange ? "exchange '" : "queue '") +
+  return ErrorFor(ctx, e, "exchange '" + ctx.argv[2] + "' or " + (to_exchange ? "exchange '" : "queue '") +
                          ctx.argv[1] + "'");
 }
 
@@ -193,9 +194,9 @@ Reply QDeclare(CommandContext& ctx) {
   shape.auto_delete = o.flags.count("AUTODELETE") != 0;
   ParseQueueArgs(o.args, &shape.args);
   std::string name;
-  QueueEngine& engine = ctx.state.queues;
+  QueueEngine& engine = ctx.state.queues();
   QueueError e = engine.DeclareQueue(ctx.argv[1], shape, o.flags.count("PASSIVE") != 0, ctx.client, ctx.index, &name);
-  if (e != QueueError::kNone) return ErrorFor(e, "queue '" + ctx.argv[1] + "'");
+  if (e != QueueError::kNone) return ErrorFor(ctx, e, "queue '" + ctx.argv[1] + "'");
   const Queue* q = engine.FindQueue(name);
   return Reply::Array({Reply::Bulk(name), I(q->ready.size()), I(q->consumers.size())});
 }
@@ -206,16 +207,16 @@ Reply QDelete(CommandContext& ctx) {
   Opts o = ParseOpts(ctx.argv, 2, {"IFUNUSED", "IFEMPTY"});
   if (o.error) return *o.error;
   size_t n = 0;
-  QueueError e = ctx.state.queues.DeleteQueue(ctx.argv[1], o.flags.count("IFUNUSED") != 0,
+  QueueError e = ctx.state.queues().DeleteQueue(ctx.argv[1], o.flags.count("IFUNUSED") != 0,
                                               o.flags.count("IFEMPTY") != 0, ctx.client, ctx.now_ms, &n,
                                               &ctx.state.events);
-  return e == QueueError::kNone ? I(n) : ErrorFor(e, "queue '" + ctx.argv[1] + "'");
+  return e == QueueError::kNone ? I(n) : ErrorFor(ctx, e, "queue '" + ctx.argv[1] + "'");
 }
 
 Reply QPurge(CommandContext& ctx) {
   size_t n = 0;
-  QueueError e = ctx.state.queues.Purge(ctx.argv[1], ctx.client, &n);
-  return e == QueueError::kNone ? I(n) : ErrorFor(e, "queue '" + ctx.argv[1] + "'");
+  QueueError e = ctx.state.queues().Purge(ctx.argv[1], ctx.client, &n);
+  return e == QueueError::kNone ? I(n) : ErrorFor(ctx, e, "queue '" + ctx.argv[1] + "'");
 }
 
 // ---- publish ------------------------------------------------------------------
@@ -267,10 +268,10 @@ std::optional<Reply> ValidatePublish(const Argv& argv) {
 Reply QPublish(CommandContext& ctx) {
   PublishArgs p;
   if (auto err = ParsePublish(ctx.argv, &p)) return *err;
-  QueueEngine& engine = ctx.state.queues;
+  QueueEngine& engine = ctx.state.queues();
   const Exchange* x = engine.FindExchange(ctx.argv[1]);
-  if (x == nullptr) return ErrorFor(QueueError::kNotFound, "exchange '" + ctx.argv[1] + "'");
-  if (x->internal) return ErrorFor(QueueError::kAccessRefused, "internal exchange '" + ctx.argv[1] + "'");
+  if (x == nullptr) return ErrorFor(ctx, QueueError::kNotFound, "exchange '" + ctx.argv[1] + "'");
+  if (x->internal) return ErrorFor(ctx, QueueError::kAccessRefused, "internal exchange '" + ctx.argv[1] + "'");
   if (p.fence && !ctx.state.locks.FenceAdmits(p.fence_lock, p.fence_token)) {
     return Err(std::string(errors::kFenceStale));
   }
@@ -312,15 +313,15 @@ Reply QConsume(CommandContext& ctx) {
   uint64_t prefetch = 0;
   std::set<std::string> flags;
   if (auto err = ParseConsume(ctx.argv, &prefetch, &flags)) return *err;
-  QueueError e = ctx.state.queues.Consume(ConsumerKey{ctx.client, ctx.argv[2]}, ctx.argv[1], prefetch,
+  QueueError e = ctx.state.queues().Consume(ConsumerKey{ctx.client, ctx.argv[2]}, ctx.argv[1], prefetch,
                                           flags.count("NOACK") != 0, flags.count("EXCLUSIVE") != 0, ctx.now_ms,
                                           &ctx.state.events);
   if (e == QueueError::kPrecondition) return Err("NOTALLOWED consumer tag '" + ctx.argv[2] + "' is in use");
-  return ErrorFor(e, "queue '" + ctx.argv[1] + "'");
+  return ErrorFor(ctx, e, "queue '" + ctx.argv[1] + "'");
 }
 
 Reply QCancel(CommandContext& ctx) {
-  ctx.state.queues.CancelConsumer(ConsumerKey{ctx.client, ctx.argv[1]}, ctx.now_ms, &ctx.state.events);
+  ctx.state.queues().CancelConsumer(ConsumerKey{ctx.client, ctx.argv[1]}, ctx.now_ms, &ctx.state.events);
   return Reply::Ok();
 }
 
@@ -333,7 +334,7 @@ std::optional<Reply> ValidateUint(const Argv& argv) {
 Reply QQos(CommandContext& ctx) {
   uint64_t n;
   if (!ParseUint64(ctx.argv[1], &n)) return Err(std::string(errors::kNotInteger));
-  ctx.state.queues.Qos(ctx.client, n, ctx.now_ms, &ctx.state.events);
+  ctx.state.queues().Qos(ctx.client, n, ctx.now_ms, &ctx.state.events);
   return Reply::Ok();
 }
 
@@ -364,9 +365,9 @@ Reply QFetch(CommandContext& ctx) {
   bool no_ack = false;
   if (auto err = ParseFetch(ctx.argv, &count, &no_ack)) return *err;
   QueueError e;
-  auto got = ctx.state.queues.Get(ctx.argv[1], ConsumerKey{ctx.client, ""}, count, no_ack, ctx.now_ms, &e,
+  auto got = ctx.state.queues().Get(ctx.argv[1], ConsumerKey{ctx.client, ""}, count, no_ack, ctx.now_ms, &e,
                                   &ctx.state.events);
-  if (e != QueueError::kNone) return ErrorFor(e, "queue '" + ctx.argv[1] + "'");
+  if (e != QueueError::kNone) return ErrorFor(ctx, e, "queue '" + ctx.argv[1] + "'");
   std::vector<Reply> out;
   for (const auto& [id, m] : got) out.push_back(MessageReply(ctx.argv[1], id, m));
   return Reply::Array(std::move(out));
@@ -408,8 +409,8 @@ Reply Settle(CommandContext& ctx, bool ack) {
   if (auto err = ParseSettle(ctx.argv, !ack, &ids, &requeue)) return *err;
   size_t done = 0;
   for (uint64_t id : ids) {
-    QueueError e = ack ? ctx.state.queues.Ack(ctx.client, ctx.argv[1], id, ctx.now_ms, &ctx.state.events)
-                       : ctx.state.queues.Nack(ctx.client, ctx.argv[1], id, requeue, ctx.now_ms, &ctx.state.events);
+    QueueError e = ack ? ctx.state.queues().Ack(ctx.client, ctx.argv[1], id, ctx.now_ms, &ctx.state.events)
+                       : ctx.state.queues().Nack(ctx.client, ctx.argv[1], id, requeue, ctx.now_ms, &ctx.state.events);
     if (e == QueueError::kNone) done++;
   }
   return I(done);
@@ -419,25 +420,30 @@ Reply QAck(CommandContext& ctx) { return Settle(ctx, true); }
 Reply QNack(CommandContext& ctx) { return Settle(ctx, false); }
 
 Reply QRecover(CommandContext& ctx) {
-  ctx.state.queues.ReleaseChannel(ctx.client, /*close=*/false, ctx.now_ms, &ctx.state.events);
+  ctx.state.queues().ReleaseChannel(ctx.client, /*close=*/false, ctx.now_ms, &ctx.state.events);
   return Reply::Ok();
 }
 
+// Q.CLOSE and Q.DISCONNECT are the front ends' cleanup: they come without
+// a vhost (and must work for a user deleted meanwhile), so they release
+// the channel or connection in every vhost; it holds nothing in the others.
 Reply QClose(CommandContext& ctx) {
-  ctx.state.queues.ReleaseChannel(ctx.client, /*close=*/true, ctx.now_ms, &ctx.state.events);
+  for (auto& [vhost, engine] : ctx.state.vhosts) {
+    engine.ReleaseChannel(ctx.client, /*close=*/true, ctx.now_ms, &ctx.state.events);
+  }
   return Reply::Ok();
 }
 
 Reply QDisconnect(CommandContext& ctx) {
-  ctx.state.queues.CloseConnection(ctx.client, ctx.now_ms, &ctx.state.events);
+  for (auto& [vhost, engine] : ctx.state.vhosts) engine.CloseConnection(ctx.client, ctx.now_ms, &ctx.state.events);
   return Reply::Ok();
 }
 
 // ---- introspection ------------------------------------------------------------
 
 Reply QInfo(CommandContext& ctx) {
-  const Queue* q = ctx.state.queues.FindQueue(ctx.argv[1]);
-  if (q == nullptr) return ErrorFor(QueueError::kNotFound, "queue '" + ctx.argv[1] + "'");
+  const Queue* q = ctx.state.queues().FindQueue(ctx.argv[1]);
+  if (q == nullptr) return ErrorFor(ctx, QueueError::kNotFound, "queue '" + ctx.argv[1] + "'");
   std::vector<Reply> consumers;
   for (const ConsumerKey& k : q->consumers) consumers.push_back(Reply::Bulk(k.tag));
   return Reply::Map({Reply::Bulk("messages_ready"), I(q->ready.size()),
@@ -458,7 +464,7 @@ Reply QList(CommandContext& ctx) {
   if (auto err = ValidateList(ctx.argv)) return *err;
   std::string_view pattern = ctx.argv.size() == 3 ? std::string_view(ctx.argv[2]) : "*";
   std::vector<Reply> out;
-  for (const auto& [name, q] : ctx.state.queues.queues()) {
+  for (const auto& [name, q] : ctx.state.queues().queues()) {
     if (pattern == "*" || GlobMatch(pattern, name)) out.push_back(Reply::Bulk(name));
   }
   return Reply::Array(std::move(out));

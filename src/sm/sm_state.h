@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <map>
+#include <string>
+#include <string_view>
 
 #include "sm/acl_store.h"
 #include "sm/keyspace.h"
@@ -23,7 +25,10 @@ struct SmState {
   Keyspace keyspace;
   ScriptCache scripts;  // Lua scripts by sha1 (EVAL, SCRIPT LOAD)
   LockTable locks;      // native locks and the fencing token counter
-  QueueEngine queues;   // exchanges, queues, messages, consumers
+  // Exchanges, queues, messages and consumers, one engine per AMQP vhost
+  // (docs/security.md "Vhosts"): "/" always exists, and RESP's Q.*
+  // commands use it; LOCKQ.VHOST ADD makes others.
+  std::map<std::string, QueueEngine, std::less<>> vhosts{{"/", QueueEngine()}};
   AclStore acl;         // users and permissions (acl_store.h)
 
   // Per-batch scratch, not snapshotted: Apply() sets both before any
@@ -39,9 +44,25 @@ struct SmState {
   // The user the command being applied runs as: set by LOCKQ.USER for
   // the command it wraps, empty (= "default") otherwise.
   std::string acting_user;
+  // The vhost an AMQP command runs in: set by LOCKQ.AMQP (with
+  // acting_user) for the command it wraps; empty otherwise. When set, the
+  // command is checked against RabbitMQ's permission table instead of the
+  // Redis ACL (vhost_family.cc).
+  std::string acting_vhost;
   // The Lua state scripts run on (script_vm.h): derived data, neither
   // snapshotted nor copied, and no reply depends on what it holds.
   ScriptVmSlot lua;
+
+  // The acting vhost's engine ("/" when none). LOCKQ.AMQP makes sure the
+  // vhost exists before it sets acting_vhost.
+  QueueEngine& queues() { return EngineOf(acting_vhost); }
+  const QueueEngine& queues() const { return const_cast<SmState*>(this)->EngineOf(acting_vhost); }
+
+ private:
+  QueueEngine& EngineOf(std::string_view vhost) {
+    auto it = vhosts.find(vhost.empty() ? std::string_view("/") : vhost);
+    return it != vhosts.end() ? it->second : vhosts.find(std::string_view("/"))->second;
+  }
 };
 
 }  // namespace lockq::sm

@@ -84,6 +84,24 @@ Status DecodeScripts(ByteReader* r, ScriptCache* scripts) {
   return Status::Ok();
 }
 
+// Version 8: vhosts other than "/" (each a queue engine), name ascending.
+Status DecodeVhosts(ByteReader* r, std::map<std::string, QueueEngine, std::less<>>* vhosts) {
+  uint64_t n;
+  if (!r->GetVarint(&n) || n > r->remaining()) return Status::Corruption("snapshot: bad vhost count");
+  std::string prev = "/";
+  for (uint64_t i = 0; i < n; i++) {
+    std::string name;
+    if (!r->GetString(&name, 256) || name.empty() || name == "/" || (i > 0 && name <= prev)) {
+      return Status::Corruption("snapshot: bad vhost name");
+    }
+    QueueEngine engine;
+    if (Status st = DecodeQueues(r, &engine); !st.ok()) return st;
+    vhosts->emplace(name, std::move(engine));
+    prev = std::move(name);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string EncodeSnapshot(const SmState& state) {
@@ -111,8 +129,15 @@ std::string EncodeSnapshot(const SmState& state) {
     w.PutString(body);
   }
   EncodeLocks(state.locks, &w);
-  EncodeQueues(state.queues, &w);
-  state.acl.Encode(&w);  // version 6
+  EncodeQueues(state.vhosts.find(std::string_view("/"))->second, &w);
+  state.acl.Encode(&w);  // version 7
+  // Version 8: the vhosts other than "/", name ascending.
+  w.PutVarint(state.vhosts.size() - 1);
+  for (const auto& [name, engine] : state.vhosts) {
+    if (name == "/") continue;
+    w.PutString(name);
+    EncodeQueues(engine, &w);
+  }
   return out;
 }
 
@@ -139,12 +164,15 @@ Status DecodeSnapshot(std::string_view bytes, SmState* out) {
     if (Status st = DecodeLocks(&r, version, &s.locks); !st.ok()) return st;
   }
   if (version >= 5) {
-    if (Status st = DecodeQueues(&r, &s.queues); !st.ok()) return st;
+    if (Status st = DecodeQueues(&r, &s.vhosts.find(std::string_view("/"))->second); !st.ok()) return st;
   }
   // Version 7: the user store. Older snapshots restore with the default
   // user only; a leader with --requirepass/--aclfile bootstraps again.
   if (version >= 7) {
-    if (Status st = AclStore::Decode(&r, &s.acl); !st.ok()) return st;
+    if (Status st = AclStore::Decode(&r, version, &s.acl); !st.ok()) return st;
+  }
+  if (version >= 8) {
+    if (Status st = DecodeVhosts(&r, &s.vhosts); !st.ok()) return st;
   }
   if (!r.done()) return Status::Corruption("snapshot: trailing bytes");
   *out = std::move(s);

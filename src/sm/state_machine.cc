@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "sm/amqp_access.h"
 #include "sm/command_table.h"
 #include "sm/parse.h"
 #include "sm/sm_state.h"
@@ -46,7 +47,7 @@ Events StateMachine::TakeEvents() { return std::move(state_->s.events); }
 
 const std::vector<size_t>& StateMachine::LastEventMarks() const { return state_->event_marks; }
 
-Reply StateMachine::Query(const Argv& argv) const {
+Reply StateMachine::Query(const Argv& argv, std::string_view vhost) const {
   if (std::optional<Reply> err = CheckCommand(argv, /*allow_internal=*/false)) return *err;
   const CommandDef* def = FindCommandDef(argv[0]);
   if (!(def->spec.flags & kCmdReadOnly) || (def->spec.flags & kCmdNoScript)) {
@@ -55,8 +56,19 @@ Reply StateMachine::Query(const Argv& argv) const {
   // Read-only handlers do not change the state; the const_cast only fits
   // the shared handler signature.
   SmState& s = const_cast<SmState&>(state_->s);
+  if (s.vhosts.count(vhost) == 0) return Reply::Error("NOTALLOWED vhost " + std::string(vhost) + " not found");
+  s.acting_vhost = vhost == "/" ? std::string() : std::string(vhost);
   CommandContext ctx{argv, s.now_ms, s.applied_index, s, {}};
-  return def->handler(ctx);
+  Reply r = def->handler(ctx);
+  s.acting_vhost.clear();
+  return r;
+}
+
+std::optional<std::string> StateMachine::AmqpDenied(std::string_view user, std::string_view vhost,
+                                                    const Argv& argv) const {
+  if (auto denied = AmqpVhostDenied(state_->s, user, vhost)) return denied;
+  if (argv.empty()) return std::nullopt;
+  return AmqpCommandDenied(state_->s, user, vhost, argv);
 }
 
 const CommandSpec* StateMachine::FindCommand(std::string_view name) {
@@ -98,8 +110,9 @@ size_t StateMachine::key_count() const { return state_->s.keyspace.size(); }
 size_t StateMachine::expiring_key_count() const { return state_->s.keyspace.expiring_count(); }
 uint64_t StateMachine::next_expiry_ms() const {
   uint64_t next = 0;
-  for (uint64_t d : {state_->s.keyspace.NextDeadline(), state_->s.locks.NextDeadline(),  // leases, sessions, waits
-                     state_->s.queues.NextDeadline()}) {                                 // message TTLs
+  std::vector<uint64_t> deadlines{state_->s.keyspace.NextDeadline(), state_->s.locks.NextDeadline()};
+  for (const auto& [vhost, engine] : state_->s.vhosts) deadlines.push_back(engine.NextDeadline());  // message TTLs
+  for (uint64_t d : deadlines) {
     if (d != 0 && (next == 0 || d < next)) next = d;
   }
   return next;
@@ -107,11 +120,19 @@ uint64_t StateMachine::next_expiry_ms() const {
 size_t StateMachine::lock_holder_count() const { return state_->s.locks.holder_count(); }
 size_t StateMachine::lock_waiter_count() const { return state_->s.locks.waiter_count(); }
 size_t StateMachine::session_count() const { return state_->s.locks.sessions().size(); }
-uint64_t StateMachine::queue_bytes() const { return state_->s.queues.total_bytes(); }
+uint64_t StateMachine::queue_bytes() const {
+  uint64_t n = 0;
+  for (const auto& [vhost, engine] : state_->s.vhosts) n += engine.total_bytes();
+  return n;
+}
 uint64_t StateMachine::last_lock_token() const { return state_->s.locks.last_token(); }
 const std::map<uint64_t, NodeInfo>& StateMachine::nodes() const { return state_->s.nodes; }
 
-const QueueEngine& StateMachine::queue_engine() const { return state_->s.queues; }
+const QueueEngine& StateMachine::queue_engine(std::string_view vhost) const {
+  auto it = state_->s.vhosts.find(vhost);
+  return it != state_->s.vhosts.end() ? it->second : state_->s.vhosts.find(std::string_view("/"))->second;
+}
+bool StateMachine::has_vhost(std::string_view vhost) const { return state_->s.vhosts.count(vhost) != 0; }
 const AclStore& StateMachine::acl() const { return state_->s.acl; }
 
 std::vector<LockView> StateMachine::LockViews() const {

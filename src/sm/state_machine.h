@@ -32,7 +32,7 @@ namespace lockq::sm {
 // grant signing keys and the waiters' SIGNED flag (version 6), the ACL user
 // store (version 7, last section); Restore() still reads versions 1 to 6
 // (before 7 they restore with the default user only).
-inline constexpr uint8_t kSnapshotVersion = 7;
+inline constexpr uint8_t kSnapshotVersion = 8;
 
 // Command flags, as data (compare Redis's src/commands/*.json).
 enum CommandFlag : uint32_t {
@@ -100,7 +100,8 @@ class StateMachine {
   // Runs a read-only command (kCmdReadOnly, not a script) against the
   // applied state, outside the log: for node-local observers that were
   // told by an event that something changed. Not linearizable by itself.
-  Reply Query(const Argv& argv) const;
+  // Queue engine commands read `vhost`'s engine.
+  Reply Query(const Argv& argv, std::string_view vhost = "/") const;
 
   // Command table lookup (case-insensitive); nullptr when unknown.
   static const CommandSpec* FindCommand(std::string_view name);
@@ -146,8 +147,16 @@ class StateMachine {
   // The string value `key` reads as at now_ms() (GET without the log), or
   // nullopt when it is absent, expired or not a string.
   std::optional<std::string> PeekString(std::string_view key) const;
-  // The queue engine (exchanges, queues, messages, consumers), read-only.
-  const QueueEngine& queue_engine() const;
+  // A vhost's queue engine (exchanges, queues, messages, consumers),
+  // read-only; "/" when `vhost` does not exist.
+  const QueueEngine& queue_engine(std::string_view vhost = "/") const;
+  bool has_vhost(std::string_view vhost) const;
+  // What the AMQP front end checks before proposing (fail fast; Apply
+  // checks again as of the entry): nullopt, or the error line
+  // ("NOTALLOWED ..." for the vhost, "ACCESSREFUSED ..." for the command)
+  // for `user` running argv in `vhost` (amqp_access.h). An empty argv
+  // checks the vhost only.
+  std::optional<std::string> AmqpDenied(std::string_view user, std::string_view vhost, const Argv& argv) const;
   // The user store as of applied_index() (acl_store.h): front ends check
   // AUTH and fail fast on permissions against it.
   const AclStore& acl() const;

@@ -79,7 +79,7 @@ void CheckRules(const Argv& argv) {
   store.Encode(&w);
   ByteReader r(bytes);
   sm::AclStore decoded;
-  FUZZ_ASSERT(sm::AclStore::Decode(&r, &decoded).ok() && r.done() && decoded == store);
+  FUZZ_ASSERT(sm::AclStore::Decode(&r, sm::kSnapshotVersion, &decoded).ok() && r.done() && decoded == store);
 }
 
 }  // namespace

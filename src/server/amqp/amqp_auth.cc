@@ -1,7 +1,7 @@
 // AMQP connection, users side (amqp_connection.h; docs/security.md "AMQP";
-// WAVE2.md A.3): the login of connection.start-ok, the vhost of
-// connection.open, and RabbitMQ's method-to-permission table, checked
-// against the user's per-vhost regexes.
+// WAVE2.md A.3): the login of connection.start-ok and the vhost of
+// connection.open. RabbitMQ's method-to-permission table is the state
+// machine's (sm/amqp_access.h), checked in Run() and again at apply.
 
 #include <amqp.h>
 #include <amqp_framing.h>
@@ -19,8 +19,6 @@
 namespace lockq::server {
 
 namespace {
-
-constexpr size_t kRegexCacheMax = 64;
 
 std::string LoginRefused(const std::string& mechanism) {
   return "ACCESS_REFUSED - Login was refused using authentication mechanism " + mechanism +
@@ -87,64 +85,15 @@ void AmqpConnection::Refuse(uint16_t code, const std::string& text, uint64_t del
   refuse_at_ms_ = clock_.MonotonicMs() + delay_ms;
 }
 
-// Section 1.4.2.7: the vhost. Only "/" exists (queue and exchange names
-// are not namespaced by vhost yet), so any other is "not found".
+// Section 1.4.2.7: the vhost must exist (LOCKQ.VHOST ADD) and the user
+// must have permissions in it (530 otherwise; amqp_access.h).
 bool AmqpConnection::OpenVhost(const std::string& vhost) {
-  const sm::AclUser* u = server_->core().auth().Find(user_);
-  if (vhost != "/") {
-    Send(ConnectionError(530, "NOT_ALLOWED - vhost " + vhost + " not found", AMQP_CONNECTION_OPEN_METHOD));
-    return false;
-  }
-  if (u == nullptr || !u->enabled || !sm::AclVhostPermissions(*u, vhost)) {
-    Send(ConnectionError(530, "NOT_ALLOWED - access to vhost '" + vhost + "' refused for user '" + user_ + "'",
-                         AMQP_CONNECTION_OPEN_METHOD));
+  if (auto denied = server_->core().state().AmqpDenied(user_, vhost, {})) {
+    Send(ErrorReply(0, *denied, AMQP_CONNECTION_OPEN_METHOD));
     return false;
   }
   vhost_ = vhost;
   return true;
-}
-
-bool AmqpConnection::Matches(const std::string& pattern, const std::string& name) {
-  if (pattern.empty()) return false;  // RabbitMQ: '' matches nothing
-  if (pattern == ".*") return true;  // the common grant (and `default`'s): no regex on the hot path
-  auto it = regexes_.find(pattern);
-  if (it == regexes_.end()) {
-    if (regexes_.size() >= kRegexCacheMax) regexes_.clear();
-    try {
-      it = regexes_.emplace(pattern, std::regex(pattern)).first;
-    } catch (const std::regex_error&) {
-      return false;  // LOCKQ.PERMISSIONS validated it; fail closed anyway
-    }
-  }
-  // RabbitMQ matches unanchored (re:run): a pattern matches anywhere in the name.
-  return std::regex_search(name, it->second);
-}
-
-bool AmqpConnection::Permit(uint16_t ch, Access access, bool queue, const std::string& name,
-                            amqp_method_number_t cause) {
-  const sm::AclUser* u = server_->core().auth().Find(user_);
-  std::optional<sm::VhostPermissions> p;
-  if (u != nullptr && u->enabled) p = sm::AclVhostPermissions(*u, vhost_);
-  std::string resource = queue || !name.empty() ? name : "amq.default";
-  bool ok = false;
-  if (p) {
-    switch (access) {
-      case Access::kConfigure: ok = Matches(p->configure, resource); break;
-      case Access::kWrite: ok = Matches(p->write, resource); break;
-      case Access::kRead: ok = Matches(p->read, resource); break;
-      case Access::kAny:
-        ok = Matches(p->configure, resource) || Matches(p->write, resource) || Matches(p->read, resource);
-        break;
-    }
-  }
-  if (ok) return true;
-  static constexpr const char* kNames[] = {"configure", "write", "read", "configure"};
-  Send(ChannelError(ch, 403,
-                    std::string("ACCESS_REFUSED - ") + kNames[static_cast<int>(access)] + " access to " +
-                        (queue ? "queue" : "exchange") + " '" + resource + "' in vhost '" + vhost_ +
-                        "' refused for user '" + user_ + "'",
-                    cause));
-  return false;
 }
 
 }  // namespace lockq::server

@@ -35,7 +35,8 @@
 // vhost (530 NOT_ALLOWED); exchange, queue and basic methods check the
 // user's vhost regexes (RabbitMQ's table; channel.close 403) here, on the
 // front end, against this node's applied user store at the time the method
-// is read.
+// is read, and again at apply (the authority: the user's permissions as
+// of the entry's log index; sm/amqp_access.h).
 //
 // Lifetime: shared_ptr held by AmqpServer until the socket closes
 // (OnClosed); reply callbacks hold a weak_ptr. Thread: the server loop.
@@ -47,7 +48,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <set>
 #include <string>
 #include <string_view>
@@ -75,6 +75,8 @@ class AmqpConnection : public std::enable_shared_from_this<AmqpConnection>, publ
   bool used_queues() const { return used_queues_; }
   // The user it logged in as ("default" until then, and in open mode).
   const std::string& user() const { return user_; }
+  // The vhost connection.open chose ("/" until then).
+  const std::string& vhost() const { return vhost_; }
 
   void Start();
   // A kPush event addressed to this connection: ["deliver", tag, message]
@@ -162,14 +164,11 @@ class AmqpConnection : public std::enable_shared_from_this<AmqpConnection>, publ
   void Refuse(uint16_t code, const std::string& text, uint64_t delay_ms);
   // connection.open: false when the vhost was refused (the 530 was sent).
   bool OpenVhost(const std::string& vhost);
-  enum class Access : uint8_t { kConfigure, kWrite, kRead, kAny };
-  // Whether the user may `access` the exchange or queue `name` in its
-  // vhost; when not, the channel is closed with 403 (cause: the method).
-  bool Permit(uint16_t ch, Access access, bool queue, const std::string& name, amqp_method_number_t cause);
-  bool Matches(const std::string& pattern, const std::string& name);
-
-  // Runs a command for channel `ch` (channel-scoped commands are wrapped
-  // in LOCKQ.AS); its answer goes to a slot reserved now.
+  // Runs a command for channel `ch` as the user in its vhost: checked
+  // against RabbitMQ's permission table here (fail fast: channel.close 403
+  // or connection.close 530) and at apply, where it enters the log as
+  // LOCKQ.AMQP user vhost [LOCKQ.AS conn channel] cmd...; its answer goes
+  // to a slot reserved now.
   void Run(uint16_t ch, sm::Argv argv, amqp_method_number_t cause, OnOk on_ok);
   Channel* Open(uint16_t ch);  // nullptr unless open and not closing
   void DropPublish(Channel& c);  // forgets a half-received message
@@ -215,7 +214,6 @@ class AmqpConnection : public std::enable_shared_from_this<AmqpConnection>, publ
   uint64_t refuse_at_ms_ = 0;        // monotonic
   uint16_t refusal_code_ = 0;
   std::string refusal_text_;
-  std::map<std::string, std::regex, std::less<>> regexes_;  // compiled permission patterns
 };
 
 }  // namespace lockq::server

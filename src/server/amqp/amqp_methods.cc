@@ -41,7 +41,7 @@ void AddFlag(bool on, const char* flag, sm::Argv* argv) {
 // get-ok's message-count: this replica's view of the queue's ready
 // messages (section 1.8.3.11 allows an approximation; a follower may lag).
 uint32_t AmqpConnection::ReadyCount(const std::string& queue) {
-  sm::Reply info = server_->core().state().Query({"Q.INFO", queue});
+  sm::Reply info = server_->core().state().Query({"Q.INFO", queue}, vhost_);
   for (size_t i = 0; i + 1 < info.elems.size(); i += 2) {
     if (info.elems[i].str == "messages_ready") return static_cast<uint32_t>(info.elems[i + 1].integer);
   }
@@ -51,8 +51,6 @@ uint32_t AmqpConnection::ReadyCount(const std::string& queue) {
 void AmqpConnection::HandleExchangeMethod(uint16_t ch, amqp_method_number_t id, void* m) {
   if (id == AMQP_EXCHANGE_DECLARE_METHOD) {
     auto* d = static_cast<amqp_exchange_declare_t*>(m);
-    // A passive declare needs any one of the three (RabbitMQ 4.3).
-    if (!Permit(ch, d->passive ? Access::kAny : Access::kConfigure, false, ToString(d->exchange), id)) return;
     std::string type = ToString(d->type);
     if (type.empty() && d->passive) type = "direct";  // a passive declare does not name the type
     sm::Argv argv{"X.DECLARE", ToString(d->exchange), type};
@@ -67,7 +65,6 @@ void AmqpConnection::HandleExchangeMethod(uint16_t ch, amqp_method_number_t id, 
     });
   } else if (id == AMQP_EXCHANGE_DELETE_METHOD) {
     auto* d = static_cast<amqp_exchange_delete_t*>(m);
-    if (!Permit(ch, Access::kConfigure, false, ToString(d->exchange), id)) return;
     sm::Argv argv{"X.DELETE", ToString(d->exchange)};
     AddFlag(d->if_unused, "IFUNUSED", &argv);
     bool nowait = d->nowait;
@@ -82,7 +79,6 @@ void AmqpConnection::HandleExchangeMethod(uint16_t ch, amqp_method_number_t id, 
     auto* u = static_cast<amqp_exchange_unbind_t*>(m);
     sm::Argv argv{bind ? "X.BIND" : "X.UNBIND", ToString(bind ? b->destination : u->destination),
                   ToString(bind ? b->source : u->source), ToString(bind ? b->routing_key : u->routing_key)};
-    if (!Permit(ch, Access::kWrite, false, argv[1], id) || !Permit(ch, Access::kRead, false, argv[2], id)) return;
     AddArgs(bind ? b->arguments : u->arguments, &argv);
     bool nowait = bind ? b->nowait : u->nowait;
     Run(ch, std::move(argv), id, [ch, nowait, bind](const sm::Reply&) {
@@ -98,9 +94,6 @@ void AmqpConnection::HandleExchangeMethod(uint16_t ch, amqp_method_number_t id, 
 void AmqpConnection::HandleQueueMethod(uint16_t ch, amqp_method_number_t id, void* m) {
   if (id == AMQP_QUEUE_DECLARE_METHOD) {
     auto* d = static_cast<amqp_queue_declare_t*>(m);
-    // A server-named queue is checked as "amq.gen" (its name starts so).
-    std::string checked = d->queue.len == 0 ? std::string("amq.gen") : ToString(d->queue);
-    if (!Permit(ch, d->passive ? Access::kAny : Access::kConfigure, true, checked, id)) return;
     sm::Argv argv{"Q.DECLARE", ToString(d->queue)};
     AddFlag(d->durable, "DURABLE", &argv);
     AddFlag(d->exclusive, "EXCLUSIVE", &argv);
@@ -121,7 +114,6 @@ void AmqpConnection::HandleQueueMethod(uint16_t ch, amqp_method_number_t id, voi
     auto* u = static_cast<amqp_queue_unbind_t*>(m);
     sm::Argv argv{bind ? "Q.BIND" : "Q.UNBIND", ToString(bind ? b->queue : u->queue),
                   ToString(bind ? b->exchange : u->exchange), ToString(bind ? b->routing_key : u->routing_key)};
-    if (!Permit(ch, Access::kWrite, true, argv[1], id) || !Permit(ch, Access::kRead, false, argv[2], id)) return;
     AddArgs(bind ? b->arguments : u->arguments, &argv);
     bool nowait = bind && b->nowait;
     Run(ch, std::move(argv), id, [ch, nowait, bind](const sm::Reply&) {
@@ -143,7 +135,6 @@ void AmqpConnection::HandleQueueMethod(uint16_t ch, amqp_method_number_t id, voi
       AddFlag(d->if_empty, "IFEMPTY", &argv);
       nowait = d->nowait;
     }
-    if (!Permit(ch, purge ? Access::kRead : Access::kConfigure, true, argv[1], id)) return;
     Run(ch, std::move(argv), id, [ch, nowait, purge](const sm::Reply& r) {
       amqp_queue_purge_ok_t ok{static_cast<uint32_t>(r.integer)};  // same shape as delete-ok
       return nowait ? std::string() : Method(ch, purge ? AMQP_QUEUE_PURGE_OK_METHOD : AMQP_QUEUE_DELETE_OK_METHOD, &ok);
@@ -216,7 +207,6 @@ void AmqpConnection::HandleBasicMethod(uint16_t ch, amqp_method_number_t id, voi
 }
 
 void AmqpConnection::Consume(uint16_t ch, const amqp_basic_consume_t& m) {
-  if (!Permit(ch, Access::kRead, true, ToString(m.queue), AMQP_BASIC_CONSUME_METHOD)) return;
   Channel& c = *Open(ch);
   std::string tag = ToString(m.consumer_tag);
   if (tag.empty()) tag = "amq.ctag-" + std::to_string(id_) + "-" + std::to_string(next_ctag_++);
@@ -236,7 +226,6 @@ void AmqpConnection::Consume(uint16_t ch, const amqp_basic_consume_t& m) {
 }
 
 void AmqpConnection::Get(uint16_t ch, const amqp_basic_get_t& m) {
-  if (!Permit(ch, Access::kRead, true, ToString(m.queue), AMQP_BASIC_GET_METHOD)) return;
   sm::Argv argv{"Q.FETCH", ToString(m.queue), "COUNT", "1"};
   bool no_ack = m.no_ack;
   AddFlag(no_ack, "NOACK", &argv);
@@ -323,8 +312,6 @@ void AmqpConnection::PublishStart(uint16_t ch, const amqp_basic_publish_t& m) {
     publishes_ = true;
     if (server_->blocked()) SetBlocked(true);
   }
-  // Refused: the channel closes, and its content frames are dropped.
-  if (!Permit(ch, Access::kWrite, false, ToString(m.exchange), AMQP_BASIC_PUBLISH_METHOD)) return;
   auto p = std::make_unique<Publish>();
   p->exchange = ToString(m.exchange);
   p->routing_key = ToString(m.routing_key);

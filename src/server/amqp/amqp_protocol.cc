@@ -366,11 +366,16 @@ void AmqpConnection::Run(uint16_t ch, sm::Argv argv, amqp_method_number_t cause,
     Fill(slot, ErrorReply(ch, err->str, cause));
     return;
   }
+  if (auto denied = server_->core().state().AmqpDenied(user_, vhost_, argv)) {
+    Fill(slot, ErrorReply(ch, *denied, cause));
+    return;
+  }
   const sm::CommandSpec* spec = sm::StateMachine::FindCommand(argv[0]);
   if (spec->flags & sm::kCmdChannelRef) {
     used_queues_ = true;
     argv = server_->core().WrapAs(id_, ch, std::move(argv));
   }
+  argv.insert(argv.begin(), {"LOCKQ.AMQP", user_, vhost_});
   std::weak_ptr<AmqpConnection> weak = weak_from_this();
   Channel* open = Open(ch);
   uint64_t generation = open == nullptr ? 0 : open->generation;

@@ -98,7 +98,11 @@ void AmqpServer::OnEvents(const sm::Events& events) {
   uint64_t nonce = core_->nonce();
   for (const sm::Event& e : events) {
     if (e.kind == sm::Event::Kind::kChange && e.topic == sm::kAclUserDeletedTopic) {
-      CloseUserConnections(e.reply.str);
+      CloseConnections(&AmqpConnection::user, e.reply.str, "user '" + e.reply.str + "' was deleted");
+      continue;
+    }
+    if (e.kind == sm::Event::Kind::kChange && e.topic == sm::kVhostDeletedTopic) {
+      CloseConnections(&AmqpConnection::vhost, e.reply.str, "vhost '" + e.reply.str + "' is deleted");
       continue;
     }
     if (e.kind != sm::Event::Kind::kPush || e.client.node != me || e.client.nonce != nonce) continue;
@@ -108,17 +112,18 @@ void AmqpServer::OnEvents(const sm::Events& events) {
   }
 }
 
-// ACL DELUSER (or a bootstrap that drops the user) applied: as RabbitMQ,
-// deleting a user closes its connections ("default" cannot be deleted).
-void AmqpServer::CloseUserConnections(const std::string& user) {
+// ACL DELUSER (or a bootstrap that drops the user) or LOCKQ.VHOST DELETE
+// applied: as RabbitMQ, the user's or vhost's connections close.
+void AmqpServer::CloseConnections(const std::string& (AmqpConnection::*field)() const, const std::string& value,
+                                  const std::string& why) {
   auto conns = conns_;
   size_t closed = 0;
   for (auto& [id, c] : conns) {
-    if (c->user() != user) continue;
-    c->ForceClose(320, "CONNECTION_FORCED - user '" + user + "' was deleted");
+    if (((*c).*field)() != value) continue;
+    c->ForceClose(320, "CONNECTION_FORCED - " + why);
     closed++;
   }
-  if (closed > 0) spdlog::info("amqp: user {} was deleted; closed {} connection(s)", user, closed);
+  if (closed > 0) spdlog::info("amqp: {}; closed {} connection(s)", why, closed);
 }
 
 // The high-water mark (RabbitMQ's memory alarm): past it, connections

@@ -63,7 +63,9 @@ class AmqpServer {
   void OnEvents(const sm::Events& events);
   void OnRoleChange(consensus::Role role, uint64_t leader_id);
   void UpdateBlocked();
-  void CloseUserConnections(const std::string& user);
+  // Closes (320) the connections whose user() or vhost() is `value`.
+  void CloseConnections(const std::string& (AmqpConnection::*field)() const, const std::string& value,
+                        const std::string& why);
 
   uv_loop_t* loop_;
   Core* core_;
