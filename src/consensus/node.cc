@@ -22,6 +22,8 @@ namespace lockq::consensus {
 namespace {
 
 constexpr unsigned kRoleWatchIntervalMs = 5;
+// How soon libraft dials a peer again after a failed dial (its default: 1 s).
+constexpr unsigned kConnectRetryDelayMs = 250;
 
 Role ToRole(int state) {
   switch (state) {
@@ -165,6 +167,9 @@ Status Node::Start() {
   m.transport = std::make_unique<PeerTransport>(m.loop, options_.peers);
   int rv = raft_uv_init(&m.io, m.loop, options_.data_dir.c_str(), m.transport->transport());
   if (rv != 0) return Status::IoError(std::string("raft disk I/O in ") + options_.data_dir + ": " + m.io.errmsg);
+  // A failed dial (PeerOptions::connect_timeout_ms) is retried this soon
+  // (libraft's default is 1 s), so a healed link is back within ~1 s.
+  raft_uv_set_connect_retry_delay(&m.io, kConnectRetryDelayMs);
   m.guard = std::make_unique<IoGuard>(&m.io);
   rv = raft_init(&m.raft, m.guard->io(), m.adapter.raft_fsm(&m.io), options_.id, options_.address.c_str());
   if (rv != 0) return Status::IoError(std::string("raft init: ") + raft_errmsg(&m.raft));

@@ -1,6 +1,8 @@
 #include "net/peer_link.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
@@ -65,6 +67,26 @@ std::string RemoteName(uv_tcp_t* tcp) {
 // (TCP simultaneous open: Linux may pick the destination port as the
 // ephemeral source port). The node would then hold the port its peer is
 // about to bind, and the peer fails to start. Such a link is dropped.
+// No Nagle delay; and with options.link_timeout_ms, a connection whose
+// bytes go unacknowledged (or whose idle keepalive probes go unanswered)
+// that long is dropped by the kernel (PeerOptions::link_timeout_ms).
+void TuneSocket(uv_tcp_t* tcp, const PeerOptions& o) {
+  uv_tcp_nodelay(tcp, 1);
+  if (o.link_timeout_ms == 0) return;
+  uv_os_fd_t fd;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(tcp), &fd) != 0) return;
+  unsigned timeout = o.link_timeout_ms;
+  int idle_s = static_cast<int>(std::max(1u, timeout / 3000));
+  int interval_s = idle_s;
+  int probes = 3;
+  int on = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout, sizeof(timeout));
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle_s, sizeof(idle_s));
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval_s, sizeof(interval_s));
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof(probes));
+}
+
 bool SelfConnected(uv_tcp_t* tcp) {
   sockaddr_storage self {}, peer {};
   int self_len = sizeof(self), peer_len = sizeof(peer);
@@ -199,7 +221,13 @@ class PeerHandshake final : public PeerDial, public std::enable_shared_from_this
 
   void Begin() {
     self_ = shared_from_this();
-    uv_timer_start(timer_, &TimeoutCb, ep_->options_.handshake_timeout_ms, 0);
+    const PeerOptions& o = ep_->options_;
+    unsigned first = role_ == Role::kDial ? std::min(o.connect_timeout_ms, o.handshake_timeout_ms)
+                                          : o.handshake_timeout_ms;
+    // The loop's cached time may be stale (work earlier in this loop turn):
+    // the deadline counts from now.
+    uv_update_time(loop_);
+    uv_timer_start(timer_, &TimeoutCb, first, 0);
   }
 
   static void AllocCb(uv_handle_t* h, size_t, uv_buf_t* buf) noexcept {
@@ -256,7 +284,9 @@ class PeerHandshake final : public PeerDial, public std::enable_shared_from_this
       return;
     }
     self->connected_ = true;
-    uv_tcp_nodelay(self->tcp_, 1);
+    uv_update_time(self->loop_);
+    uv_timer_start(self->timer_, &TimeoutCb, self->ep_->options_.handshake_timeout_ms, 0);
+    TuneSocket(self->tcp_, self->ep_->options_);
     self->nonce_d_ = RandomBytes(kNonceBytes);
     std::string hello;
     ByteWriter w(&hello);
@@ -278,6 +308,7 @@ class PeerHandshake final : public PeerDial, public std::enable_shared_from_this
 
   static void TimeoutCb(uv_timer_t* t) noexcept {
     auto* self = static_cast<PeerHandshake*>(t->data);
+    if (self->role_ == Role::kDial && !self->connected_) return self->Fail("connect timed out");
     self->Fail(self->tls_ != nullptr && !self->tls_->handshake_done() ? "TLS handshake timed out"
                                                                        : "handshake timed out");
   }
@@ -617,7 +648,7 @@ void PeerEndpoint::AcceptCb(uv_stream_t* server, int status) noexcept {
     hs->Abort();
     return;
   }
-  uv_tcp_nodelay(hs->tcp(), 1);
+  TuneSocket(hs->tcp(), self->options_);
   std::erase_if(self->handshakes_, [](const std::weak_ptr<PeerHandshake>& w) { return w.expired(); });
   self->handshakes_.push_back(hs);
   hs->StartAccept();

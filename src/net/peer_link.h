@@ -59,6 +59,17 @@ struct PeerOptions {
   // turn, so after a long loop stall a short deadline fires although the
   // answer is already in the socket, and the link is dropped for nothing.
   unsigned handshake_timeout_ms = 5000;
+  // A dial whose TCP connect has not completed by then fails, so that the
+  // caller dials afresh instead of waiting for SYN retransmissions that
+  // back off to seconds (a link cut for 30 s would otherwise stay down up
+  // to 30 s more after it heals).
+  unsigned connect_timeout_ms = 1000;
+  // Established links (both ends, every channel): bytes unacknowledged for
+  // this long, or an idle link whose keepalive probes go unanswered for
+  // this long, drop the connection (TCP_USER_TIMEOUT, TCP keepalive), and
+  // the owner dials again: a cut or stalled peer is noticed within about
+  // this, not after TCP's backed-off retransmissions. 0: kernel defaults.
+  unsigned link_timeout_ms = 0;
   // --peer-tls: both set, or neither. The TLS handshake comes first and the
   // exchange above runs inside it; each side verifies the other's chain
   // against --peer-ca-file, the dialer checks that the acceptor's

@@ -56,6 +56,9 @@ uint64_t NewNonce() {
 Core::Core(uv_loop_t* loop, const Config& config) : loop_(loop), config_(config) {
   net::PeerOptions peer_options{config_.node_id, config_.raft_addr, config_.peer.secret};
   peer_options.allowed_cn = config_.peer.allowed_cn;
+  // A cut or stalled peer link is dropped and dialed again after about two
+  // election timeouts of unacknowledged bytes (docs/architecture.md "Peer links").
+  peer_options.link_timeout_ms = std::max(1000u, 2 * config_.election_timeout_ms);
   peer_options.member_address = [this](uint64_t id) { return PeerAddress(id); };
   peers_ = std::make_unique<net::PeerEndpoint>(loop, std::move(peer_options));
   proposer_ = std::make_unique<NodeProposer>(node_);
