@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cctype>
 #include <climits>
 #include <cstdio>
 #include <cstring>
@@ -48,6 +49,57 @@ Status FileError(const std::string& what, const std::string& path) {
   return Status::InvalidArgument("cannot read " + what + " '" + path + "': " + std::strerror(err));
 }
 
+// Passphrase callback for encrypted keys: the userdata is the passphrase
+// (std::string), never a terminal prompt as OpenSSL's default would be.
+int KeyPasswordCb(char* buf, int size, int /*rwflag*/, void* userdata) {
+  const auto* password = static_cast<const std::string*>(userdata);
+  if (password == nullptr || password->empty() || password->size() > static_cast<size_t>(size)) return -1;
+  std::memcpy(buf, password->data(), password->size());
+  return static_cast<int>(password->size());
+}
+
+Status LoadKey(SSL_CTX* ctx, const TlsContextConfig& c) {
+  SSL_CTX_set_default_passwd_cb(ctx, &KeyPasswordCb);
+  SSL_CTX_set_default_passwd_cb_userdata(ctx, const_cast<std::string*>(&c.key_password));
+  int ok = SSL_CTX_use_PrivateKey_file(ctx, c.key_file.c_str(), SSL_FILETYPE_PEM);
+  SSL_CTX_set_default_passwd_cb_userdata(ctx, nullptr);  // `c` may not outlive ctx
+  if (ok != 1) return FileError("key file", c.key_file);
+  return Status::Ok();
+}
+
+// Redis's tls-protocols and the cipher settings (redis.conf "TLS"). Only
+// TLS 1.2 and 1.3 exist here: the minimum stays TLS 1.2.
+Status SetProtocolsAndCiphers(SSL_CTX* ctx, const TlsContextConfig& c) {
+  if (!c.protocols.empty()) {
+    bool v12 = false, v13 = false;
+    std::string word;
+    for (size_t i = 0; i <= c.protocols.size(); i++) {
+      char ch = i < c.protocols.size() ? c.protocols[i] : ' ';
+      if (ch != ' ' && ch != '\t') {
+        word += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        continue;
+      }
+      if (word == "tlsv1.2") v12 = true;
+      else if (word == "tlsv1.3") v13 = true;
+      else if (!word.empty()) {
+        return Status::InvalidArgument("protocols '" + c.protocols + "': '" + word +
+                                       "' is not one of TLSv1.2, TLSv1.3 (older versions are not offered)");
+      }
+      word.clear();
+    }
+    if (!v12 && !v13) return Status::InvalidArgument("protocols '" + c.protocols + "': names no protocol");
+    SSL_CTX_set_min_proto_version(ctx, v12 ? TLS1_2_VERSION : TLS1_3_VERSION);
+    SSL_CTX_set_max_proto_version(ctx, v13 ? TLS1_3_VERSION : TLS1_2_VERSION);
+  }
+  if (!c.ciphers.empty() && SSL_CTX_set_cipher_list(ctx, c.ciphers.c_str()) != 1) {
+    return Status::InvalidArgument("TLS 1.2 ciphers '" + c.ciphers + "': " + DrainErrors());
+  }
+  if (!c.ciphersuites.empty() && SSL_CTX_set_ciphersuites(ctx, c.ciphersuites.c_str()) != 1) {
+    return Status::InvalidArgument("TLS 1.3 ciphersuites '" + c.ciphersuites + "': " + DrainErrors());
+  }
+  return Status::Ok();
+}
+
 bool IsIpLiteral(const std::string& name) {
   unsigned char buf[16];
   return inet_pton(AF_INET, name.c_str(), buf) == 1 || inet_pton(AF_INET6, name.c_str(), buf) == 1;
@@ -67,6 +119,7 @@ Result<std::shared_ptr<ssl_ctx_st>> BuildSslContext(const TlsContextConfig& c) {
   std::shared_ptr<SSL_CTX> ctx(SSL_CTX_new(c.server ? TLS_server_method() : TLS_client_method()), &SSL_CTX_free);
   if (!ctx) return Status::Internal("SSL_CTX_new: " + DrainErrors());
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  if (Status s = SetProtocolsAndCiphers(ctx.get(), c); !s.ok()) return s;
   // An idle connection keeps no read/write buffers (many idle clients).
   SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
   if (c.server && (c.cert_file.empty() || c.key_file.empty())) {
@@ -79,15 +132,16 @@ Result<std::shared_ptr<ssl_ctx_st>> BuildSslContext(const TlsContextConfig& c) {
     if (SSL_CTX_use_certificate_chain_file(ctx.get(), c.cert_file.c_str()) != 1) {
       return FileError("certificate file", c.cert_file);
     }
-    if (SSL_CTX_use_PrivateKey_file(ctx.get(), c.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-      return FileError("key file", c.key_file);
-    }
+    if (Status s = LoadKey(ctx.get(), c); !s.ok()) return s;
     if (SSL_CTX_check_private_key(ctx.get()) != 1) {
       return Status::InvalidArgument("key file '" + c.key_file + "' does not match certificate '" + c.cert_file +
                                      "': " + DrainErrors());
     }
   }
   bool verifies = c.verify != TlsContextConfig::Verify::kNone;
+  if (!c.ca_dir.empty() && SSL_CTX_load_verify_locations(ctx.get(), nullptr, c.ca_dir.c_str()) != 1) {
+    return FileError("CA certificate directory", c.ca_dir);
+  }
   if (!c.ca_file.empty()) {
     if (SSL_CTX_load_verify_locations(ctx.get(), c.ca_file.c_str(), nullptr) != 1) {
       return FileError("CA certificate file", c.ca_file);
@@ -98,9 +152,9 @@ Result<std::shared_ptr<ssl_ctx_st>> BuildSslContext(const TlsContextConfig& c) {
         SSL_CTX_set_client_CA_list(ctx.get(), names);
       }
     }
-  } else if (verifies && c.server) {
-    return Status::InvalidArgument("verifying client certificates needs a CA certificate file");
-  } else if (verifies) {
+  } else if (verifies && c.server && c.ca_dir.empty()) {
+    return Status::InvalidArgument("verifying client certificates needs a CA certificate file or directory");
+  } else if (verifies && c.ca_dir.empty()) {
     SSL_CTX_set_default_verify_paths(ctx.get());
   }
   int mode = SSL_VERIFY_NONE;

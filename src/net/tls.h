@@ -43,12 +43,23 @@ struct TlsContextConfig {
 
   std::string cert_file;  // PEM chain; optional on a client (no client certificate)
   std::string key_file;   // PEM private key for cert_file
-  std::string ca_file;    // PEM trust anchors; required for a server that verifies
+  std::string ca_file;    // PEM trust anchors; a server that verifies needs it or ca_dir
   Verify verify = Verify::kRequired;
   bool server = true;
   // Reports a failed reload (the old context stays in use), once per change
   // of the files. Called on the thread that opens a connection.
   std::function<void(const std::string&)> on_error;
+  // Lockqd's client ports (Redis's tls-* options); kept last so that
+  // positional initializers above stay valid.
+  std::string ca_dir;     // trust anchors as a hashed directory (`openssl rehash`); optional
+  // Passphrase of an encrypted key_file; empty: the key must be clear (an
+  // encrypted one then fails to load; never a terminal prompt).
+  std::string key_password;
+  // Redis's tls-protocols: "TLSv1.2 TLSv1.3" (any case, space separated);
+  // empty: both. Older versions are refused (TLS 1.2 minimum).
+  std::string protocols;
+  std::string ciphers;       // TLS 1.2 cipher list (OpenSSL syntax); empty: OpenSSL's default
+  std::string ciphersuites;  // TLS 1.3 suites ("TLS_AES_256_GCM_SHA384:..."); empty: default
 };
 
 class TlsContext {
@@ -86,7 +97,8 @@ class TlsContext {
   uint64_t reloads_ = 0;
 };
 
-// Builds a fresh SSL_CTX from `config` (what Load and reloads use).
+// Builds a fresh SSL_CTX from `config` (what Load and reloads use). Errors
+// name the file or setting at fault.
 Result<std::shared_ptr<ssl_ctx_st>> BuildSslContext(const TlsContextConfig& config);
 
 class TlsEngine {

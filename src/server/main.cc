@@ -68,14 +68,15 @@ int main(int argc, char** argv) {
     spdlog::error("cannot start raft: {}", s.ToString());
     return 1;
   }
-  std::unique_ptr<lockq::server::RespServer> resp;
-  if (config->resp_port != 0 || config->tls.port != 0) {
-    resp = std::make_unique<lockq::server::RespServer>(loop, &core, config.value(), tls.value());
-    s = resp->Listen();
-    if (!s.ok()) {
-      spdlog::error("{}", s.ToString());
-      return 1;
-    }
+  // Always, even with neither --resp-port nor --tls-port: the RESP server
+  // also serves the forward links followers open on the raft port
+  // (net/peer_link.h), and without it they would answer TRYAGAIN forever.
+  // It listens only on the client ports that are configured.
+  auto resp = std::make_unique<lockq::server::RespServer>(loop, &core, config.value(), tls.value());
+  s = resp->Listen();
+  if (!s.ok()) {
+    spdlog::error("{}", s.ToString());
+    return 1;
   }
   std::unique_ptr<lockq::server::AmqpServer> amqp;
   if (config->amqp_port != 0 || config->tls.amqps_port > 0) {

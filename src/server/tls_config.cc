@@ -19,6 +19,12 @@ void AddTlsFlags(CLI::App& app, TlsConfig* t) {
                  "Client certificates: yes (required), optional (verified if sent), no")
       ->check(CLI::IsMember({"yes", "no", "optional"}))
       ->capture_default_str();
+  app.add_option("--tls-ca-cert-dir", t->ca_cert_dir,
+                 "Directory of CA certificates (hashed, `openssl rehash`), beside or instead of --tls-ca-cert-file");
+  app.add_option("--tls-key-file-pass", t->key_file_pass, "Passphrase of an encrypted --tls-key-file");
+  app.add_option("--tls-protocols", t->protocols, "TLS versions offered: \"TLSv1.2 TLSv1.3\" (default both)");
+  app.add_option("--tls-ciphers", t->ciphers, "TLS 1.2 cipher list, OpenSSL syntax (default OpenSSL's)");
+  app.add_option("--tls-ciphersuites", t->ciphersuites, "TLS 1.3 cipher suites, colon separated (default OpenSSL's)");
 }
 
 namespace {
@@ -38,12 +44,13 @@ Status TlsConfig::Resolve() {
   if (cert_file.empty() || key_file.empty()) {
     return Status::InvalidArgument("--tls-port/--amqps-port need --tls-cert-file and --tls-key-file");
   }
-  if (auth_clients != "no" && ca_cert_file.empty()) {
+  if (auth_clients != "no" && ca_cert_file.empty() && ca_cert_dir.empty()) {
     return Status::InvalidArgument("--tls-auth-clients " + auth_clients +
-                                   " needs --tls-ca-cert-file (or --tls-auth-clients no)");
+                                   " needs --tls-ca-cert-file or --tls-ca-cert-dir (or --tls-auth-clients no)");
   }
   for (auto [flag, path] : {std::pair{"--tls-cert-file", &cert_file}, std::pair{"--tls-key-file", &key_file},
-                            std::pair{"--tls-ca-cert-file", &ca_cert_file}}) {
+                            std::pair{"--tls-ca-cert-file", &ca_cert_file},
+                            std::pair{"--tls-ca-cert-dir", &ca_cert_dir}}) {
     if (path->empty()) continue;
     Status s = Readable(flag, *path);
     if (!s.ok()) return s;
@@ -57,6 +64,11 @@ Result<std::shared_ptr<net::TlsContext>> TlsConfig::Load(std::function<void(cons
   c.cert_file = cert_file;
   c.key_file = key_file;
   c.ca_file = ca_cert_file;
+  c.ca_dir = ca_cert_dir;
+  c.key_password = key_file_pass;
+  c.protocols = protocols;
+  c.ciphers = ciphers;
+  c.ciphersuites = ciphersuites;
   c.server = true;
   c.verify = auth_clients == "yes"        ? net::TlsContextConfig::Verify::kRequired
              : auth_clients == "optional" ? net::TlsContextConfig::Verify::kOptional

@@ -13,6 +13,14 @@
 //   --tls-ca-cert-file F      CA certificates client certificates must chain to
 //   --tls-auth-clients M      yes (Redis's default: a client certificate is
 //                             required), optional (verified when sent), no
+//   --tls-ca-cert-dir D       hashed directory of CA certificates (beside or
+//                             instead of --tls-ca-cert-file)
+//   --tls-key-file-pass P     passphrase of an encrypted --tls-key-file
+//   --tls-protocols "TLSv1.2 TLSv1.3"   versions offered (default both)
+//   --tls-ciphers L           TLS 1.2 cipher list (OpenSSL syntax)
+//   --tls-ciphersuites L      TLS 1.3 suites
+// Protocol names and cipher lists are checked when the context is built
+// (Load), before raft starts.
 
 #include <functional>
 #include <memory>
@@ -35,6 +43,11 @@ struct TlsConfig {
   std::string cert_file;
   std::string key_file;
   std::string ca_cert_file;
+  std::string ca_cert_dir;
+  std::string key_file_pass;
+  std::string protocols;
+  std::string ciphers;
+  std::string ciphersuites;
   std::string auth_clients = "yes";
 
   // Any TLS listener configured (after Resolve).

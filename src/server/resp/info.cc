@@ -32,8 +32,9 @@ void Server(std::ostringstream& o, RespServer& s) {
 }
 
 void Clients(std::ostringstream& o, RespServer& s) {
-  o << "# Clients\r\nconnected_clients:" << s.client_count() << "\r\nmaxclients:" << s.config().limits.max_clients
-    << "\r\n\r\n";
+  // connected_peers: followers' forward links (lockq's own field), not clients.
+  o << "# Clients\r\nconnected_clients:" << s.client_count() << "\r\nconnected_peers:" << s.peer_count()
+    << "\r\nmaxclients:" << s.config().limits.max_clients << "\r\n\r\n";
 }
 
 void Memory(std::ostringstream& o) {

@@ -95,7 +95,9 @@ std::optional<Reply> Client(LocalCtx& c) {
   if (sub == "INFO" && n == 2) return Reply::Bulk(ClientLine(*c.conn) + "\n");
   if (sub == "LIST" && n == 2) {
     std::string out;
-    for (const auto& [id, conn] : c.server.connections()) out += ClientLine(*conn) + "\n";
+    for (const auto& [id, conn] : c.server.connections()) {
+      if (conn->peer_node() == 0) out += ClientLine(*conn) + "\n";  // forward links are not clients
+    }
     return Reply::Bulk(out);
   }
   return Reply::Error("ERR unknown subcommand or wrong number of arguments for '" + c.argv[1] +

@@ -93,6 +93,7 @@ void RespServer::AdoptPeer(net::PeerLink link) {
   auto conn = std::make_shared<RespSession>(this, next_id_++, std::move(stream.value()));
   conn->set_peer_node(link.id);
   conns_[conn->id()] = conn;
+  peer_count_++;
   conn->Start();
   spdlog::debug("resp: forward link from node {} ({})", link.id, link.address);
 }
@@ -120,6 +121,7 @@ void RespServer::Forget(uint64_t id) {
   if (c.used_queues()) core_->SubmitCleanup(core_->WrapAs(id, 0, {"Q.DISCONNECT"}));
   auto watching = c.watching();
   for (const std::string& election : watching) Unobserve(c, election);
+  if (c.peer_node() != 0) peer_count_--;
   conns_.erase(it);
 }
 

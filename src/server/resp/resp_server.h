@@ -71,7 +71,12 @@ class RespServer {
   const Config& config() const { return config_; }
   Core& core() { return *core_; }
   RespStats& stats() { return stats_; }
-  size_t client_count() const { return conns_.size(); }
+  // Client sessions only: followers' forward links (peer sessions,
+  // RespSession::peer_node() != 0) are counted by peer_count() instead, so
+  // INFO's connected_clients and CLIENT LIST mean what they mean in Redis.
+  size_t client_count() const { return conns_.size() - peer_count_; }
+  size_t peer_count() const { return peer_count_; }
+  // Every session, peer sessions included (check peer_node()).
   const std::map<uint64_t, std::shared_ptr<RespSession>>& connections() const { return conns_; }
   uint64_t started_ms() const { return started_ms_; }
 
@@ -128,6 +133,7 @@ class RespServer {
   uint64_t next_id_ = 1;
   uint64_t started_ms_ = 0;
   std::map<uint64_t, std::shared_ptr<RespSession>> conns_;
+  size_t peer_count_ = 0;  // sessions in conns_ with peer_node() != 0
   std::map<std::string, std::set<uint64_t>> observers_;  // lock name -> connection ids
   // Deferred requests with a WAIT: if no entry answers them by WAIT plus
   // --no-leader-timeout-ms (no leader), they get TRYAGAIN rather than hang.

@@ -14,6 +14,8 @@ processes and real clients, certificates from scripts/dev-certs:
 - rotation: certificate files replaced under a running server; a new
   connection sees the new certificate, an old one keeps working;
 - clear startup errors for a missing file or a missing --tls-ca-cert-file;
+- Redis's --tls-ca-cert-dir, --tls-key-file-pass, --tls-protocols,
+  --tls-ciphers, --tls-ciphersuites, and startup errors for bad values;
 - the lockq CLI with --tls --cacert (and --cert/--key), when --lockq is given.
 
 Run by ctest as: tls_test.py --lockqd PATH [--lockq PATH]
@@ -332,6 +334,124 @@ class StartupErrorsTest(unittest.TestCase):
             self.assertIn("TLS: key file", p.stderr)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def handshake(port, ca, max_version=None, cert=None, key=None):
+    """One raw TLS connection: PING, then (protocol, cipher) as negotiated."""
+    ctx = ssl.create_default_context(cafile=ca)
+    if max_version is not None:
+        ctx.maximum_version = max_version
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            s.sendall(b"PING\r\n")
+            reply = s.recv(64)
+            if reply != b"+PONG\r\n":  # TLS 1.3: a refused client certificate shows after the handshake
+                raise ConnectionError("answered %r" % reply)
+            return s.version(), s.cipher()[0]
+
+
+class TlsOptionsTest(unittest.TestCase):
+    """Redis's --tls-ca-cert-dir, --tls-key-file-pass, --tls-protocols,
+    --tls-ciphers and --tls-ciphersuites (one lockqd each, TLS only)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="lockq-tls-opt-")
+        cls.certs = make_certs(cls.tmp, "a")
+        cls.ca = os.path.join(cls.certs, "ca.crt")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def lockqd(self, *args, auth="no", key=None):
+        """A running lockqd with these TLS flags; returns its TLS port (killed at cleanup)."""
+        port = free_port()
+        d = tempfile.mkdtemp(dir=self.tmp)
+        argv = [lockq_cluster.LOCKQD, "--data-dir", os.path.join(d, "data"), "--resp-port", "0", "--amqp-port", "0",
+                "--amqps-port", "0", "--http-port", "0", "--raft-addr", "127.0.0.1:%d" % free_port(),
+                "--tls-port", str(port), "--tls-cert-file", os.path.join(self.certs, "server.crt"),
+                "--tls-key-file", key or os.path.join(self.certs, "server.key"), "--tls-auth-clients", auth]
+        log = open(os.path.join(d, "node.log"), "wb")
+        proc = lockq_cluster.spawn(argv + list(args), stdout=log, stderr=subprocess.STDOUT)
+        self.addCleanup(log.close)
+        self.addCleanup(proc.wait, 10)
+        self.addCleanup(proc.kill)
+
+        def up():
+            if proc.poll() is not None:
+                with open(os.path.join(d, "node.log")) as f:
+                    self.fail("lockqd exited: " + f.read()[-2000:])
+            try:
+                return handshake(port, self.ca)
+            except OSError:
+                return False
+        lockq_cluster.wait_until(up, "the TLS port answers", timeout=30)
+        return port
+
+    def startup_error(self, *args):
+        tmp = tempfile.mkdtemp(dir=self.tmp)
+        p = subprocess.run([lockq_cluster.LOCKQD, "--data-dir", os.path.join(tmp, "d"), "--resp-port", "0",
+                            "--amqp-port", "0", "--amqps-port", "0", "--http-port", "0",
+                            "--raft-addr", "127.0.0.1:%d" % free_port(), "--tls-port", str(free_port()),
+                            "--tls-cert-file", os.path.join(self.certs, "server.crt"),
+                            "--tls-auth-clients", "no"] + list(args),
+                           capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+        self.assertNotEqual(p.returncode, 0, p.stderr)
+        return p.stderr
+
+    def test_protocols_tls13_only_refuses_a_tls12_client(self):
+        port = self.lockqd("--tls-protocols", "TLSv1.3")
+        self.assertEqual(handshake(port, self.ca)[0], "TLSv1.3")
+        with self.assertRaises(ssl.SSLError):
+            handshake(port, self.ca, max_version=ssl.TLSVersion.TLSv1_2)
+
+    def test_protocols_tls12_only(self):
+        port = self.lockqd("--tls-protocols", "tlsv1.2")
+        self.assertEqual(handshake(port, self.ca)[0], "TLSv1.2")
+
+    def test_ciphers_and_ciphersuites(self):
+        port = self.lockqd("--tls-protocols", "TLSv1.2", "--tls-ciphers", "ECDHE-ECDSA-CHACHA20-POLY1305")
+        self.assertEqual(handshake(port, self.ca), ("TLSv1.2", "ECDHE-ECDSA-CHACHA20-POLY1305"))
+        port = self.lockqd("--tls-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256")
+        self.assertEqual(handshake(port, self.ca), ("TLSv1.3", "TLS_CHACHA20_POLY1305_SHA256"))
+
+    def test_passphrase_protected_key(self):
+        enc = os.path.join(self.tmp, "server-enc.key")
+        subprocess.run(["openssl", "pkey", "-in", os.path.join(self.certs, "server.key"), "-aes256",
+                        "-passout", "pass:s3cret", "-out", enc], check=True, timeout=RUN_TIMEOUT_S)
+        port = self.lockqd("--tls-key-file-pass", "s3cret", key=enc)
+        self.assertEqual(handshake(port, self.ca)[0], "TLSv1.3")
+        self.assertIn("TLS: key file", self.startup_error("--tls-key-file", enc))  # no passphrase: no prompt
+        self.assertIn("TLS: key file", self.startup_error("--tls-key-file", enc, "--tls-key-file-pass", "wrong"))
+
+    def test_ca_cert_dir_verifies_client_certificates(self):
+        cadir = os.path.join(self.tmp, "cadir")
+        os.makedirs(cadir, exist_ok=True)
+        shutil.copy(self.ca, os.path.join(cadir, "ca.pem"))
+        subprocess.run(["openssl", "rehash", cadir], check=True, timeout=RUN_TIMEOUT_S)
+        # `optional` (lockqd() waits with a connection that has no client
+        # certificate); a certificate that is sent is verified against the dir.
+        port = self.lockqd("--tls-ca-cert-dir", cadir, auth="optional")
+        cert, key = os.path.join(self.certs, "client.crt"), os.path.join(self.certs, "client.key")
+        self.assertEqual(handshake(port, self.ca, cert=cert, key=key)[0], "TLSv1.3")
+        other = make_certs(self.tmp, "other")
+        with self.assertRaises((ssl.SSLError, ConnectionError)):
+            handshake(port, self.ca, cert=os.path.join(other, "client.crt"), key=os.path.join(other, "client.key"))
+
+    def test_bad_values_stop_startup(self):
+        key = ["--tls-key-file", os.path.join(self.certs, "server.key")]
+        self.assertIn("is not one of TLSv1.2, TLSv1.3", self.startup_error(*key, "--tls-protocols", "TLSv1.1"))
+        self.assertIn("TLS 1.2 ciphers 'NOPE'", self.startup_error(*key, "--tls-ciphers", "NOPE"))
+        self.assertIn("TLS 1.3 ciphersuites 'NOPE'", self.startup_error(*key, "--tls-ciphersuites", "NOPE"))
+        self.assertIn("--tls-ca-cert-dir", self.startup_error(*key, "--tls-ca-cert-dir", "/nonexistent/cadir"))
+        help_text = subprocess.run([lockq_cluster.LOCKQD, "--help"], capture_output=True, text=True,
+                                   timeout=RUN_TIMEOUT_S).stdout
+        for flag in ("--tls-ca-cert-dir", "--tls-key-file-pass", "--tls-protocols", "--tls-ciphers",
+                     "--tls-ciphersuites"):
+            self.assertIn(flag, help_text)
 
 
 def main():

@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "testlib/loopback.h"
+
 namespace lockq::net {
 namespace {
 
@@ -24,28 +26,6 @@ class NullSession : public StreamSession {
   bool closed = false;
 };
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
-  socklen_t len = sizeof(sa);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-  close(fd);
-  return ntohs(sa.sin_port);
-}
-
-int Connect(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  sa.sin_port = htons(static_cast<uint16_t>(port));
-  EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
-  return fd;
-}
-
 TEST(ListenerTest, AcceptsUpToMaxClientsThenRejects) {
   uv_loop_t loop;
   uv_loop_init(&loop);
@@ -54,7 +34,7 @@ TEST(ListenerTest, AcceptsUpToMaxClientsThenRejects) {
   {
     Listener::Options o;
     o.bind = "127.0.0.1";
-    o.port = FreePort();
+    o.port = testing::FreeLoopbackPort();
     o.max_clients = 1;
     Listener listener(
         &loop, o,
@@ -76,15 +56,15 @@ TEST(ListenerTest, AcceptsUpToMaxClientsThenRejects) {
       }
       return done();
     };
-    int a = Connect(o.port);
+    int a = testing::ConnectLoopback(o.port);
     ASSERT_TRUE(run_until([&] { return accepted.size() == 1; }));
-    int b = Connect(o.port);
+    int b = testing::ConnectLoopback(o.port);
     ASSERT_TRUE(run_until([&] { return rejected.size() == 1; }));
     EXPECT_EQ(listener.open_connections(), 1u);
     // The first one leaves: its place is free again.
     close(a);
     ASSERT_TRUE(run_until([&] { return session.closed && listener.open_connections() == 0; }));
-    int c = Connect(o.port);
+    int c = testing::ConnectLoopback(o.port);
     ASSERT_TRUE(run_until([&] { return accepted.size() == 2; }));
     close(b);
     close(c);

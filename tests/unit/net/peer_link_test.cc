@@ -19,6 +19,7 @@
 #include <string>
 
 #include "testlib/dev_certs.h"
+#include "testlib/loopback.h"
 #include "net/tls.h"
 
 namespace lockq::net {
@@ -32,18 +33,6 @@ std::string Hex(const std::string& bytes) {
     out.push_back(kDigits[c & 15]);
   }
   return out;
-}
-
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa {};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
-  socklen_t len = sizeof(sa);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-  close(fd);
-  return ntohs(sa.sin_port);
 }
 
 class PeerLinkTest : public ::testing::Test {
@@ -80,9 +69,9 @@ TEST(HmacSha256, MatchesRfc4231TestCase2) {
 }
 
 TEST_F(PeerLinkTest, SameSecretHandsBothEndsAWorkingSocket) {
-  int port = FreePort();
+  int port = testing::FreeLoopbackPort();
   PeerEndpoint& a = Make(a_, 1, port, "s3cret");
-  PeerEndpoint& b = Make(b_, 2, FreePort(), "s3cret");
+  PeerEndpoint& b = Make(b_, 2, testing::FreeLoopbackPort(), "s3cret");
   ASSERT_TRUE(a.Listen().ok());
   std::optional<PeerLink> accepted, dialed;
   a.SetHandler(PeerChannel::kForward, [&](PeerLink l) { accepted = std::move(l); });
@@ -108,9 +97,9 @@ TEST_F(PeerLinkTest, SameSecretHandsBothEndsAWorkingSocket) {
 }
 
 TEST_F(PeerLinkTest, DifferentSecretsDropTheLinkOnBothSides) {
-  int port = FreePort();
+  int port = testing::FreeLoopbackPort();
   PeerEndpoint& a = Make(a_, 1, port, "s3cret");
-  PeerEndpoint& b = Make(b_, 2, FreePort(), "guess");
+  PeerEndpoint& b = Make(b_, 2, testing::FreeLoopbackPort(), "guess");
   ASSERT_TRUE(a.Listen().ok());
   bool accepted = false;
   std::optional<Status> result;
@@ -129,22 +118,14 @@ TEST_F(PeerLinkTest, DifferentSecretsDropTheLinkOnBothSides) {
 }
 
 TEST_F(PeerLinkTest, BytesThatAreNotAPeersAndSilenceAreDropped) {
-  int port = FreePort();
+  int port = testing::FreeLoopbackPort();
   PeerEndpoint& a = Make(a_, 1, port, "", /*timeout_ms=*/200);
   ASSERT_TRUE(a.Listen().ok());
   a.SetHandler(PeerChannel::kForward, [&](PeerLink l) {
     ADD_FAILURE() << "accepted a non-peer";
     close(l.fd);
   });
-  auto dial_raw = [&] {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in sa {};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(static_cast<uint16_t>(port));
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
-    return fd;
-  };
+  auto dial_raw = [&] { return testing::ConnectLoopback(port); };
   int resp = dial_raw();
   std::string cmd = "*2\r\n$13\r\nLOCKQ.FORWARD\r\n$1\r\nx\r\n";
   ASSERT_EQ(write(resp, cmd.data(), cmd.size()), static_cast<ssize_t>(cmd.size()));
@@ -161,9 +142,9 @@ TEST_F(PeerLinkTest, BytesThatAreNotAPeersAndSilenceAreDropped) {
 }
 
 TEST_F(PeerLinkTest, ACancelledDialNeverCallsBack) {
-  int port = FreePort();
+  int port = testing::FreeLoopbackPort();
   PeerEndpoint& a = Make(a_, 1, port, "");
-  PeerEndpoint& b = Make(b_, 2, FreePort(), "");
+  PeerEndpoint& b = Make(b_, 2, testing::FreeLoopbackPort(), "");
   ASSERT_TRUE(a.Listen().ok());
   int accepted = 0;
   a.SetHandler(PeerChannel::kRaft, [&](PeerLink l) {
@@ -185,7 +166,7 @@ TEST_F(PeerLinkTest, ACancelledDialNeverCallsBack) {
 }
 
 TEST_F(PeerLinkTest, ABadAddressFailsOnALaterTurn) {
-  PeerEndpoint& b = Make(b_, 2, FreePort(), "");
+  PeerEndpoint& b = Make(b_, 2, testing::FreeLoopbackPort(), "");
   bool called = false;
   b.Dial("not an address", PeerChannel::kRaft, [&](Status st, PeerLink) {
     called = true;
@@ -210,9 +191,9 @@ std::shared_ptr<TlsContext> PeerTls(const std::string& ca_name, const std::strin
 }
 
 TEST_F(PeerLinkTest, PeerTlsPumpsBothWaysAndRefusesAForeignCa) {
-  int port = FreePort();
+  int port = testing::FreeLoopbackPort();
   PeerEndpoint& a = Make(a_, 1, port, "s3cret");
-  PeerEndpoint& b = Make(b_, 2, FreePort(), "s3cret");
+  PeerEndpoint& b = Make(b_, 2, testing::FreeLoopbackPort(), "s3cret");
   a.SetTls(PeerTls("peer", "node1", true), PeerTls("peer", "node1", false));
   b.SetTls(PeerTls("peer", "node2", true), PeerTls("peer", "node2", false));
   ASSERT_TRUE(a.Listen().ok());

@@ -26,6 +26,7 @@
 #include "net/heartbeat.h"
 #include "net/tls.h"
 #include "testlib/dev_certs.h"
+#include "testlib/loopback.h"
 
 namespace lockq::net {
 namespace {
@@ -33,13 +34,9 @@ namespace {
 // A connected loopback TCP pair: {server side, client side}. Small kernel
 // buffers on request, so that "a peer that never reads" fills up fast.
 std::pair<int, int> TcpPair(bool small_buffers) {
-  int lfd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
-  socklen_t len = sizeof(sa);
-  getsockname(lfd, reinterpret_cast<sockaddr*>(&sa), &len);
+  int port = 0;
+  int lfd = testing::BindLoopback(&port);
+  sockaddr_in sa = testing::LoopbackAddress(port);
   EXPECT_EQ(listen(lfd, 1), 0);
   int cfd = socket(AF_INET, SOCK_STREAM, 0);
   if (small_buffers) {
