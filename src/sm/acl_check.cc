@@ -36,6 +36,41 @@ bool Unrestricted(const AclUser& u) {
 
 }  // namespace
 
+namespace {
+
+// A command's rows, looked up once per check (FindCommandDef upper-cases).
+struct Lookup {
+  const CommandDef* def = nullptr;
+  const FrontEndCommand* fe = nullptr;
+  std::string_view upper;  // the table's (upper case) name; empty when unknown
+};
+
+Lookup LookupCommand(const Argv& argv) {
+  Lookup l;
+  if ((l.def = FindCommandDef(argv[0])) != nullptr) {
+    l.upper = l.def->spec.name;
+  } else if ((l.fe = FindFrontEndCommand(argv[0])) != nullptr) {
+    l.upper = l.fe->name;
+  }
+  return l;
+}
+
+std::string SubcommandOf(const Lookup& l, const Argv& argv) {
+  if (argv.size() < 2 || !HasSubcommands(l.upper)) return {};
+  return ToUpper(argv[1]);
+}
+
+uint32_t CategoriesOf(const Lookup& l, const std::string& sub) {
+  if (!sub.empty()) {
+    if (auto c = SubcommandCategories(l.upper, sub)) return *c;
+  }
+  if (l.def != nullptr) return l.def->spec.acl_categories | ImplicitCategories(l.def->spec.flags);
+  if (l.fe != nullptr) return l.fe->categories;
+  return 0;
+}
+
+}  // namespace
+
 std::string AclSubcommand(const Argv& argv) {
   std::string name = ToUpper(argv[0]);
   if (argv.size() < 2 || !HasSubcommands(name)) return {};
@@ -48,15 +83,8 @@ std::string AclCommandName(const Argv& argv) {
 }
 
 uint32_t AclCategoriesOf(const Argv& argv) {
-  std::string sub = AclSubcommand(argv);
-  if (!sub.empty()) {
-    if (auto c = SubcommandCategories(ToUpper(argv[0]), sub)) return *c;
-  }
-  if (const CommandDef* def = FindCommandDef(argv[0])) {
-    return def->spec.acl_categories | ImplicitCategories(def->spec.flags);
-  }
-  if (const FrontEndCommand* fe = FindFrontEndCommand(argv[0])) return fe->categories;
-  return 0;
+  Lookup l = LookupCommand(argv);
+  return CategoriesOf(l, SubcommandOf(l, argv));
 }
 
 void AclKeysOf(const Argv& argv, std::vector<AclKey>* out) {
@@ -108,20 +136,30 @@ std::string AclCommandDenied(std::string_view user, std::string_view command) {
 
 std::optional<AclDenial> AclCheck(const AclUser& user, const Argv& argv) {
   if (Unrestricted(user)) return std::nullopt;
-  if (const CommandDef* def = FindCommandDef(argv[0]); def != nullptr && (def->spec.flags & kCmdAclExempt)) {
-    return std::nullopt;
-  }
-  std::string sub = AclSubcommand(argv);
-  if (!AclAllowsCommand(user, argv[0], sub, AclCategoriesOf(argv))) {
+  Lookup l = LookupCommand(argv);
+  if (l.def != nullptr && (l.def->spec.flags & kCmdAclExempt)) return std::nullopt;
+  std::string sub = SubcommandOf(l, argv);
+  if (!AclAllowsCommand(user, argv[0], sub, CategoriesOf(l, sub))) {
     std::string name = AclCommandName(argv);
     return AclDenial{AclDenial::Reason::kCommand, name, AclCommandDenied(user.name, name)};
+  }
+  auto denied = [](std::string_view key) {
+    return AclDenial{AclDenial::Reason::kKey, std::string(key), std::string(kAclKeyDenied)};
+  };
+  if (l.def != nullptr && l.def->keys == nullptr) {  // the common case: no vector
+    const CommandSpec& s = l.def->spec;
+    if (s.first_key <= 0 || s.key_step <= 0) return std::nullopt;
+    int argc = static_cast<int>(argv.size());
+    int last = s.last_key < 0 ? argc + s.last_key : s.last_key;
+    for (int i = s.first_key; i <= last && i < argc; i += s.key_step) {
+      if (!AclAllowsKey(user, argv[i], s.key_access)) return denied(argv[i]);
+    }
+    return std::nullopt;
   }
   std::vector<AclKey> keys;
   AclKeysOf(argv, &keys);
   for (const AclKey& k : keys) {
-    if (!AclAllowsKey(user, k.key, k.access)) {
-      return AclDenial{AclDenial::Reason::kKey, std::string(k.key), std::string(kAclKeyDenied)};
-    }
+    if (!AclAllowsKey(user, k.key, k.access)) return denied(k.key);
   }
   return std::nullopt;
 }

@@ -179,13 +179,12 @@ Reply AclCommand(CommandContext& ctx) {
 // checks its own inner command as a client's).
 std::optional<Reply> ValidateUser(const Argv& argv) {
   if (!ValidAclUserName(argv[1])) return Err(kErrBadUserName);
-  Argv inner(argv.begin() + 2, argv.end());
-  bool as = EqualsIgnoreCase(inner[0], "LOCKQ.AS");
-  return CheckCommand(inner, /*allow_internal=*/as);
+  return CheckWrapped(argv, 2);
 }
 
+// Dispatch ran ValidateUser; the wrapped command is checked (arity, the
+// user's permissions as of this entry) when it is dispatched.
 Reply UserCommand(CommandContext& ctx) {
-  if (auto err = ValidateUser(ctx.argv)) return *err;
   Argv inner(ctx.argv.begin() + 2, ctx.argv.end());
   std::string saved = std::move(ctx.state.acting_user);
   ctx.state.acting_user = ctx.argv[1];

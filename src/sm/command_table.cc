@@ -1,5 +1,6 @@
 #include "sm/command_table.h"
 
+#include <algorithm>
 #include <map>
 #include <string>
 
@@ -13,13 +14,27 @@ namespace lockq::sm {
 
 namespace {
 
-// Longer names cannot be in the table; refusing them early keeps the
-// upper-casing copy in FindCommandDef bounded.
+// Longer names cannot be in the table.
 constexpr size_t kCommandNameMax = 64;
+
+// ASCII case-insensitive order: lookups need no upper-cased copy (every
+// command, and every wrapper around it, is looked up several times).
+struct CaseLess {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const {
+    size_t n = std::min(a.size(), b.size());
+    for (size_t i = 0; i < n; i++) {
+      char x = Upper(a[i]), y = Upper(b[i]);
+      if (x != y) return x < y;
+    }
+    return a.size() < b.size();
+  }
+  static char Upper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
+};
 
 struct Table {
   std::vector<CommandDef> rows;
-  std::map<std::string, const CommandDef*, std::less<>> by_name;
+  std::map<std::string_view, const CommandDef*, CaseLess> by_name;
 };
 
 const Table& GetTable() {
@@ -40,7 +55,7 @@ const Table& GetTable() {
     for (const CommandDef& def : t->rows) {
       LOCKQ_CHECK(def.spec.name.size() <= kCommandNameMax);
       LOCKQ_CHECK(ToUpper(def.spec.name) == def.spec.name);
-      bool inserted = t->by_name.emplace(std::string(def.spec.name), &def).second;
+      bool inserted = t->by_name.emplace(def.spec.name, &def).second;
       LOCKQ_CHECK(inserted);
     }
     return t;
@@ -57,7 +72,7 @@ bool ArityOk(int arity, size_t argc) {
 const CommandDef* FindCommandDef(std::string_view name) {
   if (name.size() > kCommandNameMax) return nullptr;
   const Table& t = GetTable();
-  auto it = t.by_name.find(ToUpper(name));
+  auto it = t.by_name.find(name);
   return it == t.by_name.end() ? nullptr : it->second;
 }
 
@@ -73,6 +88,15 @@ std::optional<Reply> CheckCommand(const Argv& argv, bool allow_internal) {
     return Reply::Error(errors::WrongArity(def->spec.name));
   }
   if (def->validate != nullptr) return def->validate(argv);
+  return std::nullopt;
+}
+
+std::optional<Reply> CheckWrapped(const Argv& argv, size_t first) {
+  if (argv.size() <= first) return Reply::Error(std::string(errors::kEmptyCommand));
+  const CommandDef* def = FindCommandDef(argv[first]);
+  if (def == nullptr || ((def->spec.flags & kCmdInternal) && def->spec.name != std::string_view("LOCKQ.AS"))) {
+    return Reply::Error(errors::UnknownCommand(Argv(argv.begin() + static_cast<ptrdiff_t>(first), argv.end())));
+  }
   return std::nullopt;
 }
 

@@ -58,6 +58,11 @@ const std::vector<CommandDef>& CommandDefs();
 // Unknown command, arity and validate(). `allow_internal` false makes
 // kCmdInternal commands look unknown (a client must not learn they exist).
 std::optional<Reply> CheckCommand(const Argv& argv, bool allow_internal);
+// For wrappers (LOCKQ.USER, LOCKQ.AMQP): argv[first] names a command a
+// wrapper may carry, a client command or LOCKQ.AS (which checks its own
+// inner command); the wrapped command's arity and options are checked when
+// Dispatch runs it. No copy of argv: wrappers carry every client command.
+std::optional<Reply> CheckWrapped(const Argv& argv, size_t first);
 // Redis arity convention: N exact, -N at least N (name included).
 bool ArityOk(int arity, size_t argc);
 // CheckCommand(argv, true), then, for a client command (not kCmdInternal),

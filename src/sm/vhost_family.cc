@@ -147,12 +147,12 @@ Reply PermissionsCommand(CommandContext& ctx) {
 std::optional<Reply> ValidateAmqp(const Argv& argv) {
   if (!ValidAclUserName(argv[1])) return Reply::Error("ERR invalid user name");
   if (!ValidVhostName(argv[2])) return Reply::Error("ERR invalid vhost name");
-  Argv inner(argv.begin() + 3, argv.end());
-  return CheckCommand(inner, /*allow_internal=*/EqualsIgnoreCase(inner[0], "LOCKQ.AS"));
+  return CheckWrapped(argv, 3);
 }
 
+// Dispatch ran ValidateAmqp; the wrapped command is checked (arity,
+// RabbitMQ's table as of this entry) when it is dispatched.
 Reply AmqpCommand(CommandContext& ctx) {
-  if (auto err = ValidateAmqp(ctx.argv)) return *err;
   if (auto denied = AmqpVhostDenied(ctx.state, ctx.argv[1], ctx.argv[2])) return Reply::Error(*denied);
   Argv inner(ctx.argv.begin() + 3, ctx.argv.end());
   std::string saved_user = std::move(ctx.state.acting_user);
