@@ -166,7 +166,7 @@ Status Node::Start() {
   int rv = raft_uv_init(&m.io, m.loop, options_.data_dir.c_str(), m.transport->transport());
   if (rv != 0) return Status::IoError(std::string("raft disk I/O in ") + options_.data_dir + ": " + m.io.errmsg);
   m.guard = std::make_unique<IoGuard>(&m.io);
-  rv = raft_init(&m.raft, m.guard->io(), m.adapter.raft_fsm(&m.io), options_.id, options_.address.c_str());
+  rv = raft_init(&m.raft, m.guard->io(), m.adapter.raft_fsm(m.guard->io()), options_.id, options_.address.c_str());
   if (rv != 0) return Status::IoError(std::string("raft init: ") + raft_errmsg(&m.raft));
   m.raft_initialized = true;
   m.raft.data = impl_.get();
