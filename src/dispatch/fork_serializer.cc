@@ -7,7 +7,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <exception>
 #include <memory>
 #include <stdexcept>
@@ -19,6 +21,31 @@ namespace {
 constexpr size_t kReadChunkBytes = 1 << 20;
 constexpr int kPipeBytes = 1 << 20;  // fewer wake-ups than the default 64 KiB
 constexpr int kChildNice = 10;
+// A length beyond this is a corrupt header, not a state machine.
+constexpr uint64_t kMaxSnapshotBytes = uint64_t{1} << 40;
+
+bool WriteAll(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+// Reads exactly n bytes unless the writer closes first; returns how many.
+size_t ReadFull(int fd, char* p, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = read(fd, p + got, std::min(n - got, kReadChunkBytes));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += static_cast<size_t>(r);
+  }
+  return got;
+}
 
 // Child side: never returns. Exit status 0 only when every byte was written.
 [[noreturn]] void RunChild(int write_fd, pid_t parent, const std::function<std::string()>& produce) {
@@ -38,12 +65,13 @@ constexpr int kChildNice = 10;
   } catch (...) {
     _exit(2);
   }
-  size_t off = 0;
-  while (off < bytes.size()) {
-    ssize_t n = write(write_fd, bytes.data() + off, bytes.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) _exit(1);  // EPIPE: the reader is gone
-    off += static_cast<size_t>(n);
+  // Length first: the reader sizes its buffer once and tells a complete
+  // snapshot from a child that died half way without trusting exit codes.
+  uint64_t len = bytes.size();
+  char header[8];
+  for (int i = 0; i < 8; i++) header[i] = static_cast<char>(len >> (8 * i));
+  if (!WriteAll(write_fd, header, sizeof header) || !WriteAll(write_fd, bytes.data(), bytes.size())) {
+    _exit(1);  // EPIPE: the reader is gone
   }
   _exit(0);
 }
@@ -64,35 +92,38 @@ class Child {
   }
 
   std::string ReadAll() {
+    char header[8];
+    uint64_t len = 0;
+    bool whole = ReadFull(fd_, header, sizeof header) == sizeof header;
+    for (int i = 0; i < 8; i++) len |= static_cast<uint64_t>(static_cast<unsigned char>(header[i])) << (8 * i);
     std::string out;
-    for (;;) {
-      size_t old = out.size();
-      out.resize(old + kReadChunkBytes);
-      ssize_t n = read(fd_, out.data() + old, kReadChunkBytes);
-      if (n < 0 && errno == EINTR) {
-        out.resize(old);
-        continue;
-      }
-      out.resize(old + (n > 0 ? static_cast<size_t>(n) : 0));
-      if (n == 0) break;
-      if (n < 0) throw std::runtime_error("snapshot child: read failed");
+    if (whole && len <= kMaxSnapshotBytes) {
+      out.resize(len);
+      char extra;
+      whole = ReadFull(fd_, out.data(), len) == len && ReadFull(fd_, &extra, 1) == 0;
+    } else {
+      whole = false;
     }
     close(fd_);
     fd_ = -1;
+    if (!whole) kill(pid_, SIGKILL);
     int status = Reap();
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    if (!whole || (status != -1 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))) {
       throw std::runtime_error("snapshot child failed, status " + std::to_string(status));
     }
     return out;
   }
 
  private:
+  // The child's wait status, or -1 if it cannot be known (SIGCHLD ignored:
+  // the kernel reaped it; the length framing still tells a whole snapshot).
   int Reap() {
     int status = 0;
-    while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    pid_t r;
+    while ((r = waitpid(pid_, &status, 0)) < 0 && errno == EINTR) {
     }
     pid_ = -1;
-    return status;
+    return r < 0 ? -1 : status;
   }
 
   int fd_;

@@ -7,7 +7,8 @@
 // fork() gives the child a copy-on-write image of the parent at that
 // instant: exactly the state after the last applied entry, whatever the
 // parent applies afterwards. The child runs `produce` (which may read the
-// live objects of that image), writes the bytes to a pipe and _exits; it
+// live objects of that image), writes their length (u64 little endian) and
+// the bytes to a pipe and _exits; it
 // logs nothing, takes no lock but malloc's (glibc resets malloc's locks in
 // the child) and runs no atexit handler. It closes every inherited
 // descriptor but its pipe at once, runs at nice 10, dies with the parent
@@ -16,8 +17,9 @@
 // Thread: Start() on the thread that owns the state `produce` reads (the
 // raft loop); the returned function may run on any one thread (a worker),
 // once. It blocks until the child has written everything and exited, and
-// throws std::runtime_error if the child failed (the snapshot is then
-// abandoned and retried at the next threshold).
+// throws std::runtime_error if the child failed or its bytes fall short of
+// their length (the snapshot is then abandoned, and retried at the next
+// threshold).
 
 #include <functional>
 #include <string>

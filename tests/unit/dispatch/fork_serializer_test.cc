@@ -8,7 +8,9 @@
 #include "dispatch/fork_serializer.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <stdexcept>
 #include <string>
@@ -39,6 +41,15 @@ TEST(ForkSerializer, EmptyOutputIsFine) {
 
 TEST(ForkSerializer, FailedChildIsAnError) {
   auto read = ForkSerializer([]() -> std::string { throw std::runtime_error("no"); });
+  ASSERT_TRUE(read);
+  EXPECT_THROW(read(), std::runtime_error);
+}
+
+TEST(ForkSerializer, ChildKilledBeforeFinishingIsAnError) {
+  auto read = ForkSerializer([]() -> std::string {
+    kill(getpid(), SIGKILL);  // dies like an OOM-killed child
+    return "never";
+  });
   ASSERT_TRUE(read);
   EXPECT_THROW(read(), std::runtime_error);
 }
