@@ -270,11 +270,14 @@ def main():
     ap.add_argument("--body-bytes", type=int, default=100)
     ap.add_argument("--pipeline", type=int, default=1000)
     ap.add_argument("--scenario", choices=["pile", "catchup", "both"], default="both")
+    ap.add_argument("--nodes", type=int, default=3, help="1 separates the snapshot from replication load (pile only)")
     ap.add_argument("--keep", action="store_true", help="leave the data dirs (printed)")
     ap.add_argument("--lockqd-arg", action="append", default=[],
                     help="extra lockqd flag (repeat), e.g. --lockqd-arg=--snapshot-bytes=100000000000")
     args = ap.parse_args()
-    cluster = Cluster(os.path.abspath(args.lockqd), extra=args.lockqd_arg)
+    if args.nodes < 3 and args.scenario != "pile":
+        ap.error("catchup needs 3 nodes")
+    cluster = Cluster(os.path.abspath(args.lockqd), n=args.nodes, extra=args.lockqd_arg)
     try:
         if args.scenario in ("pile", "both"):
             print(json.dumps(scenario_pile(cluster, args)), flush=True)
