@@ -15,13 +15,13 @@ FsmAdapter::FsmAdapter(Fsm* fsm, SnapshotPolicy policy) : fsm_(fsm), policy_(pol
   raft_fsm_.snapshot = &FsmAdapter::SnapshotCb;
   raft_fsm_.restore = &FsmAdapter::RestoreCb;
   raft_fsm_.snapshot_finalize = &FsmAdapter::SnapshotFinalizeCb;
-  raft_fsm_.snapshot_async = policy.async ? &FsmAdapter::SnapshotAsyncCb : nullptr;
+  raft_fsm_.snapshot_async = nullptr;  // raft_fsm(io) decides
 }
 
 struct raft_fsm* FsmAdapter::raft_fsm(const struct raft_io* io) {
   bool io_async = io != nullptr && io->version >= 2 && io->async_work != nullptr;
-  policy_.async = policy_.async && io_async;
-  raft_fsm_.snapshot_async = policy_.async ? &FsmAdapter::SnapshotAsyncCb : nullptr;
+  async_ = policy_.async && io_async;
+  raft_fsm_.snapshot_async = async_ ? &FsmAdapter::SnapshotAsyncCb : nullptr;
   return &raft_fsm_;
 }
 
@@ -71,7 +71,7 @@ int FsmAdapter::SnapshotCb(struct raft_fsm* fsm, struct raft_buffer* bufs[], uns
   }
   self->bytes_since_snapshot_ = 0;
   raft_set_snapshot_threshold(self->raft_, self->policy_.threshold_entries);
-  if (self->policy_.async) return 0;  // serialized later in SnapshotAsyncCb
+  if (self->async_) return 0;  // serialized later in SnapshotAsyncCb
   return Serialize(self, bufs, n);
 }
 

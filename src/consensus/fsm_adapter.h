@@ -4,6 +4,15 @@
 // worker thread, and released in snapshot_finalize). Used by Node and by
 // simulation tests on raft_fixture.
 //
+// How libraft 0.15 takes one (replication.c takeSnapshot): after applying,
+// on the raft thread, fsm->snapshot (SnapshotCb: Fsm::PrepareSnapshot, which
+// must be cheap: lockqd forks, dispatch/fork_serializer.h); then
+// io->async_work runs fsm->snapshot_async (SnapshotAsyncCb: the serializer,
+// on a libuv worker); back on the raft thread io->snapshot_put writes the
+// file (itself on a worker) and fsm->snapshot_finalize frees the buffers.
+// No second snapshot starts before that (snapshot.pending.term is set), and
+// entries keep being applied meanwhile.
+//
 // It also gives Apply the entry's log index: libraft calls fsm->apply while
 // raft->last_applied still holds the previous index (replication.c sets
 // last_applied after apply returns), so index = raft_last_applied() + 1.
@@ -29,10 +38,12 @@ class FsmAdapter {
   FsmAdapter(const FsmAdapter&) = delete;
   FsmAdapter& operator=(const FsmAdapter&) = delete;
 
-  // Returns the libraft fsm for `io`: asynchronous snapshots only when the
-  // I/O backend can run work off the loop (raft_io version >= 2 with
-  // async_work; libraft 0.15's uv backend is version 1, so there the
-  // snapshot is serialized on the loop).
+  // Returns the libraft fsm for `io`, the io libraft runs on: asynchronous
+  // snapshots when the policy asks and `io` can run work off the loop
+  // (version >= 2 with async_work: IoGuard's proxy over libraft 0.15's uv
+  // backend, io_guard.h); otherwise the snapshot is serialized on the loop.
+  // May be called again on the same fsm before raft_start (the simulation
+  // grows its servers synchronous, then turns async on through the guard).
   struct raft_fsm* raft_fsm(const struct raft_io* io);
   // Must be called once the raft instance exists, before it starts.
   void Attach(struct raft* raft);
@@ -52,6 +63,7 @@ class FsmAdapter {
   SnapshotPolicy policy_;
   struct raft* raft_ = nullptr;
   struct raft_fsm raft_fsm_ {};
+  bool async_ = false;  // snapshot_async is set (raft_fsm)
   std::function<std::string()> pending_;  // captured state awaiting serialization
   uint64_t bytes_since_snapshot_ = 0;
   uint64_t snapshots_taken_ = 0;

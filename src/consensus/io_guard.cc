@@ -79,10 +79,23 @@ IoGuard::IoGuard(struct raft_io* real, bool exit_on_append_error)
     auto* g = FromProxy(io);
     return g->real_->random(g->real_, min, max);
   };
-  if (real->version >= 2 && real->async_work != nullptr) {
+  // libraft 0.15's uv backend fills in async_work (uv_work.c: a libuv
+  // threadpool job, and uv's close waits for it) but says version 1, and
+  // raft_init refuses fsm->snapshot_async unless io->version >= 2 (raft.c).
+  // raft_io structs are zero-initialized (Node, raft_fixture), so a set
+  // pointer means a backend that has it: the proxy says version 2, and the
+  // snapshot is serialized off the loop (fsm_adapter.h).
+  if (real->async_work != nullptr) {
+    proxy_.version = std::max(real->version, 2);
     proxy_.async_work = [](struct raft_io* io, struct raft_io_async_work* req, raft_io_async_work_cb cb) {
       auto* g = FromProxy(io);
-      return g->real_->async_work(g->real_, req, cb);
+      // req->data is libraft's (its struct raft). raft_fixture's stub sets it
+      // to its io's data, which is this guard while the guard is installed:
+      // put libraft's back (the uv backend leaves it alone).
+      void* owner = req->data;
+      int rv = g->real_->async_work(g->real_, req, cb);
+      req->data = owner;
+      return rv;
     };
   }
 }

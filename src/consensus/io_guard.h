@@ -27,6 +27,11 @@
 // which delays commit but never breaks safety; the FIFO is cleared on a
 // term change.
 //
+// It also offers the real io's async_work to libraft when the real io has
+// one, whatever version it claims (libraft 0.15's uv backend has it and says
+// version 1): the proxy is then version 2, and libraft may run fsm
+// snapshot_async on the backend's worker (fsm_adapter.h, issue 13).
+//
 // 3. When a disk write (append) fails, libraft 0.15 truncates its in-memory
 //    log but a leader stays leader and may reuse indexes within its term.
 //    With `exit_on_append_error` the guard ends the process instead

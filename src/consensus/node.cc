@@ -171,7 +171,7 @@ Status Node::Start() {
   // (libraft's default is 1 s), so a healed link is back within ~1 s.
   raft_uv_set_connect_retry_delay(&m.io, kConnectRetryDelayMs);
   m.guard = std::make_unique<IoGuard>(&m.io);
-  rv = raft_init(&m.raft, m.guard->io(), m.adapter.raft_fsm(&m.io), options_.id, options_.address.c_str());
+  rv = raft_init(&m.raft, m.guard->io(), m.adapter.raft_fsm(m.guard->io()), options_.id, options_.address.c_str());
   if (rv != 0) return Status::IoError(std::string("raft init: ") + raft_errmsg(&m.raft));
   m.raft_initialized = true;
   m.raft.data = impl_.get();

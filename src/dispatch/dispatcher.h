@@ -77,6 +77,10 @@ struct DispatcherOptions {
   // its workload's turns stays one log entry, as its auditors and recorded
   // seeds expect.
   size_t max_in_flight_batches = kMaxInFlightBatches;
+  // PrepareSnapshot freezes the state by fork() (fork_serializer.h) instead
+  // of a deep copy: lockqd, so a snapshot never stalls its loop. Off in the
+  // simulation by default (one fork per snapshot of every simulated node).
+  bool fork_snapshots = false;
 };
 
 class Dispatcher {

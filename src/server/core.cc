@@ -69,6 +69,7 @@ Core::Core(uv_loop_t* loop, const Config& config) : loop_(loop), config_(config)
       });
   dispatch::DispatcherOptions options;
   options.nonce = NewNonce();
+  options.fork_snapshots = true;
   options.no_leader_timeout_ms = config_.limits.no_leader_timeout_ms;
   options.max_batch_bytes = config_.limits.max_batch_bytes;
   dispatcher_ = std::make_unique<dispatch::Dispatcher>(*proposer_, forwarder_.get(), SystemClock(), options);

@@ -101,5 +101,44 @@ TEST(SnapshotIT, LaggingFollowerCatchesUpFromSnapshot) {
       << "after second restart: " << (*ks)["db0"];
 }
 
+// Issue 13: lockqd freezes the state for a snapshot with fork() and
+// serializes it off the event loop (libraft's async_work). A node takes
+// such snapshots, logs that it did, and a restart restores from one.
+TEST(SnapshotIT, ForkedSnapshotIsTakenAndRestoredOnRestart) {
+  ProcessCluster c(ClusterOptions{.nodes = 1, .extra_args = {"--snapshot-entries", "64", "--snapshot-trailing", "16"}});
+  LQ_ASSERT_OK(c.Start());
+  std::map<std::string, std::string> acked;
+  {
+    LQ_CONNECT(conn, c, 0);
+    auto d = conn.Call({"Q.DECLARE", "snapq", "DURABLE"});
+    ASSERT_TRUE(d.ok() && !d->is_error()) << Describe(d);
+    for (int i = 0; i < 300; i++) {  // one entry each: past 64 several times
+      auto r = conn.Call({"SET", Key(i), Value(i)});
+      ASSERT_TRUE(IsOk(r)) << Describe(r);
+      acked[Key(i)] = Value(i);
+      auto p = conn.Call({"Q.PUBLISH", "", "snapq", "m" + std::to_string(i)});
+      ASSERT_TRUE(p.ok() && !p->is_error()) << Describe(p);
+    }
+  }
+  auto st = c.ClusterStatus(0);
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_GT(FieldInt(st.value(), "snapshots_taken"), 0);
+  EXPECT_GT(FieldInt(st.value(), "snapshot_index"), 64);
+  std::string log = c.node(0).LogTail(64 * 1024);
+  EXPECT_NE(log.find("frozen by fork"), std::string::npos) << log;
+  EXPECT_EQ(log.find("fork failed"), std::string::npos) << log;
+
+  c.Kill9(0);
+  LQ_ASSERT_OK(c.Restart(0));
+  st = c.ClusterStatus(0);
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_GT(FieldInt(st.value(), "snapshots_restored"), 0) << "restarted without loading its snapshot?";
+  LQ_CONNECT(conn, c, 0);
+  EXPECT_EQ(CheckAllKeys(conn, acked, "restarted node"), 0u);
+  auto info = conn.Call({"Q.INFO", "snapq"});
+  ASSERT_TRUE(info.ok() && !info->is_error()) << Describe(info);
+  EXPECT_EQ(FieldInt(ReplyToFieldMap(*info), "messages_ready"), 300) << Describe(info);
+}
+
 }  // namespace
 }  // namespace lockq::testing

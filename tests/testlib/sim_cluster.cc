@@ -225,8 +225,9 @@ SimCluster::SimCluster(SimOptions options)
   for (unsigned i = 0; i < options.servers; i++) {
     fsms_.push_back(std::make_unique<SimFsm>(this, i, nonce_, options));
     adapters_.push_back(std::make_unique<consensus::FsmAdapter>(fsms_[i].get(), options.policy));
-    // The stub io of raft_fixture has no async_work: nullptr makes the
-    // adapter serialize snapshots synchronously, on the stepping thread.
+    // raft_init refuses snapshot_async on the fixture's io (version 1):
+    // nullptr grows it synchronous; with policy.async the guard below
+    // (version 2, forwarding the stub's async_work) turns it on.
     LOCKQ_CHECK(raft_fixture_grow(f, adapters_[i]->raft_fsm(nullptr)) == 0);
     adapters_[i]->Attach(raft_fixture_get(f, i));
     // The io guard below forwards to this io, so it goes through the patch too.
@@ -239,6 +240,7 @@ SimCluster::SimCluster(SimOptions options)
       struct raft* r = raft_fixture_get(f, i);
       guards_.push_back(std::make_unique<consensus::IoGuard>(r->io, /*exit_on_append_error=*/false));
       guards_.back()->InstallOn(r);
+      if (options.policy.async) adapters_[i]->raft_fsm(guards_.back()->io());
     }
   }
   struct raft_configuration conf;

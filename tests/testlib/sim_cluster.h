@@ -129,6 +129,10 @@ struct SimOptions {
   unsigned servers = 3;
   uint64_t seed = 1;
   consensus::SnapshotPolicy policy{32, 1 << 20, 8, /*async=*/false};
+  // lockqd's way (issue 13): with policy.async and io_guard, snapshots are
+  // serialized in the fixture's async_work (run when the fixture steps)
+  // from a fork()ed image of the state (dispatch/fork_serializer.h).
+  bool fork_snapshots = false;
   bool pre_vote = false;
   // Route every server through consensus::IoGuard, as lockqd does. Off (or
   // LOCKQ_SIM_NO_IO_GUARD=1) runs bare libraft 0.15.

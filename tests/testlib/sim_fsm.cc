@@ -83,6 +83,7 @@ SimFsm::SimFsm(SimCluster* cluster, unsigned server, uint64_t nonce, const SimOp
   // One workload turn, one entry: the auditors and recorded seeds count on
   // it (the in-flight cap itself is unit-tested, tests/unit/dispatch).
   options.max_in_flight_batches = SIZE_MAX;
+  options.fork_snapshots = sim.fork_snapshots;
   dispatcher_ = std::make_unique<dispatch::Dispatcher>(*proposer_, forwarding_.get(), *clock_, options);
   dispatcher_->SetApplyObserver([this](uint64_t index, std::string_view entry, const sm::Batch* batch,
                                        const std::vector<sm::Reply>& replies, const sm::Events& events) {

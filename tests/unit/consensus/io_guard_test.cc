@@ -171,3 +171,43 @@ TEST_F(IoGuardTest, FailedAppendExitsTheProcess) {
 
 }  // namespace
 }  // namespace lockq::consensus
+
+namespace lockq::consensus {
+namespace {
+
+// libraft 0.15's uv backend fills in async_work but says version 1; raft_init
+// refuses snapshot_async below version 2. The guard offers the backend's
+// async_work as version 2 (issue 13), and offers none when there is none.
+TEST(IoGuardAsyncWork, OffersTheBackendsAsyncWorkAsVersionTwo) {
+  struct raft_io real {};
+  real.version = 1;
+  static int calls = 0;
+  real.async_work = [](struct raft_io* io, struct raft_io_async_work* req, raft_io_async_work_cb cb) {
+    calls++;
+    req->data = io->data;  // as raft_fixture's stub does
+    cb(req, req->work(req));
+    return 0;
+  };
+  IoGuard guard(&real);
+  struct raft_io* proxy = guard.io();
+  EXPECT_EQ(proxy->version, 2);
+  ASSERT_NE(proxy->async_work, nullptr);
+  struct raft_io_async_work req {};
+  int libraft = 0;
+  req.data = &libraft;
+  static int status = -1;
+  req.work = [](struct raft_io_async_work*) { return 7; };
+  ASSERT_EQ(proxy->async_work(proxy, &req, [](struct raft_io_async_work*, int s) { status = s; }), 0);
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(status, 7);
+  EXPECT_EQ(req.data, &libraft) << "libraft's req->data was not kept";
+
+  struct raft_io bare {};
+  bare.version = 1;
+  IoGuard plain(&bare);
+  EXPECT_EQ(plain.io()->version, 1);
+  EXPECT_EQ(plain.io()->async_work, nullptr);
+}
+
+}  // namespace
+}  // namespace lockq::consensus
