@@ -15,7 +15,7 @@ import unittest
 
 import lockq_cluster
 import netns
-from lockq_cluster import Cluster, wait_until
+from lockq_cluster import wait_until
 
 PASS = "protected-pw"
 
@@ -35,17 +35,10 @@ def ping_reply(host, port):
 
 class ProtectedModeTest(unittest.TestCase):
     def test_denied_from_outside_loopback_without_password(self):
-        netns.require(self)
-        net = netns.Netns(1)
-        try:
-            net.enter_router()
-            cluster = Cluster(1, prefix="lockq-prot-", net=net, password=PASS,
-                              extra_args=["--requirepass", PASS, "--protected-mode", "yes"])
-            cluster.run(self.run_node, cluster)
-        finally:
-            net.remove()
+        netns.run_cluster(self, 1, self.run_node, prefix="lockq-prot-", password=PASS,
+                          extra_args=["--requirepass", PASS, "--protected-mode", "yes"])
 
-    def run_node(self, cluster):
+    def run_node(self, net, cluster):
         host, port = cluster.hosts[0], cluster.resp[0]
         # A password is set: remote clients may connect (and must AUTH).
         data, _ = ping_reply(host, port)

@@ -28,7 +28,7 @@ from redis.exceptions import LockError, ResponseError
 
 import lockq_cluster
 import netns
-from lockq_cluster import RETRYABLE, Cluster, wait_until
+from lockq_cluster import RETRYABLE, wait_until
 
 NO_LEADER_TIMEOUT_MS = 3000
 CUT_S = 30
@@ -71,14 +71,8 @@ def locked_increments(c, rounds, name="counter-lock"):
 
 class ForwardCutTest(unittest.TestCase):
     def test_forwarded_write_applied_within_bound_or_never(self):
-        netns.require(self)
-        net = netns.Netns(3)
-        try:
-            net.enter_router()
-            cluster = Cluster(3, extra_args=["--no-leader-timeout-ms", str(NO_LEADER_TIMEOUT_MS)], net=net)
-            cluster.run(self.cut_while_pending, net, cluster)
-        finally:
-            net.remove()
+        netns.run_cluster(self, 3, self.cut_while_pending,
+                          extra_args=["--no-leader-timeout-ms", str(NO_LEADER_TIMEOUT_MS)])
 
     def cut_while_pending(self, net, cluster):
         leader = cluster.wait_leader()

@@ -25,7 +25,7 @@ import redis
 
 import lockq_cluster
 import netns
-from lockq_cluster import Cluster, wait_until
+from lockq_cluster import wait_until
 
 CUT_S = float(os.environ.get("LOCKQ_CUT_S", "10"))
 BOUND_S = 5.0  # docs/architecture.md "Peer links": about 1 s; 5 s on a loaded machine
@@ -33,14 +33,7 @@ BOUND_S = 5.0  # docs/architecture.md "Peer links": about 1 s; 5 s on a loaded m
 
 class LinkHealTest(unittest.TestCase):
     def test_follower_rejoins_within_bound_after_heal(self):
-        netns.require(self)
-        net = netns.Netns(3)
-        try:
-            net.enter_router()
-            cluster = Cluster(3, net=net)
-            cluster.run(self.cut_and_heal, net, cluster)
-        finally:
-            net.remove()
+        netns.run_cluster(self, 3, self.cut_and_heal)
 
     def cut_and_heal(self, net, cluster):
         leader = cluster.wait_leader()

@@ -54,6 +54,23 @@ def require(testcase):
     testcase.skipTest("needs root and ip(8) to create network namespaces")
 
 
+def run_cluster(testcase, n, fn, **cluster_args):
+    """The usual shape of a namespace test: skip or fail as require() says,
+    make n namespaces, move this process into the router, start a
+    lockq_cluster.Cluster(n, net=..., **cluster_args) and run fn(net,
+    cluster) (the cluster is stopped and the namespaces removed however it
+    ends)."""
+    from lockq_cluster import Cluster  # lockq_cluster does not import this module back
+    require(testcase)
+    net = Netns(n)
+    try:
+        net.enter_router()
+        cluster = Cluster(n, net=net, **cluster_args)
+        cluster.run(fn, net, cluster)
+    finally:
+        net.remove()
+
+
 def _remove_stale():
     out = _ip("netns", "list", check=False).stdout.decode()
     for name in re.findall(r"^(%s(\d+)-\w+)" % _PREFIX, out, re.M):
