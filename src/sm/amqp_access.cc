@@ -1,12 +1,11 @@
 #include "sm/amqp_access.h"
 
-#include <map>
-#include <set>
 #include <vector>
 
 #include "common/strings.h"
 #include "sm/acl_user.h"
 #include "sm/perm_regex.h"
+#include "sm/queue_opts.h"
 #include "sm/sm_state.h"
 
 namespace lockq::sm {
@@ -29,31 +28,12 @@ struct TopicNeed {  // a topic permission, checked when `exchange` is a topic ex
 // The default exchange is checked and reported as "amq.default".
 std::string ExchangeName(const std::string& name) { return name.empty() ? "amq.default" : name; }
 
-// The flags (upper case) and `ARG k v` pairs after argv[first], as
-// queue_family.cc reads them (an ARG value may be any word).
-struct Words {
-  std::set<std::string> flags;
-  std::map<std::string, std::string> args;
-};
-
-Words ParseWords(const Argv& argv, size_t first) {
-  Words w;
-  for (size_t i = first; i < argv.size(); i++) {
-    if (EqualsIgnoreCase(argv[i], "ARG") && i + 2 < argv.size()) {
-      w.args[argv[i + 1]] = argv[i + 2];
-      i += 2;
-    } else {
-      w.flags.insert(ToUpper(argv[i]));
-    }
-  }
-  return w;
-}
-
 // False: argv is not a queue engine command an AMQP client may send.
 bool Needs(const Argv& a, std::vector<Need>* out, std::vector<TopicNeed>* topics) {
   std::string cmd = ToUpper(a[0]);
   if (cmd == "X.DECLARE") {
-    out->push_back({ParseWords(a, 3).flags.count("PASSIVE") ? Perm::kAny : Perm::kConfigure, false, a[1]});
+    out->push_back({ParseQueueOpts(a, 3, kXDeclareFlags).flags.count("PASSIVE") ? Perm::kAny : Perm::kConfigure, false,
+                    a[1]});
   } else if (cmd == "X.DELETE") {
     out->push_back({Perm::kConfigure, false, a[1]});
   } else if (cmd == "X.BIND" || cmd == "X.UNBIND") {  // destination, source, key
@@ -63,15 +43,19 @@ bool Needs(const Argv& a, std::vector<Need>* out, std::vector<TopicNeed>* topics
   } else if (cmd == "Q.DECLARE") {
     // A server-named queue is checked as "amq.gen" (its name starts so).
     std::string queue = a[1].empty() ? std::string("amq.gen") : a[1];
-    Words w = ParseWords(a, 2);
-    if (w.flags.count("PASSIVE")) {
+    QueueOpts o = ParseQueueOpts(a, 2, kQDeclareFlags);
+    if (o.flags.count("PASSIVE")) {
       out->push_back({Perm::kAny, true, queue});  // a passive declare needs any one (RabbitMQ 4.3)
       return true;
     }
     out->push_back({Perm::kConfigure, true, queue});
-    if (auto dlx = w.args.find("x-dead-letter-exchange"); dlx != w.args.end()) {
+    const std::string* dlx = nullptr;  // the last one counts, as in ParseQueueArgs
+    for (const auto& [k, v] : o.args) {
+      if (k == "x-dead-letter-exchange") dlx = &v;
+    }
+    if (dlx != nullptr) {
       // The queue publishes its dead letters: write on the DLX, read on the queue.
-      out->push_back({Perm::kWrite, false, dlx->second});
+      out->push_back({Perm::kWrite, false, *dlx});
       out->push_back({Perm::kRead, true, queue});
     }
   } else if (cmd == "Q.DELETE") {

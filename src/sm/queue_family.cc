@@ -40,6 +40,7 @@
 #include "sm/errors.h"
 #include "sm/glob.h"
 #include "sm/parse.h"
+#include "sm/queue_opts.h"
 #include "sm/queues.h"
 
 namespace lockq::sm {
@@ -66,33 +67,6 @@ Reply ErrorFor(const CommandContext& ctx, QueueError e, std::string_view what) {
 }
 
 bool ValidName(std::string_view s) { return s.size() <= kNameMax; }
-
-// Flags (words) and `ARG k v` pairs after argv[first].
-struct Opts {
-  std::set<std::string> flags;
-  Headers args;
-  std::optional<Reply> error;
-};
-
-Opts ParseOpts(const Argv& argv, size_t first, const std::vector<std::string_view>& allowed) {
-  Opts o;
-  for (size_t j = first; j < argv.size(); j++) {
-    std::string up = ToUpper(argv[j]);
-    if (up == "ARG" && j + 2 < argv.size()) {
-      o.args.emplace_back(argv[j + 1], argv[j + 2]);
-      j += 2;
-      continue;
-    }
-    bool ok = false;
-    for (std::string_view a : allowed) ok = ok || up == a;
-    if (!ok) {
-      o.error = Err(std::string(errors::kSyntax));
-      return o;
-    }
-    o.flags.insert(up);
-  }
-  return o;
-}
 
 // x-arguments of Q.DECLARE, as RabbitMQ reads them.
 std::optional<Reply> ParseQueueArgs(const Headers& args, QueueArgs* a) {
@@ -131,23 +105,23 @@ std::optional<Reply> ParseQueueArgs(const Headers& args, QueueArgs* a) {
 std::optional<Reply> ValidateXDeclare(const Argv& argv) {
   if (!ValidName(argv[1])) return Err(std::string(errors::kSyntax));
   if (!ParseExchangeType(argv[2])) return Err("PRECONDITION unknown exchange type '" + argv[2] + "'");
-  Opts o = ParseOpts(argv, 3, {"DURABLE", "AUTODELETE", "INTERNAL", "PASSIVE"});
+  QueueOpts o = ParseQueueOpts(argv, 3, kXDeclareFlags);
   return o.error;
 }
 
 Reply XDeclare(CommandContext& ctx) {
   if (auto err = ValidateXDeclare(ctx.argv)) return *err;
-  Opts o = ParseOpts(ctx.argv, 3, {"DURABLE", "AUTODELETE", "INTERNAL", "PASSIVE"});
+  QueueOpts o = ParseQueueOpts(ctx.argv, 3, kXDeclareFlags);
   Exchange x{*ParseExchangeType(ctx.argv[2]), o.flags.count("DURABLE") != 0, o.flags.count("AUTODELETE") != 0,
              o.flags.count("INTERNAL") != 0, false};
   QueueError e = ctx.state.queues().DeclareExchange(ctx.argv[1], x, o.flags.count("PASSIVE") != 0);
   return ErrorFor(ctx, e, "exchange '" + ctx.argv[1] + "'");
 }
 
-std::optional<Reply> ValidateXDelete(const Argv& argv) { return ParseOpts(argv, 2, {"IFUNUSED"}).error; }
+std::optional<Reply> ValidateXDelete(const Argv& argv) { return ParseQueueOpts(argv, 2, {"IFUNUSED"}).error; }
 
 Reply XDelete(CommandContext& ctx) {
-  Opts o = ParseOpts(ctx.argv, 2, {"IFUNUSED"});
+  QueueOpts o = ParseQueueOpts(ctx.argv, 2, {"IFUNUSED"});
   if (o.error) return *o.error;
   return ErrorFor(ctx, ctx.state.queues().DeleteExchange(ctx.argv[1], o.flags.count("IFUNUSED") != 0),
                   "exchange '" + ctx.argv[1] + "'");
@@ -155,13 +129,13 @@ Reply XDelete(CommandContext& ctx) {
 
 std::optional<Reply> ValidateBind(const Argv& argv) {
   if (!ValidName(argv[1]) || !ValidName(argv[2]) || !ValidName(argv[3])) return Err(std::string(errors::kSyntax));
-  return ParseOpts(argv, 4, {}).error;
+  return ParseQueueOpts(argv, 4, {}).error;
 }
 
 // X.BIND / Q.BIND / X.UNBIND / Q.UNBIND: argv = cmd dest source key [ARG k v]...
 Reply BindCommon(CommandContext& ctx, bool to_exchange, bool bind) {
   if (auto err = ValidateBind(ctx.argv)) return *err;
-  Binding b{to_exchange, ctx.argv[1], ctx.argv[3], ParseOpts(ctx.argv, 4, {}).args};
+  Binding b{to_exchange, ctx.argv[1], ctx.argv[3], ParseQueueOpts(ctx.argv, 4, {}).args};
   QueueEngine& q = ctx.state.queues();
   QueueError e = bind ? q.Bind(ctx.argv[2], b) : q.Unbind(ctx.argv[2], b);
   return ErrorFor(ctx, e, "exchange '" + ctx.argv[2] + "' or " + (to_exchange ? "exchange '" : "queue '") +
@@ -175,11 +149,10 @@ Reply QUnbind(CommandContext& ctx) { return BindCommon(ctx, false, false); }
 
 // ---- queues -------------------------------------------------------------------
 
-const std::vector<std::string_view> kQDeclareFlags = {"DURABLE", "EXCLUSIVE", "AUTODELETE", "PASSIVE"};
 
 std::optional<Reply> ValidateQDeclare(const Argv& argv) {
   if (!ValidName(argv[1])) return Err(std::string(errors::kSyntax));
-  Opts o = ParseOpts(argv, 2, kQDeclareFlags);
+  QueueOpts o = ParseQueueOpts(argv, 2, kQDeclareFlags);
   if (o.error) return o.error;
   QueueArgs a;
   return ParseQueueArgs(o.args, &a);
@@ -187,7 +160,7 @@ std::optional<Reply> ValidateQDeclare(const Argv& argv) {
 
 Reply QDeclare(CommandContext& ctx) {
   if (auto err = ValidateQDeclare(ctx.argv)) return *err;
-  Opts o = ParseOpts(ctx.argv, 2, kQDeclareFlags);
+  QueueOpts o = ParseQueueOpts(ctx.argv, 2, kQDeclareFlags);
   Queue shape;
   shape.durable = o.flags.count("DURABLE") != 0;
   shape.exclusive = o.flags.count("EXCLUSIVE") != 0;
@@ -201,10 +174,12 @@ Reply QDeclare(CommandContext& ctx) {
   return Reply::Array({Reply::Bulk(name), I(q->ready.size()), I(q->consumers.size())});
 }
 
-std::optional<Reply> ValidateQDelete(const Argv& argv) { return ParseOpts(argv, 2, {"IFUNUSED", "IFEMPTY"}).error; }
+std::optional<Reply> ValidateQDelete(const Argv& argv) {
+  return ParseQueueOpts(argv, 2, {"IFUNUSED", "IFEMPTY"}).error;
+}
 
 Reply QDelete(CommandContext& ctx) {
-  Opts o = ParseOpts(ctx.argv, 2, {"IFUNUSED", "IFEMPTY"});
+  QueueOpts o = ParseQueueOpts(ctx.argv, 2, {"IFUNUSED", "IFEMPTY"});
   if (o.error) return *o.error;
   size_t n = 0;
   QueueError e = ctx.state.queues().DeleteQueue(ctx.argv[1], o.flags.count("IFUNUSED") != 0,

@@ -53,16 +53,15 @@ struct SmState {
   // snapshotted nor copied, and no reply depends on what it holds.
   ScriptVmSlot lua;
 
-  // The acting vhost's engine ("/" when none). LOCKQ.AMQP makes sure the
-  // vhost exists before it sets acting_vhost.
-  QueueEngine& queues() { return EngineOf(acting_vhost); }
-  const QueueEngine& queues() const { return const_cast<SmState*>(this)->EngineOf(acting_vhost); }
-
- private:
-  QueueEngine& EngineOf(std::string_view vhost) {
+  // `vhost`'s engine, "/"'s when it does not exist (or is empty).
+  QueueEngine& Engine(std::string_view vhost) {
     auto it = vhosts.find(vhost.empty() ? std::string_view("/") : vhost);
     return it != vhosts.end() ? it->second : vhosts.find(std::string_view("/"))->second;
   }
+  const QueueEngine& Engine(std::string_view vhost) const { return const_cast<SmState*>(this)->Engine(vhost); }
+  // The acting vhost's engine: LOCKQ.AMQP makes sure the vhost exists
+  // before it sets acting_vhost.
+  QueueEngine& queues() { return Engine(acting_vhost); }
 };
 
 }  // namespace lockq::sm

@@ -128,10 +128,7 @@ uint64_t StateMachine::queue_bytes() const {
 uint64_t StateMachine::last_lock_token() const { return state_->s.locks.last_token(); }
 const std::map<uint64_t, NodeInfo>& StateMachine::nodes() const { return state_->s.nodes; }
 
-const QueueEngine& StateMachine::queue_engine(std::string_view vhost) const {
-  auto it = state_->s.vhosts.find(vhost);
-  return it != state_->s.vhosts.end() ? it->second : state_->s.vhosts.find(std::string_view("/"))->second;
-}
+const QueueEngine& StateMachine::queue_engine(std::string_view vhost) const { return state_->s.Engine(vhost); }
 bool StateMachine::has_vhost(std::string_view vhost) const { return state_->s.vhosts.count(vhost) != 0; }
 const AclStore& StateMachine::acl() const { return state_->s.acl; }
 

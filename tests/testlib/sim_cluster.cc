@@ -225,9 +225,10 @@ SimCluster::SimCluster(SimOptions options)
   for (unsigned i = 0; i < options.servers; i++) {
     fsms_.push_back(std::make_unique<SimFsm>(this, i, nonce_, options));
     adapters_.push_back(std::make_unique<consensus::FsmAdapter>(fsms_[i].get(), options.policy));
-    // raft_init refuses snapshot_async on the fixture's io (version 1):
-    // nullptr grows it synchronous; with policy.async the guard below
-    // (version 2, forwarding the stub's async_work) turns it on.
+    // raft_init refuses snapshot_async on the fixture's io (version 1), so
+    // the fsm is grown without it (raft_fsm(nullptr)); with policy.async
+    // the guard below (version 2, forwarding the stub's async_work) turns
+    // it on.
     LOCKQ_CHECK(raft_fixture_grow(f, adapters_[i]->raft_fsm(nullptr)) == 0);
     adapters_[i]->Attach(raft_fixture_get(f, i));
     // The io guard below forwards to this io, so it goes through the patch too.
