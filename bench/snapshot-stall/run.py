@@ -2,6 +2,7 @@
 """Event-loop stalls while lockqd snapshots a large state (issue 13, item 1).
 
     bench/snapshot-stall/run.py --lockqd build/src/server/lockqd [--messages N]
+    ... --scenario pile --workload kv --body-bytes 1000   # 1 GiB of keys
 
 Starts 3 lockqd on 127.0.0.1 with default flags (like scripts/local-cluster,
 no --election-timeout-ms), then runs two scenarios and prints one JSON line
@@ -170,8 +171,9 @@ class Probe:
         return max(0, len(self.terms) - 1)
 
 
-def pile(cluster, leader, n, body_bytes, pipeline_n):
-    """Publishes n messages to queue `snapq`; returns seconds taken."""
+def pile(cluster, leader, n, body_bytes, pipeline_n, workload="queue"):
+    """Publishes n messages to queue `snapq` (workload "kv": SETs n keys
+    instead); returns seconds taken."""
     r = client(cluster.resp[leader], timeout=60)
     r.execute_command("Q.DECLARE", "snapq", "DURABLE")
     body = b"m" * body_bytes
@@ -180,8 +182,11 @@ def pile(cluster, leader, n, body_bytes, pipeline_n):
     while done < n and time.monotonic() < deadline:
         k = min(pipeline_n, n - done)
         p = r.pipeline(transaction=False)
-        for _ in range(k):
-            p.execute_command("Q.PUBLISH", "", "snapq", body)
+        for j in range(k):
+            if workload == "kv":
+                p.execute_command("SET", "k%d" % (done + j), body)
+            else:
+                p.execute_command("Q.PUBLISH", "", "snapq", body)
         try:
             res = p.execute(raise_on_error=False)
         except redis.ConnectionError:
@@ -230,9 +235,10 @@ def scenario_pile(cluster, args):
     nodes = list(range(cluster.n))
     reset_loop_lag(cluster, nodes)
     with Probe(cluster, nodes) as probe:
-        secs, done = pile(cluster, leader, args.messages, args.body_bytes, args.pipeline)
+        secs, done = pile(cluster, leader, args.messages, args.body_bytes, args.pipeline, args.workload)
         time.sleep(2)  # a snapshot started by the last entries finishes
-    return {"scenario": "pile", "messages": done, "publish_s": round(secs, 1),
+    return {"scenario": "pile", "workload": args.workload, "messages": done, "body_bytes": args.body_bytes,
+            "publish_s": round(secs, 1),
             "msgs_per_s": round(done / secs), "first_leader": leader + 1,
             "worst_ping_ms": {str(i + 1): round(v, 1) for i, v in probe.worst_ms.items()},
             "worst_ping_at_utc": {str(i + 1): v for i, v in probe.worst_at.items()},
@@ -299,6 +305,8 @@ def main():
     ap.add_argument("--messages", type=int, default=1_000_000)
     ap.add_argument("--body-bytes", type=int, default=100)
     ap.add_argument("--pipeline", type=int, default=1000)
+    ap.add_argument("--workload", choices=["queue", "kv"], default="queue",
+                    help="kv: SET --messages keys of --body-bytes each (1 GiB of state: 1000000 x 1000)")
     ap.add_argument("--scenario", choices=["pile", "catchup", "both"], default="both")
     ap.add_argument("--nodes", type=int, default=3, help="1 separates the snapshot from replication load (pile only)")
     ap.add_argument("--keep", action="store_true", help="leave the data dirs (printed)")
@@ -313,7 +321,7 @@ def main():
             print(json.dumps(scenario_pile(cluster, args)), flush=True)
         if args.scenario in ("catchup", "both"):
             if args.scenario == "catchup":
-                pile(cluster, cluster.leader(), args.messages, args.body_bytes, args.pipeline)
+                pile(cluster, cluster.leader(), args.messages, args.body_bytes, args.pipeline, args.workload)
             print(json.dumps(scenario_catchup(cluster, args)), flush=True)
     finally:
         if args.keep:

@@ -34,19 +34,20 @@ Keyspace& Keyspace::operator=(const Keyspace& other) {
 }
 
 void Keyspace::RebuildIndex() {
-  index_.clear();
-  index_.reserve(map_.size());
-  for (auto it = map_.begin(); it != map_.end(); ++it) index_.emplace(it->first.key, it);
+  for (IndexShard& shard : index_) shard.clear();
+  for (auto it = map_.begin(); it != map_.end(); ++it) index_[ShardOf(it->first.hash)].emplace(it->first.key, it);
 }
 
 Keyspace::Map::iterator Keyspace::Lookup(std::string_view key) {
-  auto it = index_.find(key);
-  return it == index_.end() ? map_.end() : it->second;
+  IndexShard& shard = Shard(key);
+  auto it = shard.find(key);
+  return it == shard.end() ? map_.end() : it->second;
 }
 
 Keyspace::Map::const_iterator Keyspace::Lookup(std::string_view key) const {
-  auto it = index_.find(key);
-  return it == index_.end() ? map_.end() : Map::const_iterator(it->second);
+  const IndexShard& shard = Shard(key);
+  auto it = shard.find(key);
+  return it == shard.end() ? map_.end() : Map::const_iterator(it->second);
 }
 
 const Value* Keyspace::Find(std::string_view key, uint64_t now_ms) const {
@@ -72,8 +73,9 @@ void Keyspace::Put(std::string_view key, Value value, uint64_t now_ms) {
     return;
   }
   if (it == map_.end()) {
-    it = map_.emplace(MapKey{ScanHash(key), std::string(key)}, Value{}).first;
-    index_.emplace(it->first.key, it);
+    uint64_t h = ScanHash(key);
+    it = map_.emplace(MapKey{h, std::string(key)}, Value{}).first;
+    index_[ShardOf(h)].emplace(it->first.key, it);
   } else if (it->second.deadline_ms != 0) {
     deadlines_.erase({it->second.deadline_ms, it->first.key});
   }
@@ -101,12 +103,12 @@ bool Keyspace::Erase(std::string_view key, uint64_t now_ms) {
 
 void Keyspace::EraseIt(Map::iterator it) {
   if (it->second.deadline_ms != 0) deadlines_.erase({it->second.deadline_ms, it->first.key});
-  index_.erase(it->first.key);
+  index_[ShardOf(it->first.hash)].erase(it->first.key);
   map_.erase(it);
 }
 
 void Keyspace::Clear() {
-  index_.clear();
+  for (IndexShard& shard : index_) shard.clear();
   map_.clear();
   deadlines_.clear();
 }
@@ -115,7 +117,7 @@ void Keyspace::AppendForRestore(std::string key, Value value) {
   uint64_t h = ScanHash(key);
   if (value.deadline_ms != 0) deadlines_.emplace(value.deadline_ms, key);
   auto it = map_.emplace_hint(map_.end(), MapKey{h, std::move(key)}, std::move(value));
-  index_.emplace(it->first.key, it);
+  index_[ShardOf(h)].emplace(it->first.key, it);
 }
 
 size_t Keyspace::RemoveExpired(uint64_t now_ms, size_t max_keys) {

@@ -17,6 +17,7 @@
 // snapshots, depend only on the contents. The hash index (key -> map entry)
 // is only ever probed, never iterated.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -134,7 +135,19 @@ class Keyspace {
   // walk down a tree of ~17 levels at 100k keys, each level a cache miss:
   // that walk was 12% of lockqd's CPU for SET with 50 clients and 29% with
   // pipelining (perf, 1 node, 100k random keys).
-  std::unordered_map<std::string_view, Map::iterator> index_;
+  //
+  // Sharded by the key's ScanHash: a hash table that outgrows its buckets
+  // relinks every node at once, which at 10^6 keys stopped the loop for
+  // seconds after a snapshot's fork (each relinked node a copy-on-write
+  // fault; docs/architecture.md "One event loop"). A shard holds 1/1024 of
+  // the keys, so a rehash relinks only that many (Redis rehashes
+  // incrementally for the same reason).
+  static constexpr size_t kIndexShards = 1024;
+  using IndexShard = std::unordered_map<std::string_view, Map::iterator>;
+  static size_t ShardOf(uint64_t hash) { return static_cast<size_t>(hash >> 52) % kIndexShards; }
+  IndexShard& Shard(std::string_view key) { return index_[ShardOf(ScanHash(key))]; }
+  const IndexShard& Shard(std::string_view key) const { return index_[ShardOf(ScanHash(key))]; }
+  std::array<IndexShard, kIndexShards> index_;
   std::set<std::pair<uint64_t, std::string>> deadlines_;
 };
 
