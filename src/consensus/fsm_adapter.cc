@@ -83,7 +83,11 @@ int FsmAdapter::ApplyCb(struct raft_fsm* fsm, const struct raft_buffer* buf, voi
     std::abort();
   }
   self->bytes_since_snapshot_ += buf->len;
-  if (self->bytes_since_snapshot_ >= self->Staggered(self->policy_.threshold_bytes)) {
+  // A large state snapshots after as many bytes as its last snapshot held
+  // (snapshot_policy.h), not after every threshold_bytes.
+  uint64_t threshold = std::max(self->Staggered(self->policy_.threshold_bytes),
+                                self->last_snapshot_bytes_.load(std::memory_order_relaxed));
+  if (self->bytes_since_snapshot_ >= threshold) {
     raft_set_snapshot_threshold(self->raft_, 1);  // snapshot after this apply
   }
   return 0;
@@ -128,6 +132,7 @@ int FsmAdapter::Serialize(FsmAdapter* self, struct raft_buffer* bufs[], unsigned
     return RAFT_NOMEM;
   }
   std::memcpy(base, bytes.data(), bytes.size());
+  self->last_snapshot_bytes_.store(bytes.size(), std::memory_order_relaxed);
   array[0].base = base;
   array[0].len = bytes.size();
   *bufs = array;
@@ -193,6 +198,7 @@ int FsmAdapter::RestoreCb(struct raft_fsm* fsm, struct raft_buffer* buf) noexcep
     std::string_view bytes(static_cast<const char*>(buf->base), buf->len);
     self->DestroyOffThread(self->fsm_->Install(bytes, std::move(self->ahead_.decoded)));
     self->ahead_ = Ahead{};
+    self->last_snapshot_bytes_.store(buf->len, std::memory_order_relaxed);
     raft_free(buf->base);
     self->snapshots_restored_++;
     self->restores_decoded_ahead_++;
@@ -209,6 +215,7 @@ int FsmAdapter::RestoreCb(struct raft_fsm* fsm, struct raft_buffer* buf) noexcep
     std::fprintf(stderr, "restore snapshot failed: %s\n", s.ToString().c_str());
     return RAFT_CORRUPT;  // libraft frees the buffer on error
   }
+  self->last_snapshot_bytes_.store(buf->len, std::memory_order_relaxed);
   raft_free(buf->base);  // on success the fsm owns the buffer (libraft snapshot.c)
   self->snapshots_restored_++;
   self->bytes_since_snapshot_ = 0;

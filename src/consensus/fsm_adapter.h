@@ -25,11 +25,13 @@
 //
 // libraft only triggers snapshots by entry count; the adapter adds a byte
 // threshold by lowering the entry threshold to 1 once the applied bytes
-// since the last snapshot pass `snapshot_threshold_bytes`.
+// since the last snapshot pass `snapshot_threshold_bytes`, or the last
+// snapshot's size when that is larger.
 
 #include "consensus/raft_c.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <limits>
 #include <functional>
@@ -91,6 +93,8 @@ class FsmAdapter {
   bool async_ = false;  // snapshot_async is set (raft_fsm)
   std::function<std::string()> pending_;  // captured state awaiting serialization
   uint64_t bytes_since_snapshot_ = 0;
+  // The last snapshot's size (taken, written on a worker; or restored).
+  std::atomic<uint64_t> last_snapshot_bytes_{0};
   bool staggered_ = true;  // no snapshot taken yet: Staggered() applies
   uint64_t snapshots_taken_ = 0;
   uint64_t snapshots_restored_ = 0;

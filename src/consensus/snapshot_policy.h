@@ -9,7 +9,12 @@ namespace lockq::consensus {
 
 struct SnapshotPolicy {
   unsigned threshold_entries = 8192;    // snapshot after this many entries...
-  uint64_t threshold_bytes = 64 << 20;  // ...or this many applied bytes
+  // ...or this many applied bytes, or as many as the last snapshot held
+  // when that is more: a state of N bytes is written once per N bytes of
+  // log, as Redis rewrites its AOF when it has doubled, and not every
+  // 64 MiB (with 1 GiB of keys, the node was then always inside a
+  // snapshot's copy-on-write window, docs/architecture.md).
+  uint64_t threshold_bytes = 64 << 20;
   unsigned trailing_entries = 1024;     // entries kept after a snapshot
   bool async = true;                    // serialize on a worker thread
   // The first snapshot after start waits this many percent more than the

@@ -116,7 +116,7 @@ Result<Config> ParseConfig(int argc, char** argv, int* exit_code) {
   app.add_option("--election-timeout-ms", c.election_timeout_ms, "Raft election timeout")->capture_default_str();
   app.add_option("--heartbeat-timeout-ms", c.heartbeat_timeout_ms, "Raft heartbeat interval")->capture_default_str();
   app.add_option("--snapshot-entries", c.snapshot_entries, "Snapshot after this many entries (the first one after start: +25 % on nodes 2, 5, ...; +50 % on nodes 3, 6, ...)")->capture_default_str();
-  app.add_option("--snapshot-bytes", c.snapshot_bytes, "...or after this many applied bytes")->capture_default_str();
+  app.add_option("--snapshot-bytes", c.snapshot_bytes, "...or after this many applied bytes (or the last snapshot's size, when larger)")->capture_default_str();
   app.add_option("--snapshot-trailing", c.snapshot_trailing, "Entries kept behind a snapshot")->capture_default_str();
   app.add_option("--log-level", c.log_level, "Log verbosity")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
