@@ -1,0 +1,147 @@
+"""Faults for the chaos runs, on a lockq_cluster.Cluster in netns.Netns
+namespaces. A fault is a function (Faults, rng) -> a heal function; it
+says what it did through Faults.say and records in Faults.down the
+intervals during which a node was not running (paused or killed), so the
+bounds checker does not expect answers from it.
+
+Partitions are sets of node pairs cut in the router (netns.cut: packets
+silently dropped), which keeps clients reaching every node:
+
+    isolate-leader   the leader cut from every other node
+    split            a random minority cut from the majority (the leader on
+                     either side)
+    bridge           (5 nodes) two pairs that see only one middle node,
+                     which sees everyone: two majorities that share it
+    ring             (5 nodes) each node sees only its two neighbours on a
+                     random ring: every node has a majority, none the same
+
+Processes: pause-leader / pause-random (SIGSTOP, healed by SIGCONT),
+kill-leader / kill-random (kill -9, healed by a restart on the same data).
+Links: lossy-leader (30 % of the leader's node-to-node packets dropped, in
+each direction), slow-leader (the leader's node-to-node traffic capped at
+256 kbit/s each way with HTB).
+"""
+import itertools
+import signal
+import time
+
+
+class Faults:
+    def __init__(self, cluster, net, say):
+        self.cluster, self.net, self.say = cluster, net, say
+        self.down = {}  # node -> [(start, end)]
+
+    def leader(self):
+        return self.cluster.wait_leader()
+
+    def _cut_pairs(self, pairs):
+        for a, b in pairs:
+            self.net.cut(a, b)
+        return self.net.heal
+
+    def _split(self, groups):
+        return self._cut_pairs((a, b) for g, h in itertools.combinations(groups, 2) for a in g for b in h)
+
+    def _mark_down(self, node, start):
+        def up():
+            self.down.setdefault(node, []).append((start, time.monotonic()))
+        return up
+
+
+def isolate_leader(f, rng):
+    leader = f.leader()
+    f.say("isolate leader node %d" % (leader + 1))
+    return f._split([[leader], [i for i in range(f.cluster.n) if i != leader]])
+
+
+def split(f, rng):
+    nodes = list(range(f.cluster.n))
+    rng.shuffle(nodes)
+    minority = nodes[:(f.cluster.n - 1) // 2]
+    f.say("split: minority %s | majority %s" % ([i + 1 for i in minority], [i + 1 for i in nodes[len(minority):]]))
+    return f._split([minority, nodes[len(minority):]])
+
+
+def bridge(f, rng):
+    nodes = list(range(f.cluster.n))
+    rng.shuffle(nodes)
+    mid, half = nodes[0], (f.cluster.n - 1) // 2
+    left, right = nodes[1:1 + half], nodes[1 + half:]
+    f.say("bridge: %s <- node %d -> %s" % ([i + 1 for i in left], mid + 1, [i + 1 for i in right]))
+    return f._cut_pairs((a, b) for a in left for b in right)
+
+
+def ring(f, rng):
+    nodes = list(range(f.cluster.n))
+    rng.shuffle(nodes)
+    n = len(nodes)
+    near = {frozenset((nodes[k], nodes[(k + 1) % n])) for k in range(n)}
+    f.say("ring: %s" % " - ".join(str(i + 1) for i in nodes))
+    return f._cut_pairs(p for p in itertools.combinations(range(n), 2) if frozenset(p) not in near)
+
+
+def _pause(f, node, what):
+    f.say("pause %s node %d (SIGSTOP)" % (what, node + 1))
+    proc = f.cluster.procs[node]
+    proc.send_signal(signal.SIGSTOP)
+    up = f._mark_down(node, time.monotonic())
+
+    def heal():
+        proc.send_signal(signal.SIGCONT)
+        up()
+    return heal
+
+
+def pause_leader(f, rng):
+    return _pause(f, f.leader(), "leader")
+
+
+def pause_random(f, rng):
+    return _pause(f, rng.randrange(f.cluster.n), "random")
+
+
+def _kill(f, node, what):
+    f.say("kill -9 %s node %d" % (what, node + 1))
+    start = time.monotonic()
+    f.cluster.kill(node)
+    up = f._mark_down(node, start)
+
+    def heal():
+        f.cluster.start(node)
+        up()
+    return heal
+
+
+def kill_leader(f, rng):
+    return _kill(f, f.leader(), "leader")
+
+
+def kill_random(f, rng):
+    return _kill(f, rng.randrange(f.cluster.n), "random")
+
+
+def lossy_leader(f, rng):
+    leader = f.leader()
+    f.say("lossy link: 30%% of node %d's packets to and from other nodes dropped" % (leader + 1))
+    f.net.lose(leader, 0.3)
+    return f.net.heal
+
+
+def slow_leader(f, rng):
+    leader = f.leader()
+    f.say("slow link: node %d's traffic with other nodes capped at 256 kbit/s" % (leader + 1))
+    f.net.slow(leader, 256)
+    return f.net.heal
+
+
+ALL = {
+    "isolate-leader": isolate_leader, "split": split, "bridge": bridge, "ring": ring,
+    "pause-leader": pause_leader, "pause-random": pause_random,
+    "kill-leader": kill_leader, "kill-random": kill_random,
+    "lossy-leader": lossy_leader, "slow-leader": slow_leader,
+}
+# Faults that leave every process running: after their heal, followers must
+# apply new entries within the catch-up bound (a restarted node first loads
+# its data, so kills are only reported).
+NETWORK_OR_PAUSE = {"isolate-leader", "split", "bridge", "ring", "pause-leader", "pause-random",
+                    "lossy-leader", "slow-leader"}
