@@ -23,9 +23,11 @@ from heal to healthy. It asserts:
 
 Modes: the quick mode (default, and CI) runs two fixed plans, one per
 cluster size, with fixed seeds. LOCKQ_LONG=1 runs LOCKQ_SEEDS (default
-1-8) random plans, one per seed, and adds a 30 s leader cut and a 10 s
+1-8) random plans, one per seed (a quarter of their faults are two kinds at
+once, "split+membership"), and adds a 30 s leader cut and a 10 s
 lossy link to the first. A failing run prints its seed; LOCKQ_SEEDS=N
 replays it (the faults and their order replay exactly, timing does not).
+LOCKQ_PLAN="5:7:ring 4,membership 6" runs one plan written by hand.
 
 Run by ctest as: chaos_test.py --lockqd PATH   (root: CI runs as root)
 """
@@ -62,6 +64,12 @@ QUICK = [  # (nodes, seed, [(fault, seconds)])
 ]
 
 
+def env_plan(spec):
+    """LOCKQ_PLAN="nodes:seed:fault secs,fault secs,...": one plan by hand."""
+    n, seed, faults = spec.split(":", 2)
+    return [(int(n), int(seed), [(f.split()[0], float(f.split()[1])) for f in faults.split(",")])]
+
+
 def long_plans():
     spec = os.environ.get("LOCKQ_SEEDS", "1-8")
     lo, _, hi = spec.partition("-")
@@ -71,7 +79,10 @@ def long_plans():
         rng = random.Random(seed)
         n = rng.choice([3, 5])
         kinds = sorted(k for k in nemesis.ALL if n == 5 or k not in ("bridge", "ring"))
-        plan = [(rng.choice(kinds), round(rng.uniform(2, 10), 1)) for _ in range(8)]
+        plan = []
+        for _ in range(8):  # a quarter of them two faults at once, e.g. a membership change during a split
+            kind = rng.choice(kinds) if rng.random() < 0.75 else "+".join(rng.sample(kinds, 2))
+            plan.append((kind, round(rng.uniform(2, 10), 1)))
         if seed == seeds[0]:
             plan += [("isolate-leader", 30), ("lossy-leader", 10)]
         plans.append((n, seed, plan))
@@ -96,6 +107,7 @@ class Run:
         self.t0 = time.monotonic()
         args = (self.h, self.cluster, CLIENT_TIMEOUT_S, self.seed)
         self.workloads = [workloads.Register(*args), workloads.Counter(*args), workloads.NativeLock(*args),
+                          workloads.Election(*args),
                           workloads.RedisPyLock(*args, BOUND_S), workloads.Amqp(*args)]
         stop, threads, proc = threading.Event(), [], 0
         for w in self.workloads:
@@ -105,15 +117,16 @@ class Run:
         catchup_late = []
         for name, seconds in self.plan:
             t_fault = time.monotonic()
-            heal = nemesis.ALL[name](self.faults, self.rng)
+            heals = [nemesis.ALL[part](self.faults, self.rng) for part in name.split("+")]
             time.sleep(seconds)
-            heal()
+            for heal in reversed(heals):  # "split+membership": the member comes back while the split holds
+                heal()
             t_heal = time.monotonic()
             t_ack, t_all = self.wait_healthy()
             self.rows.append((name, seconds, t_fault, t_heal, t_ack, t_all))
             self.say("healed %s: probe write accepted %.2f s after the heal, every node applied it %.2f s later"
                      % (name, t_ack - t_heal, t_all - t_ack))
-            if name in nemesis.NETWORK_OR_PAUSE and t_all - t_ack > CATCHUP_S:
+            if set(name.split("+")) <= nemesis.NETWORK_OR_PAUSE and t_all - t_ack > CATCHUP_S:
                 catchup_late.append("%s: a node applied the probe %.2f s after its acknowledgement (> %.1f s)"
                                     % (name, t_all - t_ack, CATCHUP_S))
             time.sleep(QUIET_S)
@@ -158,16 +171,19 @@ class Run:
     def report(self, stuck, catchup_late):
         ops = self.h.snapshot()
         accepted = [op.complete for op in ops if op.outcome == "ok" and op.f in WRITES]
-        self.say("%-15s %6s %14s %15s" % ("fault", "held", "longest no-write", "heal->healthy"))
+        self.say("%-28s %6s %17s %14s" % ("fault", "held", "longest no-write", "heal->healthy"))
         for name, seconds, t_fault, t_heal, t_ack, t_all in self.rows:
-            self.say("%-15s %5.1fs %13.2fs %14.2fs" % (name, seconds, checkers.longest_gap(accepted, t_fault, t_all),
+            self.say("%-28s %5.1fs %16.2fs %13.2fs" % (name, seconds, checkers.longest_gap(accepted, t_fault, t_all),
                                                         t_all - t_heal))
         counts = {}
         for op in ops:
             counts[op.outcome] = counts.get(op.outcome, 0) + 1
-        self.say("ops: %d (%s); worst wait on a running node %.2f s (bound %.1f s)"
-                 % (len(ops), ", ".join("%s %d" % kv for kv in sorted(counts.items())),
-                    max([op.latency for op in ops if not self.was_down(op)] or [0]), BOUND_S))
+        running = sorted((op for op in ops if not self.was_down(op)), key=lambda op: op.latency)
+        self.say("ops: %d (%s); bound %.1f s" % (len(ops), ", ".join("%s %d" % kv for kv in sorted(counts.items())),
+                                                 BOUND_S))
+        for op in running[-3:]:  # the slowest answers, for the server's side of the bound
+            self.say("  slow: %.2f s %s %r on node %d at %.1f s: %s %s" % (
+                op.latency, op.f, op.key, op.node + 1, op.invoke - self.t0, op.outcome, op.error[:100]))
         anomalies = list(stuck)
         for w in self.workloads:
             found = w.check()
@@ -189,11 +205,15 @@ WRITES = {"write", "incr", "fenced-write", "add", "publish"}
 
 class ChaosTest(unittest.TestCase):
     def test_chaos(self):
-        plans = long_plans() if os.environ.get("LOCKQ_LONG") == "1" else QUICK
+        if os.environ.get("LOCKQ_PLAN"):
+            plans = env_plan(os.environ["LOCKQ_PLAN"])
+        else:
+            plans = long_plans() if os.environ.get("LOCKQ_LONG") == "1" else QUICK
         for n, seed, plan in plans:
             print("=== %d nodes, seed %d: %s" % (n, seed, ", ".join("%s %ss" % p for p in plan)), flush=True)
-            netns.run_cluster(self, n, lambda net, cluster: Run(self, net, cluster, seed, plan).run(),
-                              extra_args=["--no-leader-timeout-ms", str(NO_LEADER_TIMEOUT_MS)])
+            with self.subTest(nodes=n, seed=seed):  # a failing seed does not hide the others
+                netns.run_cluster(self, n, lambda net, cluster: Run(self, net, cluster, seed, plan).run(),
+                                  extra_args=["--no-leader-timeout-ms", str(NO_LEADER_TIMEOUT_MS)])
 
 
 if __name__ == "__main__":

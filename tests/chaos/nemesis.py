@@ -17,13 +17,18 @@ silently dropped), which keeps clients reaching every node:
 
 Processes: pause-leader / pause-random (SIGSTOP, healed by SIGCONT),
 kill-leader / kill-random (kill -9, healed by a restart on the same data).
-Links: lossy-leader (30 % of the leader's node-to-node packets dropped, in
+Membership: a random follower removed (LOCKQ.CLUSTER REMOVE) and added
+back at the heal. Links: lossy-leader (30 % of the leader's node-to-node packets dropped, in
 each direction), slow-leader (the leader's node-to-node traffic capped at
 256 kbit/s each way with HTB).
 """
 import itertools
 import signal
 import time
+
+import redis
+
+import lockq_cluster
 
 
 class Faults:
@@ -34,6 +39,18 @@ class Faults:
     def leader(self):
         return self.cluster.wait_leader()
 
+    def admin(self, *args):
+        """LOCKQ.CLUSTER args through the leader, retried (bounded) while
+        leadership moves or a change is still in progress."""
+        deadline = time.monotonic() + lockq_cluster.WAIT_S
+        while True:
+            try:
+                return self.cluster.client(self.leader(), 5).execute_command("LOCKQ.CLUSTER", *args)
+            except redis.RedisError as e:
+                if time.monotonic() > deadline:
+                    raise AssertionError("LOCKQ.CLUSTER %s: %s" % (args, e))
+                time.sleep(0.1)
+
     def _cut_pairs(self, pairs):
         for a, b in pairs:
             self.net.cut(a, b)
@@ -42,10 +59,6 @@ class Faults:
     def _split(self, groups):
         return self._cut_pairs((a, b) for g, h in itertools.combinations(groups, 2) for a in g for b in h)
 
-    def _mark_down(self, node, start):
-        def up():
-            self.down.setdefault(node, []).append((start, time.monotonic()))
-        return up
 
 
 def isolate_leader(f, rng):
@@ -80,16 +93,27 @@ def ring(f, rng):
     return f._cut_pairs(p for p in itertools.combinations(range(n), 2) if frozenset(p) not in near)
 
 
-def _pause(f, node, what):
-    f.say("pause %s node %d (SIGSTOP)" % (what, node + 1))
-    proc = f.cluster.procs[node]
-    proc.send_signal(signal.SIGSTOP)
-    up = f._mark_down(node, time.monotonic())
+def _stopped(f, node, label, stop, resume):
+    """Stops node `node` (stop(node)) until the heal resumes it, recording
+    the interval in f.down."""
+    f.say(label % (node + 1))
+    start = time.monotonic()
+    stop(node)
 
     def heal():
-        proc.send_signal(signal.SIGCONT)
-        up()
+        resume(node)
+        f.down.setdefault(node, []).append((start, time.monotonic()))
     return heal
+
+
+def _pause(f, node, what):
+    return _stopped(f, node, "pause " + what + " node %d (SIGSTOP)",
+                    lambda i: f.cluster.procs[i].send_signal(signal.SIGSTOP),
+                    lambda i: f.cluster.procs[i].send_signal(signal.SIGCONT))
+
+
+def _kill(f, node, what):
+    return _stopped(f, node, "kill -9 " + what + " node %d", f.cluster.kill, f.cluster.start)
 
 
 def pause_leader(f, rng):
@@ -100,24 +124,22 @@ def pause_random(f, rng):
     return _pause(f, rng.randrange(f.cluster.n), "random")
 
 
-def _kill(f, node, what):
-    f.say("kill -9 %s node %d" % (what, node + 1))
-    start = time.monotonic()
-    f.cluster.kill(node)
-    up = f._mark_down(node, start)
-
-    def heal():
-        f.cluster.start(node)
-        up()
-    return heal
-
-
 def kill_leader(f, rng):
     return _kill(f, f.leader(), "leader")
 
 
 def kill_random(f, rng):
     return _kill(f, rng.randrange(f.cluster.n), "random")
+
+
+def membership(f, rng):
+    """LOCKQ.CLUSTER REMOVE of a random follower, ADD back (same id, same
+    data) at the heal; combined with other faults in a long plan, the
+    change happens while they are in force."""
+    node = rng.choice([i for i in range(f.cluster.n) if i != f.leader()])
+    f.say("membership: remove node %d (added back at the heal)" % (node + 1))
+    f.admin("REMOVE", node + 1)
+    return lambda: f.admin("ADD", node + 1, "%s:%d" % (f.cluster.hosts[node], f.cluster.raft[node]))
 
 
 def lossy_leader(f, rng):
@@ -138,10 +160,10 @@ ALL = {
     "isolate-leader": isolate_leader, "split": split, "bridge": bridge, "ring": ring,
     "pause-leader": pause_leader, "pause-random": pause_random,
     "kill-leader": kill_leader, "kill-random": kill_random,
-    "lossy-leader": lossy_leader, "slow-leader": slow_leader,
+    "lossy-leader": lossy_leader, "slow-leader": slow_leader, "membership": membership,
 }
 # Faults that leave every process running: after their heal, followers must
 # apply new entries within the catch-up bound (a restarted node first loads
 # its data, so kills are only reported).
 NETWORK_OR_PAUSE = {"isolate-leader", "split", "bridge", "ring", "pause-leader", "pause-random",
-                    "lossy-leader", "slow-leader"}
+                    "lossy-leader", "slow-leader", "membership"}

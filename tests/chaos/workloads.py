@@ -12,6 +12,7 @@ and `check()` returns anomaly strings.
     NativeLock  LOCK.ACQUIRE try-locks, fenced writes (SET ... FENCE plus an
                 INCR in one script, giving the accepted-write order),
                 LOCK.RELEASE -> checkers.lock_holds, checkers.fenced_writes
+    Election    the same with ELECT.CAMPAIGN / ELECT.RESIGN
     RedisPyLock redis-py's Lock around GET; SET n+1 -> checkers.counter
     Amqp        pika publisher confirms and a manual-ack consumer
                 -> checkers.total_queue
@@ -144,29 +145,55 @@ class NativeLock(Workload):
         super().__init__(*a)
         self.grants, self.writes = [], []
 
+    def acquire(self, r, proc):
+        return r.execute_command("LOCK.ACQUIRE", self.lock, "TTL", self.ttl_ms, "OWNER", proc)
+
+    def release(self, r, token):
+        return r.execute_command("LOCK.RELEASE", self.lock, token)
+
     def step(self, proc, node, r, rng):
-        acq = self.call(proc, "acquire", self.lock, None, node,
-                        lambda: r.execute_command("LOCK.ACQUIRE", self.lock, "TTL", self.ttl_ms, "OWNER", proc))
+        acq = self.call(proc, "acquire", self.lock, None, node, lambda: self.acquire(r, proc))
         if acq.outcome != "ok" or acq.result is None:
             time.sleep(rng.uniform(0, 0.05))
             return acq.outcome == "ok"
         token, guaranteed_ms = int(acq.result[0]), int(acq.result[1])
+        res, seq = self.lock + "-res", self.lock + "-seq"
         for _ in range(rng.randint(1, 2)):
             if rng.random() < 0.1:
                 time.sleep(self.ttl_ms / 1000 * 1.5)  # past the lease: the write must then be fenced
-            op = self.call(proc, "fenced-write", "nl-res", token, node,
-                           lambda: r.eval(FENCED_WRITE, 2, "nl-res", "nl-seq", "%d-%d" % (proc, token),
-                                          self.lock, token))
+            op = self.call(proc, "fenced-write", res, token, node,
+                           lambda: r.eval(FENCED_WRITE, 2, res, seq, "%d-%d" % (proc, token), self.fence_lock, token))
             if op.outcome == "ok":
                 self.writes.append({"seq": int(op.result), "token": token})
         release_at = time.monotonic()
-        self.call(proc, "release", self.lock, token, node, lambda: r.execute_command("LOCK.RELEASE", self.lock, token))
+        self.call(proc, "release", self.lock, token, node, lambda: self.release(r, token))
         self.grants.append({"lock": self.lock, "token": token, "start": acq.complete,
                             "end": min(acq.invoke + guaranteed_ms / 1000, release_at)})
         return True
 
+    @property
+    def fence_lock(self):
+        return self.lock
+
     def check(self):
         return checkers.lock_holds(self.grants) + checkers.fenced_writes(self.writes)
+
+
+class Election(NativeLock):
+    """The same checks for leader election: ELECT.CAMPAIGN is an exclusive
+    lock named elect:<name> (docs/locks.md "Elections"), so its leaders'
+    terms must not overlap and their tokens fence writes the same way."""
+    name, threads, lock = "election", 2, "el"
+
+    def acquire(self, r, proc):
+        return r.execute_command("ELECT.CAMPAIGN", self.lock, "candidate-%d" % proc, "TTL", self.ttl_ms)
+
+    def release(self, r, token):
+        return r.execute_command("ELECT.RESIGN", self.lock, token)
+
+    @property
+    def fence_lock(self):
+        return "elect:" + self.lock
 
 
 class RedisPyLock(Workload):
@@ -279,10 +306,27 @@ class Amqp(Workload):
         deadline = time.monotonic() + 30  # the consumer takes what is left
         while time.monotonic() < deadline and not self.confirmed <= {m for m, _ in self.deliveries}:
             time.sleep(0.1)
+        self.queue_info = self.describe_queue() if not self.confirmed <= {m for m, _ in self.deliveries} else ""
         self.drained.set()
+
+    def describe_queue(self):
+        """Q.INFO on every node, for the report of a message not delivered."""
+        out = []
+        for i in range(self.cluster.n):
+            try:
+                flat = self.cluster.client(i, 5).execute_command("Q.INFO", self.queue)
+                out.append("node %d: %s" % (i + 1, {flat[k].decode(): flat[k + 1] for k in range(0, len(flat), 2)}))
+            except redis.RedisError as e:
+                out.append("node %d: %s" % (i + 1, e))
+        return "; ".join(out)
 
     def check(self):
         out, self.duplicates = checkers.total_queue(self.confirmed, self.maybe, list(self.deliveries))
+        if out and self.queue_info:
+            lost = self.confirmed - {m for m, _ in self.deliveries}
+            pubs = [op for op in self.h.snapshot() if op.f == "publish" and op.value in lost]
+            out.append("queue after the drain: %s; lost publishes: %s" % (self.queue_info, ", ".join(
+                "%s via node %d at %.2f (%.2f s)" % (op.value, op.node + 1, op.invoke, op.latency) for op in pubs[:8])))
         return out
 
     def summary(self):
