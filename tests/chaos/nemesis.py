@@ -39,17 +39,42 @@ class Faults:
     def leader(self):
         return self.cluster.wait_leader()
 
-    def admin(self, *args):
-        """LOCKQ.CLUSTER args through the leader, retried (bounded) while
-        leadership moves or a change is still in progress."""
-        deadline = time.monotonic() + lockq_cluster.WAIT_S
-        while True:
+    def members(self):
+        """{id: role} from the leader's LOCKQ.CLUSTER STATUS."""
+        flat = self.cluster.client(self.leader(), 5).execute_command("LOCKQ.CLUSTER", "STATUS")
+        status = lockq_cluster.pairs(flat)
+        return {int(m["id"]): m["role"].decode() for m in map(lockq_cluster.pairs, status["members"])}
+
+    def set_member(self, node, voter):
+        """Makes node a voter (LOCKQ.CLUSTER ADD) or not a member (REMOVE),
+        checked in the leader's STATUS: a change's reply can be lost (the
+        leader changed, or an ADD catching up over a slow link outlasted the
+        client's timeout) while the change itself went through. A node left
+        a spare by a promotion that failed is removed and added again.
+        Bounded; the errors seen are in the failure."""
+        node_id, errors = node + 1, []
+        addr = "%s:%d" % (self.cluster.hosts[node], self.cluster.raft[node])
+        deadline = time.monotonic() + 2 * lockq_cluster.WAIT_S
+        while time.monotonic() < deadline:
             try:
-                return self.cluster.client(self.leader(), 5).execute_command("LOCKQ.CLUSTER", *args)
+                role = self.members().get(node_id)
+                if (role == "voter") if voter else (role is None):
+                    return
+                if voter and role is None:
+                    args = ("ADD", node_id, addr)
+                elif voter and role != "voter" and errors:  # a spare after a failed promotion
+                    args = ("REMOVE", node_id)
+                elif voter:
+                    args = None  # the ADD is still catching the node up
+                else:
+                    args = ("REMOVE", node_id)
+                if args:
+                    self.cluster.client(self.leader(), 30).execute_command("LOCKQ.CLUSTER", *args)
             except redis.RedisError as e:
-                if time.monotonic() > deadline:
-                    raise AssertionError("LOCKQ.CLUSTER %s: %s" % (args, e))
-                time.sleep(0.1)
+                errors.append(str(e))
+            time.sleep(0.2)
+        raise AssertionError("node %d still not %s after %ss; errors: %s"
+                             % (node_id, "a voter" if voter else "removed", 2 * lockq_cluster.WAIT_S, errors[-5:]))
 
     def _cut_pairs(self, pairs):
         for a, b in pairs:
@@ -138,8 +163,8 @@ def membership(f, rng):
     change happens while they are in force."""
     node = rng.choice([i for i in range(f.cluster.n) if i != f.leader()])
     f.say("membership: remove node %d (added back at the heal)" % (node + 1))
-    f.admin("REMOVE", node + 1)
-    return lambda: f.admin("ADD", node + 1, "%s:%d" % (f.cluster.hosts[node], f.cluster.raft[node]))
+    f.set_member(node, voter=False)
+    return lambda: f.set_member(node, voter=True)
 
 
 def lossy_leader(f, rng):

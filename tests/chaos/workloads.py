@@ -209,9 +209,11 @@ class RedisPyLock(Workload):
         self.bound_s = bound_s
 
     def step(self, proc, node, r, rng):
-        lock = r.lock("rp-lock", timeout=self.ttl_s, sleep=0.01, blocking_timeout=1)
-        acq = self.call(proc, "rp-acquire", "rp-lock", None, node, lock.acquire)
+        lock = r.lock("rp-lock", timeout=self.ttl_s)
+        # Not blocking: one SET NX per op, so the op's wait is one request's.
+        acq = self.call(proc, "rp-acquire", "rp-lock", None, node, lambda: lock.acquire(blocking=False))
         if acq.outcome != "ok" or not acq.result:
+            time.sleep(rng.uniform(0, 0.02))
             return acq.outcome == "ok"
         get = self.call(proc, "rp-get", self.key, None, node, lambda: int(r.get(self.key) or 0))
         if get.outcome == "ok" and time.monotonic() + self.bound_s < acq.invoke + self.ttl_s:
