@@ -104,7 +104,7 @@ class Run:
               flush=True)
 
     def run(self):
-        self.t0 = time.monotonic()
+        self.t0 = self.h.t0 = time.monotonic()
         args = (self.h, self.cluster, CLIENT_TIMEOUT_S, self.seed)
         self.workloads = [workloads.Register(*args), workloads.Counter(*args), workloads.NativeLock(*args),
                           workloads.Election(*args),

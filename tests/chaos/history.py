@@ -71,6 +71,7 @@ class History:
     """A thread-safe list of Ops. `call` runs one client call and records it."""
 
     def __init__(self):
+        self.t0 = time.monotonic()  # reports give times relative to this
         self.ops = []
         self._lock = threading.Lock()
 

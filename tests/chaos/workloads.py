@@ -236,7 +236,7 @@ class Amqp(Workload):
 
     def __init__(self, *a):
         super().__init__(*a)
-        self.confirmed, self.maybe, self.deliveries = set(), set(), []
+        self.confirmed, self.maybe, self.deliveries, self.sessions = set(), set(), [], []
         self.drained = threading.Event()  # set by drain(): the consumer stops
 
     def connect(self, node):
@@ -278,19 +278,26 @@ class Amqp(Workload):
     def _consume(self, proc, node, stop):
         while not self.drained.is_set():
             ch = None
+            # One record per consumer connection, so a consumer the server
+            # still lists after the run can be traced to its node and its end.
+            session = {"node": node + 1, "opened": time.monotonic(), "tags": [], "end": "drained"}
+            self.sessions.append(session)
             try:
                 conn, ch = self.connect(node)
                 ch.basic_qos(prefetch_count=20)
                 for method, props, body in ch.consume(self.queue, inactivity_timeout=0.3):
+                    session["tags"] = session["tags"] or list(ch.consumer_tags)
                     if self.drained.is_set():
                         break
                     if method is None:
                         continue
                     self.deliveries.append((body.decode(), method.redelivered))
                     ch.basic_ack(method.delivery_tag)
-            except (AMQPError, OSError):
+            except (AMQPError, OSError) as e:
+                session["end"] = "%s: %s" % (type(e).__name__, str(e)[:80])
                 node = (node + 1) % self.cluster.n
                 time.sleep(ERROR_PAUSE_S)
+            session["closed"] = time.monotonic()
             self._drop(ch)
 
     @staticmethod
@@ -308,7 +315,13 @@ class Amqp(Workload):
         deadline = time.monotonic() + 30  # the consumer takes what is left
         while time.monotonic() < deadline and not self.confirmed <= {m for m, _ in self.deliveries}:
             time.sleep(0.1)
-        self.queue_info = self.describe_queue() if not self.confirmed <= {m for m, _ in self.deliveries} else ""
+        self.queue_info = ""
+        if not self.confirmed <= {m for m, _ in self.deliveries}:
+            self.queue_info = self.describe_queue()
+            listed = str(self.queue_info)
+            self.queue_info += "; consumer connections the server still lists: %s" % [
+                {k: (round(v - self.h.t0, 1) if k in ("opened", "closed") else v) for k, v in sess.items()}
+                for sess in self.sessions if any(t in listed for t in sess["tags"])]
         self.drained.set()
 
     def describe_queue(self):
@@ -328,7 +341,8 @@ class Amqp(Workload):
             lost = self.confirmed - {m for m, _ in self.deliveries}
             pubs = [op for op in self.h.snapshot() if op.f == "publish" and op.value in lost]
             out.append("queue after the drain: %s; lost publishes: %s" % (self.queue_info, ", ".join(
-                "%s via node %d at %.2f (%.2f s)" % (op.value, op.node + 1, op.invoke, op.latency) for op in pubs[:8])))
+                "%s via node %d at %.1f s (%.2f s)" % (op.value, op.node + 1, op.invoke - self.h.t0, op.latency)
+                for op in pubs[:8])))
         return out
 
     def summary(self):
