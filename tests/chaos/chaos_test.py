@@ -117,9 +117,13 @@ class Run:
         catchup_late = []
         for name, seconds in self.plan:
             t_fault = time.monotonic()
-            heals = [nemesis.ALL[part](self.faults, self.rng) for part in name.split("+")]
+            parts = name.split("+")
+            heals = [nemesis.ALL[part](self.faults, self.rng) for part in parts]
             time.sleep(seconds)
-            for heal in reversed(heals):  # "split+membership": the member comes back while the split holds
+            # Last in, first healed, but a removed member comes back last: the
+            # change happened during the other fault, and adding it back needs
+            # a leader that the other fault may be keeping from the cluster.
+            for _, heal in sorted(reversed(list(zip(parts, heals))), key=lambda ph: ph[0] == "membership"):
                 heal()
             t_heal = time.monotonic()
             t_ack, t_all = self.wait_healthy()

@@ -23,7 +23,9 @@ each direction), slow-leader (the leader's node-to-node traffic capped at
 1 Mbit/s each way with HTB and a 30-packet queue: at most about 0.4 s of
 queueing; a first version at 256 kbit/s with the default 1000-packet queue
 held votes back for tens of seconds, and a 2-voter cluster elected no
-leader for a minute).
+leader for a minute). That one stays as bloated-leader (256 kbit/s, 1000
+packets: tens of seconds of delay between nodes, clients unaffected); it
+is what made AMQP consumers stop receiving (docs/chaos.md).
 """
 import itertools
 import signal
@@ -179,8 +181,15 @@ def lossy_leader(f, rng):
 
 def slow_leader(f, rng):
     leader = f.leader()
-    f.say("slow link: node %d's traffic with other nodes capped at 1 Mbit/s" % (leader + 1))
-    f.net.slow(leader, 1000)
+    f.say("slow link: node %d's traffic with other nodes capped at 1 Mbit/s, 30-packet queue" % (leader + 1))
+    f.net.slow(leader, 1000, queue_packets=30)
+    return f.net.heal
+
+
+def bloated_leader(f, rng):
+    leader = f.leader()
+    f.say("bloated link: node %d's traffic with other nodes capped at 256 kbit/s, 1000-packet queue" % (leader + 1))
+    f.net.slow(leader, 256, queue_packets=1000)
     return f.net.heal
 
 
@@ -188,10 +197,11 @@ ALL = {
     "isolate-leader": isolate_leader, "split": split, "bridge": bridge, "ring": ring,
     "pause-leader": pause_leader, "pause-random": pause_random,
     "kill-leader": kill_leader, "kill-random": kill_random,
-    "lossy-leader": lossy_leader, "slow-leader": slow_leader, "membership": membership,
+    "lossy-leader": lossy_leader, "slow-leader": slow_leader, "bloated-leader": bloated_leader,
+    "membership": membership,
 }
 # Faults that leave every process running: after their heal, followers must
 # apply new entries within the catch-up bound (a restarted node first loads
 # its data, so kills are only reported).
 NETWORK_OR_PAUSE = {"isolate-leader", "split", "bridge", "ring", "pause-leader", "pause-random",
-                    "lossy-leader", "slow-leader", "membership"}
+                    "lossy-leader", "slow-leader", "bloated-leader", "membership"}

@@ -6,7 +6,7 @@
     net.enter_router()      # this process's sockets now live in the router namespace
     net.cut(a, b)           # drop every packet between nodes a and b
     net.lose(i, p)          # drop each packet between node i and other nodes with probability p
-    net.slow(i, kbit)       # cap node i's traffic with other nodes at kbit/s each way (HTB, 30-packet queue)
+    net.slow(i, kbit, queue_packets=30)  # cap node i's traffic with other nodes at kbit/s each way (HTB)
     net.heal()              # remove every cut, loss and cap
     net.remove()            # delete the namespaces (also at exit and on SIGTERM)
 
@@ -155,7 +155,7 @@ class Netns:
             self._in(self.router, "iptables", "-A", "FORWARD", *rule)
             self.losses.append(rule)
 
-    def slow(self, i, kbit):
+    def slow(self, i, kbit, queue_packets=30):
         # Router side: packets to node i from other nodes are capped; from the
         # router itself (src 10.77.<i+1>.1, the clients) they are not. Node
         # side: the same for packets leaving node i.
@@ -166,9 +166,10 @@ class Netns:
             self._in(ns, "tc", "class", "add", "dev", dev, "parent", "1:", "classid", "1:10", "htb", "rate", "1gbit")
             self._in(ns, "tc", "class", "add", "dev", dev, "parent", "1:", "classid", "1:20", "htb",
                      "rate", "%dkbit" % kbit, "ceil", "%dkbit" % kbit)
-            # A short queue: with the device's default (1000 packets) a capped
-            # link queues tens of seconds, and vote requests wait behind it.
-            self._in(ns, "tc", "qdisc", "add", "dev", dev, "parent", "1:20", "handle", "20:", "pfifo", "limit", "30")
+            # The queue bounds the delay: at 256 kbit/s the device's usual
+            # 1000 packets are about 45 s, and every vote waits behind them.
+            self._in(ns, "tc", "qdisc", "add", "dev", dev, "parent", "1:20", "handle", "20:", "pfifo",
+                     "limit", str(queue_packets))
             self._in(ns, "tc", "filter", "add", "dev", dev, "parent", "1:", "protocol", "ip", "prio", "1", "u32",
                      "match", "ip", match, router_addr, "flowid", "1:10")
 
