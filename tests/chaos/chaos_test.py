@@ -110,31 +110,17 @@ class Run:
                           workloads.Election(*args),
                           workloads.RedisPyLock(*args, BOUND_S), workloads.Amqp(*args)]
         stop, threads, proc = threading.Event(), [], 0
-        for w in self.workloads:
-            threads += w.start(stop, proc)
-            proc += w.threads
-        time.sleep(WARMUP_S)
-        catchup_late = []
-        for name, seconds in self.plan:
-            t_fault = time.monotonic()
-            parts = name.split("+")
-            heals = [nemesis.ALL[part](self.faults, self.rng) for part in parts]
-            time.sleep(seconds)
-            # Last in, first healed, but a removed member comes back last: the
-            # change happened during the other fault, and adding it back needs
-            # a leader that the other fault may be keeping from the cluster.
-            for _, heal in sorted(reversed(list(zip(parts, heals))), key=lambda ph: ph[0] == "membership"):
-                heal()
-            t_heal = time.monotonic()
-            t_ack, t_all = self.wait_healthy()
-            self.rows.append((name, seconds, t_fault, t_heal, t_ack, t_all))
-            self.say("healed %s: probe write accepted %.2f s after the heal, every node applied it %.2f s later"
-                     % (name, t_ack - t_heal, t_all - t_ack))
-            if set(name.split("+")) <= nemesis.NETWORK_OR_PAUSE and t_all - t_ack > CATCHUP_S:
-                catchup_late.append("%s: a node applied the probe %.2f s after its acknowledgement (> %.1f s)"
-                                    % (name, t_all - t_ack, CATCHUP_S))
-            time.sleep(QUIET_S)
-        stop.set()
+        try:
+            for w in self.workloads:
+                threads += w.start(stop, proc)
+                proc += w.threads
+            time.sleep(WARMUP_S)
+            catchup_late = []
+            for name, seconds in self.plan:
+                catchup_late += self.fault(name, seconds)
+                time.sleep(QUIET_S)
+        finally:
+            stop.set()  # also when a fault fails: no client thread outlives its cluster
         for w in self.workloads:
             w.drain()
         deadline = time.monotonic() + CLIENT_TIMEOUT_S + 10
@@ -144,6 +130,28 @@ class Run:
         for w in self.workloads:
             w.final(self.cluster)
         self.report(stuck, catchup_late)
+
+    def fault(self, name, seconds):
+        """Injects `name` ("a" or "a+b"), holds it, heals it, waits until
+        healthy; returns the catch-up bound's violations (a list)."""
+        t_fault = time.monotonic()
+        parts = name.split("+")
+        heals = [nemesis.ALL[part](self.faults, self.rng) for part in parts]
+        time.sleep(seconds)
+        # Last in, first healed, but a removed member comes back last: the
+        # change happened during the other fault, and adding it back needs
+        # a leader that the other fault may be keeping from the cluster.
+        for _, heal in sorted(reversed(list(zip(parts, heals))), key=lambda ph: ph[0] == "membership"):
+            heal()
+        t_heal = time.monotonic()
+        t_ack, t_all = self.wait_healthy()
+        self.rows.append((name, seconds, t_fault, t_heal, t_ack, t_all))
+        self.say("healed %s: probe write accepted %.2f s after the heal, every node applied it %.2f s later"
+                 % (name, t_ack - t_heal, t_all - t_ack))
+        if set(parts) <= nemesis.NETWORK_OR_PAUSE and t_all - t_ack > CATCHUP_S:
+            return ["%s: a node applied the probe %.2f s after its acknowledgement (> %.1f s)"
+                    % (name, t_all - t_ack, CATCHUP_S)]
+        return []
 
     def wait_healthy(self):
         """(probe write acknowledged, every node applied it): bounded."""
