@@ -18,14 +18,13 @@ silently dropped), which keeps clients reaching every node:
 Processes: pause-leader / pause-random (SIGSTOP, healed by SIGCONT),
 kill-leader / kill-random (kill -9, healed by a restart on the same data).
 Membership: a random follower removed (LOCKQ.CLUSTER REMOVE) and added
-back at the heal. Links: lossy-leader (30 % of the leader's node-to-node packets dropped, in
-each direction), slow-leader (the leader's node-to-node traffic capped at
-1 Mbit/s each way with HTB and a 30-packet queue: at most about 0.4 s of
-queueing; a first version at 256 kbit/s with the default 1000-packet queue
-held votes back for tens of seconds, and a 2-voter cluster elected no
-leader for a minute). That one stays as bloated-leader (256 kbit/s, 1000
-packets: tens of seconds of delay between nodes, clients unaffected); it
-is what made AMQP consumers stop receiving (docs/chaos.md).
+back at the heal. Links: lossy-leader (30 % of the leader's node-to-node
+packets dropped, in each direction), slow-leader (the leader's
+node-to-node traffic capped at 1 Mbit/s each way with HTB and a 30-packet
+queue: at most about 0.4 s of queueing), bloated-leader (256 kbit/s with
+the usual 1000-packet queue: tens of seconds of delay between nodes,
+clients unaffected; the first slow link was this one, and the AMQP
+consumer stalls in docs/chaos.md came only in plans that had it).
 """
 import itertools
 import signal
