@@ -5,7 +5,9 @@
     net.wrap(i)             # argv prefix that runs a command in node i's namespace
     net.enter_router()      # this process's sockets now live in the router namespace
     net.cut(a, b)           # drop every packet between nodes a and b
-    net.heal()              # remove every cut
+    net.lose(i, p)          # drop each packet between node i and other nodes with probability p
+    net.slow(i, kbit, queue_packets=30)  # cap node i's traffic with other nodes at kbit/s each way (HTB)
+    net.heal()              # remove every cut, loss and cap
     net.remove()            # delete the namespaces (also at exit and on SIGTERM)
 
 Node i sits behind a veth pair to the router (router side 10.77.<i+1>.1);
@@ -13,7 +15,12 @@ the router forwards between nodes and is where the test's clients run, so
 a cut between two nodes leaves both reachable by clients. A cut is an
 `ip rule ... blackhole` in the router: packets are dropped silently, as by a
 failed switch, so TCP keeps retransmitting what it holds until the cut heals
-(a link cut, not a killed process). Nothing is sent to any address outside
+(a link cut, not a killed process). Loss is iptables' `statistic` match
+on the router's FORWARD chain, so it touches node-to-node packets only,
+never the test's clients (they talk to the router's own addresses). A cap is
+an HTB class on both ends of node i's veth whose filter lets the router's
+own (client) traffic through uncapped; `tc netem` would do both, but kernels
+without it exist (this project's CI machine), so neither needs it. Nothing is sent to any address outside
 these namespaces. Namespaces left by a test process that was SIGKILLed are
 removed at the next start (their names carry the owner's pid).
 """
@@ -87,6 +94,8 @@ class Netns:
         self.router = self.tag + "-r"
         self.nodes = ["%s-n%d" % (self.tag, i + 1) for i in range(n)]
         self.cuts = []
+        self.losses = []  # iptables rule specs in the router's FORWARD chain
+        self.caps = []    # (namespace, device) with an HTB root qdisc
         self.removed = False
         atexit.register(self.remove)
         previous = signal.getsignal(signal.SIGTERM)
@@ -140,10 +149,44 @@ class Netns:
             _ip("-n", self.router, *rule)
             self.cuts.append(rule)
 
+    def lose(self, i, p):
+        for spec in (["-s", self.host(i)], ["-d", self.host(i)]):
+            rule = spec + ["-m", "statistic", "--mode", "random", "--probability", str(p), "-j", "DROP"]
+            self._in(self.router, "iptables", "-A", "FORWARD", *rule)
+            self.losses.append(rule)
+
+    def slow(self, i, kbit, queue_packets=30):
+        # Router side: packets to node i from other nodes are capped; from the
+        # router itself (src 10.77.<i+1>.1, the clients) they are not. Node
+        # side: the same for packets leaving node i.
+        router_addr = "10.77.%d.1/32" % (i + 1)
+        for ns, dev, match in ((self.router, "r%d" % (i + 1), "src"), (self.nodes[i], "eth0", "dst")):
+            self._in(ns, "tc", "qdisc", "add", "dev", dev, "root", "handle", "1:", "htb", "default", "20")
+            self.caps.append((ns, dev))
+            self._in(ns, "tc", "class", "add", "dev", dev, "parent", "1:", "classid", "1:10", "htb", "rate", "1gbit")
+            self._in(ns, "tc", "class", "add", "dev", dev, "parent", "1:", "classid", "1:20", "htb",
+                     "rate", "%dkbit" % kbit, "ceil", "%dkbit" % kbit)
+            # The queue bounds the delay: at 256 kbit/s the device's usual
+            # 1000 packets are about 45 s, and every vote waits behind them.
+            self._in(ns, "tc", "qdisc", "add", "dev", dev, "parent", "1:20", "handle", "20:", "pfifo",
+                     "limit", str(queue_packets))
+            self._in(ns, "tc", "filter", "add", "dev", dev, "parent", "1:", "protocol", "ip", "prio", "1", "u32",
+                     "match", "ip", match, router_addr, "flowid", "1:10")
+
+    def _in(self, ns, *argv, check=True):
+        return subprocess.run(["ip", "netns", "exec", ns] + list(argv), check=check, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=20)
+
     def heal(self):
         for rule in self.cuts:
             _ip("-n", self.router, "rule", "del", *rule[2:], check=False)
         self.cuts = []
+        for rule in self.losses:
+            self._in(self.router, "iptables", "-D", "FORWARD", *rule, check=False)
+        self.losses = []
+        for ns, dev in self.caps:
+            self._in(ns, "tc", "qdisc", "del", "dev", dev, "root", check=False)
+        self.caps = []
 
     def remove(self):
         if self.removed:
