@@ -40,11 +40,18 @@ void Dispatcher::SubmitCleanup(sm::Argv argv, int attempts) {
   sm::Argv copy = argv;
   Submit(std::move(argv), [this, copy = std::move(copy), attempts](sm::Reply r) mutable {
     if (!r.is_error()) return;
-    if (IsTryAgain(r) && attempts > 1 && !stopping_) {
-      SubmitCleanup(std::move(copy), attempts - 1);
+    const std::string& what = copy[0] == "LOCKQ.AS" && copy.size() > 5 ? copy[5] : copy[0];
+    if (IsTryAgain(r) && attempts != 1 && !stopping_) {
+      if (cleanup_retries_.size() < options_.waiting_max) {
+        // Next Tick, not now: a TRYAGAIN that comes at once (too many
+        // waiting) must not turn into a loop on the stack.
+        cleanup_retries_.push_back({std::move(copy), attempts > 1 ? attempts - 1 : 0});
+        return;
+      }
+      spdlog::warn("{} dropped: {} cleanups already wait to be retried", what, cleanup_retries_.size());
       return;
     }
-    spdlog::warn("{} failed: {}", copy[0] == "LOCKQ.AS" && copy.size() > 5 ? copy[5] : copy[0], r.str);
+    spdlog::warn("{} failed: {}", what, r.str);
   });
 }
 
@@ -100,6 +107,9 @@ void Dispatcher::Tick() {
   if (forwarding_ != nullptr) forwarding_->ExpireDeadlines();
   RetryWaiting();
   DropExpiredForwarded();
+  std::vector<CleanupRetry> retries = std::move(cleanup_retries_);
+  cleanup_retries_.clear();
+  for (CleanupRetry& c : retries) SubmitCleanup(std::move(c.argv), c.attempts);
 }
 
 void Dispatcher::DropExpiredForwarded() {
@@ -258,6 +268,7 @@ void Dispatcher::RetryWaiting() {
 
 void Dispatcher::Stop() {
   stopping_ = true;
+  cleanup_retries_.clear();  // the leader declares this node down, which cleans up after its clients
   if (forwarding_ != nullptr) forwarding_->Reset(kErrShutdownOutcomeUnknown, /*requeue_unsent=*/false);
   std::deque<Pending> waiting = std::move(waiting_);
   waiting_.clear();

@@ -120,10 +120,13 @@ class Dispatcher {
   // than now + no_leader_timeout_ms (see above).
   void Submit(sm::Argv argv, ReplyCb cb, bool may_forward = true);
   // Submits an idempotent cleanup for a client that is gone (LOCKQ.CANCEL,
-  // Q.CLOSE, Q.DISCONNECT) and submits it again while it fails with
-  // TRYAGAIN, so a leader change cannot lose it (each attempt waits up to
-  // no_leader_timeout_ms for a leader).
-  void SubmitCleanup(sm::Argv argv, int attempts = 20);
+  // Q.CLOSE, Q.DISCONNECT) and submits it again, at the next Tick, while it
+  // fails with TRYAGAIN: by default (attempts 0) until it succeeds or
+  // Stop(), so that neither a leader change nor a link to the leader that
+  // stays slow for minutes can lose it (each attempt waits up to
+  // no_leader_timeout_ms). A consumer whose Q.DISCONNECT was dropped kept
+  // its unacked messages from every other consumer (docs/chaos.md).
+  void SubmitCleanup(sm::Argv argv, int attempts = 0);
   // Forwarding hands back a command it never sent: it waits for a leader
   // until `deadline_ms` (monotonic).
   void Requeue(sm::Argv argv, ReplyCb cb, uint64_t deadline_ms);
@@ -201,6 +204,11 @@ class Dispatcher {
   size_t batch_bytes_ = 0;
   std::map<uint64_t, InFlight> in_flight_;  // by log index
   std::deque<Pending> waiting_;             // no usable leader yet
+  struct CleanupRetry {
+    sm::Argv argv;
+    int attempts;  // left; 0: until it succeeds
+  };
+  std::vector<CleanupRetry> cleanup_retries_;  // TRYAGAIN'd cleanups, resubmitted by Tick
   bool stopping_ = false;
   std::vector<EventsCb> on_events_;
   std::vector<LeadershipHook> on_leadership_;

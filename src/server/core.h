@@ -56,7 +56,7 @@ class Core {
   sm::Argv WrapAs(uint64_t conn, uint64_t slot, sm::Argv argv) {
     return dispatcher_->WrapAs(conn, slot, std::move(argv));
   }
-  void SubmitCleanup(sm::Argv argv, int attempts = 20) { dispatcher_->SubmitCleanup(std::move(argv), attempts); }
+  void SubmitCleanup(sm::Argv argv) { dispatcher_->SubmitCleanup(std::move(argv)); }
   // `may_forward` false: the command was forwarded here (LOCKQ.FORWARD):
   // TRYAGAIN rather than forward, and never proposed past its deadline.
   void Submit(sm::Argv argv, ReplyCb cb, bool may_forward = true) {
