@@ -1,6 +1,7 @@
 #pragma once
 // Reads of libraft 0.15's struct raft that it has no API for, shared by
-// consensus::Node and the simulation (so both see the same thing).
+// consensus::Node and the simulation (so both see the same thing), and the
+// one write lockq makes to it (ForgetSilentLeader).
 
 #include <cstdint>
 #include <utility>
@@ -14,5 +15,28 @@ namespace lockq::consensus {
 // current election-timeout window (progress.recent_recv, cleared every
 // election timeout). Empty when `r` is not the leader.
 std::vector<std::pair<uint64_t, bool>> VoterContactsOf(const struct raft* r);
+
+// Leader only: the voter a leadership transfer should go to, the most
+// up-to-date one: among the other voters heard from in the current
+// election-timeout window, the highest match index (so libraft can send
+// TimeoutNow at once instead of first catching it up); among silent ones
+// only if none answered. 0: no other voter, or `r` is not the leader.
+// libraft's own choice (raft_transfer with id 0) takes the first voter
+// that is up to date, else the last one listed, which may be a dead node.
+uint64_t TransfereeOf(const struct raft* r);
+
+// libraft 0.15 refuses every vote, pre-votes included, while a follower
+// knows a leader (recv_request_vote.c), and forgets the leader only when
+// its own randomized timer fires. So with the leader gone, the follower
+// that times out first is refused by the other until that one's timer
+// fires too: the election waits for the later of two timers drawn in
+// [T, 2T) (T: --election-timeout-ms), about 1.67 T instead of 1.33 T.
+// The Raft thesis (§4.2.3) withholds votes only "within the minimum
+// election timeout of hearing from a current leader": past T without a
+// word from it, forget it, as libraft does itself on becoming candidate,
+// and the first candidate gets its votes (docs/consensus.md "Failover").
+// Safety is untouched (votes still need an up-to-date log and a term).
+// Call it every few ms (Node's role watch: every 5 ms).
+void ForgetSilentLeader(struct raft* r);
 
 }  // namespace lockq::consensus

@@ -120,6 +120,7 @@ struct Node::Impl {
 
   static void WatchCb(uv_timer_t* t) noexcept {
     auto* self = static_cast<Impl*>(t->data);
+    ForgetSilentLeader(&self->raft);  // every kRoleWatchIntervalMs: within 5 ms of T
     Role role = ToRole(raft_state(&self->raft));
     raft_id leader_id = 0;
     const char* leader_addr = nullptr;
@@ -252,13 +253,24 @@ Result<uint64_t> Node::Propose(std::string_view entry, DoneCb done) {
 
 Status Node::Transfer(uint64_t id, DoneCb done) {
   Impl& m = *impl_;
+  // libraft's own pick may be a dead voter (leader_view.h); ours is the
+  // most up-to-date one that answers.
+  if (id == 0 && raft_state(&m.raft) == RAFT_LEADER) {
+    id = TransfereeOf(&m.raft);
+    if (id == 0) return Status::NotFound("transfer: no other voter to hand leadership to");
+  }
   auto* req = new TransferReq;
   req->req.data = req;
   req->raft = &m.raft;
   req->done = std::move(done);
   int rv = raft_transfer(&m.raft, &req->req, id, [](struct raft_transfer* t) noexcept {
     auto* tr = static_cast<TransferReq*>(t->data);
-    bool moved = raft_state(tr->raft) != RAFT_LEADER;
+    // Moved: a follower that knows a leader. Not UNAVAILABLE: raft_close
+    // also ends a pending transfer.
+    raft_id leader = 0;
+    const char* addr = nullptr;
+    raft_leader(tr->raft, &leader, &addr);
+    bool moved = raft_state(tr->raft) == RAFT_FOLLOWER && leader != 0;
     if (tr->done) tr->done(moved ? Status::Ok() : Status::Unavailable("leadership transfer did not complete"));
     delete tr;
   });

@@ -107,7 +107,11 @@ class Node {
   // commit). Fails at once with Unavailable when this node is not the leader.
   Result<uint64_t> Propose(std::string_view entry, DoneCb done);
 
-  // Leadership transfer to `id` (0: the most up-to-date follower).
+  // Leadership transfer to `id` (0: the most up-to-date voter that answers,
+  // leader_view.h TransfereeOf). `done` fires once: Ok when this node has
+  // heard from the new leader, Unavailable when libraft gave up after an
+  // election timeout (or this node closed). Returns an error, and `done`
+  // never fires, when this node is not the leader or has no other voter.
   Status Transfer(uint64_t id, DoneCb done);
   // Adds a server and promotes it to voter once caught up.
   Status AddVoter(uint64_t id, const std::string& address, DoneCb done);
