@@ -28,6 +28,7 @@ maximum) and the load average before and after.
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -172,7 +173,8 @@ def measure(args, net, cluster):
                     kind, round_no + 1, leader + 1, "none" if took is None else "%.0f ms" % (took * 1000), healthy),
                     flush=True)
                 if not healthy:
-                    raise RuntimeError("not healthy after %s fault %d" % (kind, round_no + 1))
+                    codes = [p.poll() for p in cluster.procs]
+                    raise RuntimeError("not healthy after %s fault %d (exit codes %s)" % (kind, round_no + 1, codes))
     finally:
         writers.stop()
     return results
@@ -188,6 +190,7 @@ def main():
     parser.add_argument("--bound-s", type=float, default=15, help="give up on one fault's first write after this")
     parser.add_argument("--hold-s", type=float, default=0.3, help="the fault lasts this long past the failover")
     parser.add_argument("--json", help="write the samples and summaries here")
+    parser.add_argument("--keep-logs", help="copy the nodes' logs to this directory at the end")
     argv = sys.argv[1:]
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
     args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
@@ -206,6 +209,11 @@ def main():
         try:
             results = measure(args, net, cluster)
         finally:
+            if args.keep_logs:
+                os.makedirs(args.keep_logs, exist_ok=True)
+                for i in range(cluster.n):
+                    name = "node%d.log" % (i + 1)
+                    shutil.copy(os.path.join(cluster.dir, name), os.path.join(args.keep_logs, name))
             cluster.stop()
     finally:
         net.remove()

@@ -30,12 +30,11 @@ uint64_t TransfereeOf(const struct raft* r) {
   return best;
 }
 
-void ForgetSilentLeader(struct raft* r) {
-  if (r->state != RAFT_FOLLOWER || r->follower_state.current_leader.id == 0) return;
+void WaiveSilentLeader(const struct raft* r, struct raft_message* msg) {
+  if (msg->type != RAFT_IO_REQUEST_VOTE || r->state != RAFT_FOLLOWER) return;
+  if (r->follower_state.current_leader.id == 0) return;
   if (r->io->time(r->io) - r->election_timer_start < r->election_timeout) return;
-  r->follower_state.current_leader.id = 0;
-  raft_free(r->follower_state.current_leader.address);
-  r->follower_state.current_leader.address = nullptr;
+  msg->request_vote.disrupt_leader = true;
 }
 
 }  // namespace lockq::consensus

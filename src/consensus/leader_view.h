@@ -1,7 +1,7 @@
 #pragma once
 // Reads of libraft 0.15's struct raft that it has no API for, shared by
 // consensus::Node and the simulation (so both see the same thing), and the
-// one write lockq makes to it (ForgetSilentLeader).
+// one incoming-message rewrite lockq makes (WaiveSilentLeader).
 
 #include <cstdint>
 #include <utility>
@@ -32,11 +32,15 @@ uint64_t TransfereeOf(const struct raft* r);
 // fires too: the election waits for the later of two timers drawn in
 // [T, 2T) (T: --election-timeout-ms), about 1.67 T instead of 1.33 T.
 // The Raft thesis (§4.2.3) withholds votes only "within the minimum
-// election timeout of hearing from a current leader": past T without a
-// word from it, forget it, as libraft does itself on becoming candidate,
-// and the first candidate gets its votes (docs/consensus.md "Failover").
-// Safety is untouched (votes still need an up-to-date log and a term).
-// Call it every few ms (Node's role watch: every 5 ms).
-void ForgetSilentLeader(struct raft* r);
+// election timeout of hearing from a current leader". Called on every
+// incoming message before libraft sees it: a RequestVote reaching a
+// follower that has not heard from its leader for T is marked
+// disrupt_leader, the flag libraft's own transfers use to pass that check
+// (its only use on the receiving side), so the first candidate gets its
+// votes (docs/consensus.md "Failover"). Safety is untouched: the vote
+// still needs an up-to-date log and a current term. (Clearing the
+// follower's leader instead crashed libraft: a follower's late append
+// reply goes to the current leader's address, then NULL.)
+void WaiveSilentLeader(const struct raft* r, struct raft_message* msg);
 
 }  // namespace lockq::consensus

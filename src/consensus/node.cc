@@ -120,7 +120,6 @@ struct Node::Impl {
 
   static void WatchCb(uv_timer_t* t) noexcept {
     auto* self = static_cast<Impl*>(t->data);
-    ForgetSilentLeader(&self->raft);  // every kRoleWatchIntervalMs: within 5 ms of T
     Role role = ToRole(raft_state(&self->raft));
     raft_id leader_id = 0;
     const char* leader_addr = nullptr;
@@ -141,6 +140,23 @@ struct Node::Impl {
     self->last_leader = leader_id;
     self->last_term = term;
     if (self->node->on_role_change_) self->node->on_role_change_(role, leader_id, term);
+  }
+
+  // Between the IoGuard proxy and libraft: every incoming message passes
+  // WaiveSilentLeader (leader_view.h) first. raft_init set io->data to the
+  // raft, whose data is this Impl (both before raft_start calls start).
+  raft_io_recv_cb libraft_recv = nullptr;
+  int (*guard_start)(struct raft_io*, unsigned, raft_io_tick_cb, raft_io_recv_cb) = nullptr;
+
+  static int StartCb(struct raft_io* io, unsigned msecs, raft_io_tick_cb tick, raft_io_recv_cb recv) noexcept {
+    auto* self = static_cast<Impl*>(static_cast<struct raft*>(io->data)->data);
+    self->libraft_recv = recv;
+    return self->guard_start(io, msecs, tick, &Impl::RecvCb);
+  }
+  static void RecvCb(struct raft_io* io, struct raft_message* msg) noexcept {
+    auto* r = static_cast<struct raft*>(io->data);
+    WaiveSilentLeader(r, msg);
+    static_cast<Impl*>(r->data)->libraft_recv(io, msg);
   }
 
   static void RaftClosedCb(struct raft* r) noexcept {
@@ -172,6 +188,8 @@ Status Node::Start() {
   // (libraft's default is 1 s), so a healed link is back within ~1 s.
   raft_uv_set_connect_retry_delay(&m.io, kConnectRetryDelayMs);
   m.guard = std::make_unique<IoGuard>(&m.io);
+  m.guard_start = m.guard->io()->start;
+  m.guard->io()->start = &Impl::StartCb;
   rv = raft_init(&m.raft, m.guard->io(), m.adapter.raft_fsm(m.guard->io()), options_.id, options_.address.c_str());
   if (rv != 0) return Status::IoError(std::string("raft init: ") + raft_errmsg(&m.raft));
   m.raft_initialized = true;

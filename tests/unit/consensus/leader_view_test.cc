@@ -1,5 +1,6 @@
 // leader_view.h on hand-built libraft 0.15 structs: which voter a
-// leadership transfer goes to, and when a follower forgets a silent leader.
+// leadership transfer goes to, and when a follower's vote stops being held
+// back for a silent leader.
 
 #include "consensus/leader_view.h"
 
@@ -76,32 +77,47 @@ TEST(TransfereeOf, OnlyOnALeader) {
   EXPECT_EQ(TransfereeOf(&c.r), 0u);
 }
 
-TEST(ForgetSilentLeader, KeepsTheLeaderWithinOneElectionTimeout) {
+struct raft_message Vote(bool pre_vote) {
+  struct raft_message m {};
+  m.type = RAFT_IO_REQUEST_VOTE;
+  m.request_vote.pre_vote = pre_vote;
+  return m;
+}
+
+TEST(WaiveSilentLeader, KeepsStickinessWithinOneElectionTimeout) {
   Cluster c({RAFT_VOTER, RAFT_VOTER});
   c.Follow(2, 1000);
   g_now = 1000 + 299;
-  ForgetSilentLeader(&c.r);
-  EXPECT_EQ(c.r.follower_state.current_leader.id, 2u);  // still refuses pre-votes (§4.2.3)
+  struct raft_message m = Vote(true);
+  WaiveSilentLeader(&c.r, &m);
+  EXPECT_FALSE(m.request_vote.disrupt_leader);  // a live leader is not disrupted (§4.2.3)
   raft_free(c.r.follower_state.current_leader.address);
 }
 
-TEST(ForgetSilentLeader, ForgetsItAfterOneElectionTimeoutOfSilence) {
+TEST(WaiveSilentLeader, LetsVotesThroughAfterOneElectionTimeoutOfSilence) {
   Cluster c({RAFT_VOTER, RAFT_VOTER});
   c.Follow(2, 1000);
   g_now = 1000 + 300;
-  ForgetSilentLeader(&c.r);
-  EXPECT_EQ(c.r.follower_state.current_leader.id, 0u);
-  EXPECT_EQ(c.r.follower_state.current_leader.address, nullptr);
-  ForgetSilentLeader(&c.r);  // idempotent
-  EXPECT_EQ(c.r.state, RAFT_FOLLOWER);
+  for (bool pre : {true, false}) {
+    struct raft_message m = Vote(pre);
+    WaiveSilentLeader(&c.r, &m);
+    EXPECT_TRUE(m.request_vote.disrupt_leader);
+  }
+  EXPECT_EQ(c.r.follower_state.current_leader.id, 2u);  // the follower's own state is left alone
+  struct raft_message append {};
+  append.type = RAFT_IO_APPEND_ENTRIES;
+  WaiveSilentLeader(&c.r, &append);
+  EXPECT_EQ(append.append_entries.term, 0u);
+  raft_free(c.r.follower_state.current_leader.address);
 }
 
-TEST(ForgetSilentLeader, LeavesLeadersAndCandidatesAlone) {
+TEST(WaiveSilentLeader, NeverOnALeader) {
   Cluster c({RAFT_VOTER, RAFT_VOTER});
   c.Lead();
   g_now = 1000000;
-  ForgetSilentLeader(&c.r);
-  EXPECT_EQ(c.r.state, RAFT_LEADER);
+  struct raft_message m = Vote(true);
+  WaiveSilentLeader(&c.r, &m);
+  EXPECT_FALSE(m.request_vote.disrupt_leader);
 }
 
 }  // namespace
