@@ -159,6 +159,20 @@ struct Node::Impl {
     static_cast<Impl*>(r->data)->libraft_recv(io, msg);
   }
 
+  // libraft 0.15 answers a follower's finished disk append to its current
+  // leader even when it has none (id 0, address NULL: a vote in a newer
+  // term made it a follower with no leader yet while the append was on
+  // disk), and the uv backend's strlen(NULL) kills the process. Messages
+  // may be lost in Raft; this one has nobody to go to.
+  int (*guard_send)(struct raft_io*, struct raft_io_send*, const struct raft_message*, raft_io_send_cb) = nullptr;
+
+  static int SendCb(struct raft_io* io, struct raft_io_send* req, const struct raft_message* msg,
+                    raft_io_send_cb cb) noexcept {
+    if (msg->server_id == 0 || msg->server_address == nullptr) return RAFT_NOCONNECTION;
+    auto* self = static_cast<Impl*>(static_cast<struct raft*>(io->data)->data);
+    return self->guard_send(io, req, msg, cb);
+  }
+
   static void RaftClosedCb(struct raft* r) noexcept {
     auto* self = static_cast<Impl*>(r->data);
     raft_uv_close(&self->io);
@@ -190,6 +204,8 @@ Status Node::Start() {
   m.guard = std::make_unique<IoGuard>(&m.io);
   m.guard_start = m.guard->io()->start;
   m.guard->io()->start = &Impl::StartCb;
+  m.guard_send = m.guard->io()->send;
+  m.guard->io()->send = &Impl::SendCb;
   rv = raft_init(&m.raft, m.guard->io(), m.adapter.raft_fsm(m.guard->io()), options_.id, options_.address.c_str());
   if (rv != 0) return Status::IoError(std::string("raft init: ") + raft_errmsg(&m.raft));
   m.raft_initialized = true;
