@@ -106,11 +106,26 @@ def wait_healthy(cluster, bound_s):
             leaders = {(x["leader_id"], x["raft_term"]) for x in infos}
             lead = [x for x in infos if x["raft_role"] == "leader"]
             if len(leaders) == 1 and len(lead) == 1 and lead[0]["leader_id"] != 0:
+                # Caught up: every node applied what the leader had committed
+                # when asked (read again: writes keep the indexes moving).
                 commit = int(lead[0]["commit_index"])
-                if all(int(x["applied_index"]) >= commit for x in infos):
+                again = [replication(cluster, i) for i in range(cluster.n)]
+                if all(x and int(x["applied_index"]) >= commit for x in again):
                     return True
         time.sleep(0.05)
     return False
+
+
+def healthy_leader(cluster, bound_s):
+    """The leader's index once the cluster is healthy (None past bound_s)."""
+    deadline = time.monotonic() + bound_s
+    while time.monotonic() < deadline:
+        if wait_healthy(cluster, deadline - time.monotonic()):
+            leader = cluster.leader()  # one look: a node may be slow to answer
+            if leader is not None:
+                return leader
+        time.sleep(0.05)
+    return None
 
 
 def inject(kind, cluster, net, leader):
@@ -156,10 +171,9 @@ def measure(args, net, cluster):
     try:
         for round_no in range(args.faults):
             for kind in args.kinds:
-                leader = cluster.leader()
-                if leader is None or not wait_healthy(cluster, args.bound_s):
+                leader = healthy_leader(cluster, 60)
+                if leader is None:
                     raise RuntimeError("no healthy leader before %s fault %d" % (kind, round_no + 1))
-                leader = cluster.leader()
                 survivors = {i for i in range(cluster.n) if i != leader}
                 writers.mark()
                 end_fault = inject(kind, cluster, net, leader)

@@ -37,8 +37,8 @@ uint64_t TransfereeOf(const struct raft* r);
 // follower that has not heard from its leader for T is marked
 // disrupt_leader, the flag libraft's own transfers use to pass that check
 // (its only use on the receiving side), so the first candidate gets its
-// votes (docs/consensus.md "Failover"). Safety is untouched: the vote
-// still needs an up-to-date log and a current term. (Clearing the
+// votes (docs/consensus.md "Timeouts and failover"). Safety is untouched:
+// the vote still needs an up-to-date log and a current term. (Clearing the
 // follower's leader instead crashed libraft: a follower's late append
 // reply goes to the current leader's address, then NULL.)
 void WaiveSilentLeader(const struct raft* r, struct raft_message* msg);

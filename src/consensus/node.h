@@ -42,10 +42,11 @@ struct NodeOptions {
   std::vector<Peer> initial_cluster;
   // Start empty and wait to be added by the leader (`lockq cluster add`).
   bool join = false;
-  unsigned heartbeat_timeout_ms = 100;
-  // Randomized in [T, 2T) by libraft. 500 ms gives ~1 s failover on
-  // loopback with pre-vote; raise it across slow networks.
-  unsigned election_timeout_ms = 500;
+  unsigned heartbeat_timeout_ms = 50;
+  // Randomized in [T, 2T) by libraft. 200 ms gives a write through a
+  // survivor ~0.3-0.6 s after the leader dies (bench/failover; docs/
+  // consensus.md "Timeouts and failover"); raise it across slow networks.
+  unsigned election_timeout_ms = 200;
   // Resend an InstallSnapshot that got no answer after this long (libraft's
   // default, 30 s, stalls a restarted follower that missed the first one).
   unsigned install_snapshot_timeout_ms = 5000;
