@@ -80,6 +80,9 @@ class Cluster:
     def info(self, i, timeout=2):
         return client(self.resp[i], timeout).info("replication")
 
+    def client_for(self, i, timeout=10):
+        return client(self.resp[i], timeout)
+
     def leader(self):
         deadline = time.monotonic() + WAIT_S
         while time.monotonic() < deadline:
@@ -202,9 +205,31 @@ def snapshot_counts(cluster):
     return out
 
 
+def reset_loop_lag(cluster, nodes):
+    for i in nodes:
+        cluster.client_for(i).execute_command("CONFIG", "RESETSTAT")
+
+
+def loop_lag(cluster, nodes):
+    """Each node's own measure (INFO latency, src/server/loop_lag.h): its
+    longest loop turn and how many turns took over 100 ms, since RESETSTAT."""
+    out = {}
+    for i in nodes:
+        try:
+            info = cluster.client_for(i).info("latency")
+            over = sum(int(info[k]) for k in ("loop_busy_le_200ms", "loop_busy_le_500ms", "loop_busy_le_1000ms",
+                                              "loop_busy_gt_1000ms"))
+            out[str(i + 1)] = {"max_ms": round(int(info["loop_busy_max_us"]) / 1000, 1), "turns_over_100ms": over}
+        except (redis.RedisError, KeyError):
+            out[str(i + 1)] = None
+    return out
+
+
 def scenario_pile(cluster, args):
     leader = cluster.leader()
-    with Probe(cluster, list(range(cluster.n))) as probe:
+    nodes = list(range(cluster.n))
+    reset_loop_lag(cluster, nodes)
+    with Probe(cluster, nodes) as probe:
         secs, done = pile(cluster, leader, args.messages, args.body_bytes, args.pipeline)
         time.sleep(2)  # a snapshot started by the last entries finishes
     return {"scenario": "pile", "messages": done, "publish_s": round(secs, 1),
@@ -213,6 +238,7 @@ def scenario_pile(cluster, args):
             "worst_ping_at_utc": {str(i + 1): v for i, v in probe.worst_at.items()},
             "pings_over_100ms": {str(i + 1): v for i, v in probe.over_100ms.items()},
             "pings": {str(i + 1): v for i, v in probe.pings.items()},
+            "loop_lag": loop_lag(cluster, nodes),
             "leader_changes": probe.leader_changes(), "snapshots_taken": snapshot_counts(cluster)}
 
 
@@ -235,6 +261,7 @@ def scenario_catchup(cluster, args):
         time.sleep(0.2)
     target = int(cluster.info(leader, 10)["applied_index"])
     snap_index = int(cluster.info(leader, 10)["snapshot_index"])
+    reset_loop_lag(cluster, [leader])
     with Probe(cluster, [leader]) as probe_leader:
         t0 = time.monotonic()
         cluster.start(follower)
@@ -252,6 +279,7 @@ def scenario_catchup(cluster, args):
             time.sleep(1)
         finfo = cluster.info(follower, 10)
         restored = int(finfo["snapshots_restored"])
+        decoded_off_loop = int(finfo.get("snapshots_decoded_off_loop", 0))
         follower_snap = int(finfo["snapshot_index"])
     return {"scenario": "catchup", "leader": leader + 1, "follower": follower + 1,
             "leader_snapshot_index": snap_index, "target_index": target,
@@ -260,6 +288,8 @@ def scenario_catchup(cluster, args):
             "follower_first_ping_s": probe_follower.first_ping_s[follower] and round(probe_follower.first_ping_s[follower], 2),
             "worst_ping_ms_leader": round(probe_leader.worst_ms[leader], 1),
             "worst_ping_ms_follower": round(probe_follower.worst_ms[follower], 1),
+            "follower_snapshots_decoded_off_loop": decoded_off_loop,
+            "loop_lag": loop_lag(cluster, [leader, follower]),
             "leader_changes": probe_leader.leader_changes()}
 
 

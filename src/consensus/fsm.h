@@ -3,11 +3,12 @@
 // nothing of keys, locks or queues: an entry is opaque bytes.
 //
 // Thread: every method is called on the thread that drives raft (the
-// server's event loop, or a simulation's stepping thread), except the
-// function PrepareSnapshot() returns, which may run on a worker thread.
+// server's event loop, or a simulation's stepping thread), except Decode
+// and the function PrepareSnapshot() returns, which may run on a worker.
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -27,6 +28,23 @@ class Fsm {
   virtual std::function<std::string()> PrepareSnapshot() = 0;
   // Replaces the whole state with a snapshot. On error the state is unchanged.
   virtual Status Restore(std::string_view bytes) = 0;
+
+  // Restore in two steps, for a snapshot installed from the leader, so
+  // that decoding a large one does not stop the raft thread.
+  // A state held outside the machine (decoded, or replaced), opaque here.
+  class Detached {
+   public:
+    virtual ~Detached() = default;
+  };
+  // Worker thread, while libraft writes the snapshot's file: decodes
+  // `bytes` without touching live state. nullptr means "Restore will do
+  // it" (the answer to bytes that do not decode: Restore then reports the
+  // error).
+  virtual std::unique_ptr<Detached> Decode(std::string_view bytes) = 0;
+  // Raft thread, in place of Restore(bytes) when Decode(bytes) gave
+  // `decoded`: swaps it in, cheaply, and returns the replaced state, which
+  // the caller destroys on a worker.
+  virtual std::unique_ptr<Detached> Install(std::string_view bytes, std::unique_ptr<Detached> decoded) = 0;
 };
 
 }  // namespace lockq::consensus

@@ -1,12 +1,41 @@
 #include "consensus/fsm_adapter.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <cstring>
 #include <exception>
+#include <system_error>
+#include <thread>
 
 #include "common/check.h"
 #include "consensus/entry_frame.h"
 
 namespace lockq::consensus {
+
+namespace {
+
+constexpr int kBackgroundNice = 10;  // as the fork child (dispatch/fork_serializer.cc)
+
+// Runs `fn` on a thread of its own at nice kBackgroundNice and waits for
+// it: the snapshot work done on libraft's workers (serializing, decoding,
+// freeing hundreds of MB) is background work, and on shared cores the
+// event loops must go first. The pool's worker itself only waits: its
+// priority, once lowered, could not be raised back for the log writes it
+// also runs.
+void RunNiced(const std::function<void()>& fn) {
+  try {
+    std::thread t([&] {
+      (void)setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kBackgroundNice);
+      fn();
+    });
+    t.join();
+  } catch (const std::system_error&) {
+    fn();  // no thread to be had: run it here
+  }
+}
+
+}  // namespace
 
 FsmAdapter::FsmAdapter(Fsm* fsm, SnapshotPolicy policy) : fsm_(fsm), policy_(policy) {
   raft_fsm_.version = 3;
@@ -27,7 +56,7 @@ struct raft_fsm* FsmAdapter::raft_fsm(const struct raft_io* io) {
 
 void FsmAdapter::Attach(struct raft* raft) {
   raft_ = raft;
-  raft_set_snapshot_threshold(raft, policy_.threshold_entries);
+  raft_set_snapshot_threshold(raft, Staggered(policy_.threshold_entries));
   raft_set_snapshot_trailing(raft, policy_.trailing_entries);
 }
 
@@ -54,7 +83,7 @@ int FsmAdapter::ApplyCb(struct raft_fsm* fsm, const struct raft_buffer* buf, voi
     std::abort();
   }
   self->bytes_since_snapshot_ += buf->len;
-  if (self->bytes_since_snapshot_ >= self->policy_.threshold_bytes) {
+  if (self->bytes_since_snapshot_ >= self->Staggered(self->policy_.threshold_bytes)) {
     raft_set_snapshot_threshold(self->raft_, 1);  // snapshot after this apply
   }
   return 0;
@@ -70,14 +99,18 @@ int FsmAdapter::SnapshotCb(struct raft_fsm* fsm, struct raft_buffer* bufs[], uns
     return RAFT_NOMEM;
   }
   self->bytes_since_snapshot_ = 0;
+  self->staggered_ = false;
   raft_set_snapshot_threshold(self->raft_, self->policy_.threshold_entries);
   if (self->async_) return 0;  // serialized later in SnapshotAsyncCb
   return Serialize(self, bufs, n);
 }
 
 int FsmAdapter::SnapshotAsyncCb(struct raft_fsm* fsm, struct raft_buffer* bufs[], unsigned* n) noexcept {
-  // Worker thread: touches only the captured copy.
-  return Serialize(static_cast<FsmAdapter*>(fsm->data), bufs, n);
+  // Worker thread: touches only the captured copy, at background priority.
+  auto* self = static_cast<FsmAdapter*>(fsm->data);
+  int rv = RAFT_NOMEM;
+  RunNiced([&] { rv = Serialize(self, bufs, n); });
+  return rv;
 }
 
 int FsmAdapter::Serialize(FsmAdapter* self, struct raft_buffer* bufs[], unsigned* n) noexcept {
@@ -115,8 +148,57 @@ int FsmAdapter::SnapshotFinalizeCb(struct raft_fsm* fsm, struct raft_buffer* buf
   return 0;
 }
 
+void FsmAdapter::DecodeAhead(const struct raft_buffer& data) {
+  std::unique_ptr<Fsm::Detached> decoded;
+  RunNiced([&] {
+    try {
+      decoded = fsm_->Decode(std::string_view(static_cast<const char*>(data.base), data.len));
+    } catch (const std::exception&) {
+      decoded = nullptr;  // RestoreCb decodes again on the raft thread and reports it
+    }
+  });
+  ahead_.base = data.base;
+  ahead_.len = data.len;
+  ahead_.decoded = std::move(decoded);
+}
+
+void FsmAdapter::InstallDone() {
+  // Left over when the file write failed or libraft dropped the install.
+  if (ahead_.decoded) DestroyOffThread(std::move(ahead_.decoded));
+  ahead_ = Ahead{};
+}
+
+void FsmAdapter::DestroyOffThread(std::unique_ptr<Fsm::Detached> state) {
+  struct raft_io* io = raft_ == nullptr ? nullptr : raft_->io;
+  if (io == nullptr || io->version < 2 || io->async_work == nullptr) return;  // `state` goes here
+  struct Job {
+    struct raft_io_async_work work;  // first: the callbacks get &work back
+    Fsm::Detached* state;
+  };
+  auto* job = new Job{{}, state.release()};
+  job->work.work = [](struct raft_io_async_work* w) noexcept {
+    RunNiced([w] { delete reinterpret_cast<Job*>(w)->state; });
+    return 0;
+  };
+  if (io->async_work(io, &job->work, [](struct raft_io_async_work* w, int) noexcept { delete reinterpret_cast<Job*>(w); }) !=
+      0) {
+    delete job->state;
+    delete job;
+  }
+}
+
 int FsmAdapter::RestoreCb(struct raft_fsm* fsm, struct raft_buffer* buf) noexcept {
   auto* self = static_cast<FsmAdapter*>(fsm->data);
+  if (self->ahead_.decoded && self->ahead_.base == buf->base && self->ahead_.len == buf->len) {
+    std::string_view bytes(static_cast<const char*>(buf->base), buf->len);
+    self->DestroyOffThread(self->fsm_->Install(bytes, std::move(self->ahead_.decoded)));
+    self->ahead_ = Ahead{};
+    raft_free(buf->base);
+    self->snapshots_restored_++;
+    self->restores_decoded_ahead_++;
+    self->bytes_since_snapshot_ = 0;
+    return 0;
+  }
   Status s;
   try {
     s = self->fsm_->Restore(std::string_view(static_cast<const char*>(buf->base), buf->len));

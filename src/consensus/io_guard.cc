@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <type_traits>
+#include <unordered_map>
 
 namespace lockq::consensus {
 
@@ -62,11 +64,7 @@ IoGuard::IoGuard(struct raft_io* real, bool exit_on_append_error)
     auto* g = FromProxy(io);
     return g->real_->truncate(g->real_, index);
   };
-  proxy_.snapshot_put = [](struct raft_io* io, unsigned trailing, struct raft_io_snapshot_put* req,
-                           const struct raft_snapshot* snapshot, raft_io_snapshot_put_cb cb) {
-    auto* g = FromProxy(io);
-    return g->real_->snapshot_put(g->real_, trailing, req, snapshot, cb);
-  };
+  proxy_.snapshot_put = &IoGuard::SnapshotPut;
   proxy_.snapshot_get = [](struct raft_io* io, struct raft_io_snapshot_get* req, raft_io_snapshot_get_cb cb) {
     auto* g = FromProxy(io);
     return g->real_->snapshot_get(g->real_, req, cb);
@@ -180,9 +178,11 @@ void IoGuard::RecvCb(struct raft_io* real, struct raft_message* msg) noexcept {
   g->in_recv_ = track;
   g->replied_in_recv_ = false;
   g->recv_limit_ = stale ? 0 : limit;
+  g->in_install_recv_ = msg->type == RAFT_IO_INSTALL_SNAPSHOT;
   g->recv_(&g->proxy_, msg);  // may free msg's payload: do not touch msg after
   bool went_async = track && !stale && !g->replied_in_recv_;
   g->in_recv_ = false;
+  g->in_install_recv_ = false;
   if (went_async && g->async_limits_.size() < kMaxPendingLimits) g->async_limits_.push_back(limit);
 }
 
@@ -212,6 +212,77 @@ int IoGuard::Send(struct raft_io* io, struct raft_io_send* req, const struct raf
   struct raft_message copy = *msg;
   g->ClampReply(&copy.append_entries_result);
   return g->real_->send(g->real_, req, &copy, cb);
+}
+
+// An InstallSnapshot's file write and decode, both in flight. Plain data,
+// `work` first: the async work callbacks get &work back.
+struct IoGuard::PendingInstall {
+  struct raft_io_async_work work;
+  IoGuard* guard;
+  struct raft_io_snapshot_put* req;
+  raft_io_snapshot_put_cb cb;
+  struct raft_buffer data;
+  int put_status;
+  int remaining;  // of the write and the decode
+};
+static_assert(std::is_standard_layout_v<IoGuard::PendingInstall>);
+
+// Installs in flight by libraft's request (at most one per raft: libraft
+// ignores InstallSnapshot while one is being written). Raft loop only.
+static std::unordered_map<struct raft_io_snapshot_put*, IoGuard::PendingInstall*>& PendingInstalls() {
+  static std::unordered_map<struct raft_io_snapshot_put*, IoGuard::PendingInstall*> pending;
+  return pending;
+}
+
+int IoGuard::SnapshotPut(struct raft_io* io, unsigned trailing, struct raft_io_snapshot_put* req,
+                         const struct raft_snapshot* snapshot, raft_io_snapshot_put_cb cb) noexcept {
+  IoGuard* g = FromProxy(io);
+  // libraft's own snapshots keep a trailing log and are not written from
+  // a receive callback; only an install from the leader is decoded ahead.
+  bool install = g->in_install_recv_ && trailing == 0 && snapshot->n_bufs == 1 && g->install_hook_.decode &&
+                 g->real_->async_work != nullptr;
+  if (!install) return g->real_->snapshot_put(g->real_, trailing, req, snapshot, cb);
+  auto* p = new PendingInstall{{}, g, req, cb, snapshot->bufs[0], 0, 2};
+  PendingInstalls()[req] = p;
+  int rv = g->real_->snapshot_put(g->real_, trailing, req, snapshot, &IoGuard::InstallPutCb);
+  if (rv != 0) {
+    PendingInstalls().erase(req);
+    delete p;
+    return rv;
+  }
+  p->work.work = &IoGuard::DecodeWork;
+  if (g->real_->async_work(g->real_, &p->work, &IoGuard::DecodeDoneCb) != 0) {
+    p->remaining--;  // no worker: restore decodes on the loop, as without the hook
+  }
+  return 0;
+}
+
+int IoGuard::DecodeWork(struct raft_io_async_work* work) noexcept {
+  auto* p = reinterpret_cast<PendingInstall*>(work);
+  p->guard->install_hook_.decode(p->data);
+  return 0;
+}
+
+void IoGuard::DecodeDoneCb(struct raft_io_async_work* work, int /*status*/) noexcept {
+  FinishInstall(reinterpret_cast<PendingInstall*>(work));
+}
+
+void IoGuard::InstallPutCb(struct raft_io_snapshot_put* req, int status) noexcept {
+  PendingInstall* p = PendingInstalls().at(req);
+  p->put_status = status;
+  FinishInstall(p);
+}
+
+void IoGuard::FinishInstall(PendingInstall* p) noexcept {
+  if (--p->remaining > 0) return;
+  IoGuard* g = p->guard;
+  struct raft_io_snapshot_put* req = p->req;
+  raft_io_snapshot_put_cb cb = p->cb;
+  int status = p->put_status;
+  PendingInstalls().erase(req);
+  delete p;
+  cb(req, status);  // libraft restores here (or drops the snapshot on error)
+  if (g->install_hook_.done) g->install_hook_.done();
 }
 
 }  // namespace lockq::consensus

@@ -32,6 +32,13 @@
 // version 1): the proxy is then version 2, and libraft may run fsm
 // snapshot_async on the backend's worker (fsm_adapter.h, issue 13).
 //
+// It also decodes a snapshot installed from the leader off the loop: when
+// libraft, receiving InstallSnapshot, asks to write the snapshot's file
+// (snapshot_put with trailing 0, inside the receive callback), the guard
+// runs the install hook's `decode` on the real io's worker beside the
+// write, and calls libraft back (which then restores: FsmAdapter swaps the
+// decoded state in) only when both are done; then the hook's `done`.
+//
 // 3. When a disk write (append) fails, libraft 0.15 truncates its in-memory
 //    log but a leader stays leader and may reuse indexes within its term.
 //    With `exit_on_append_error` the guard ends the process instead
@@ -42,6 +49,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 
 #include "consensus/raft_c.h"
 
@@ -60,6 +68,14 @@ class IoGuard {
   void InstallOn(struct raft* r);
   // Undoes InstallOn (before raft_fixture_close, which closes `real` itself).
   void UninstallFrom(struct raft* r);
+  // See above; set once, before raft starts. `decode` runs on a worker
+  // thread, `done` on the raft thread after libraft's install callback.
+  struct InstallHook {
+    std::function<void(const struct raft_buffer& data)> decode;
+    std::function<void()> done;
+  };
+  void SetInstallHook(InstallHook hook) { install_hook_ = std::move(hook); }
+  struct PendingInstall;  // an install in flight (io_guard.cc)
   uint64_t replies_clamped() const { return replies_clamped_; }
   uint64_t commits_clamped() const { return commits_clamped_; }
 
@@ -75,6 +91,12 @@ class IoGuard {
   static int Send(struct raft_io* io, struct raft_io_send* req, const struct raft_message* msg,
                   raft_io_send_cb cb) noexcept;
   void ClampReply(struct raft_append_entries_result* result);
+  static int SnapshotPut(struct raft_io* io, unsigned trailing, struct raft_io_snapshot_put* req,
+                         const struct raft_snapshot* snapshot, raft_io_snapshot_put_cb cb) noexcept;
+  static int DecodeWork(struct raft_io_async_work* work) noexcept;
+  static void DecodeDoneCb(struct raft_io_async_work* work, int status) noexcept;
+  static void InstallPutCb(struct raft_io_snapshot_put* req, int status) noexcept;
+  static void FinishInstall(PendingInstall* p) noexcept;
 
   struct raft_io* real_;
   struct raft_io proxy_ {};
@@ -88,6 +110,8 @@ class IoGuard {
   raft_term limits_term_ = 0;
   std::deque<raft_index> async_limits_;
   raft_index max_acked_ = 0;  // highest index acknowledged in limits_term_
+  bool in_install_recv_ = false;  // inside recv of an InstallSnapshot
+  InstallHook install_hook_;
   bool exit_on_append_error_;
   uint64_t replies_clamped_ = 0;
   uint64_t commits_clamped_ = 0;

@@ -15,6 +15,7 @@
 #include "consensus/fsm_adapter.h"
 #include "consensus/leader_view.h"
 #include "consensus/io_guard.h"
+#include "consensus/raft_heap.h"
 #include "consensus/peer_transport.h"
 
 namespace lockq::consensus {
@@ -195,6 +196,7 @@ Status Node::Start() {
 
   Impl& m = *impl_;
   if (options_.peers == nullptr) return Status::InvalidArgument("Node needs a peer endpoint");
+  InstallRaftHeap();  // large snapshot buffers freed off the loop (raft_heap.h)
   m.transport = std::make_unique<PeerTransport>(m.loop, options_.peers);
   int rv = raft_uv_init(&m.io, m.loop, options_.data_dir.c_str(), m.transport->transport());
   if (rv != 0) return Status::IoError(std::string("raft disk I/O in ") + options_.data_dir + ": " + m.io.errmsg);
@@ -202,6 +204,10 @@ Status Node::Start() {
   // (libraft's default is 1 s), so a healed link is back within ~1 s.
   raft_uv_set_connect_retry_delay(&m.io, kConnectRetryDelayMs);
   m.guard = std::make_unique<IoGuard>(&m.io);
+  // An InstallSnapshot is decoded on a worker while its file is written
+  // (fsm_adapter.h): the follower's loop keeps serving.
+  m.guard->SetInstallHook({[&m](const struct raft_buffer& data) { m.adapter.DecodeAhead(data); },
+                           [&m] { m.adapter.InstallDone(); }});
   m.guard_start = m.guard->io()->start;
   m.guard->io()->start = &Impl::StartCb;
   m.guard_send = m.guard->io()->send;
@@ -397,6 +403,7 @@ NodeStatus Node::GetStatus() const {
   s.leader_address = leader_addr ? leader_addr : "";
   s.snapshots_taken = m.adapter.snapshots_taken();
   s.snapshots_restored = m.adapter.snapshots_restored();
+  s.snapshots_decoded_ahead = m.adapter.restores_decoded_ahead();
   for (unsigned i = 0; i < r->configuration.n; i++) {
     const struct raft_server& srv = r->configuration.servers[i];
     s.members.push_back({srv.id, srv.address, ServerRoleName(srv.role)});

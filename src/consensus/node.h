@@ -78,6 +78,7 @@ struct NodeStatus {
   std::string leader_address;
   uint64_t snapshots_taken = 0;
   uint64_t snapshots_restored = 0;
+  uint64_t snapshots_decoded_ahead = 0;  // of those, decoded off the loop (fsm_adapter.h)
   std::vector<MemberStatus> members;
 };
 

@@ -12,6 +12,13 @@ struct SnapshotPolicy {
   uint64_t threshold_bytes = 64 << 20;  // ...or this many applied bytes
   unsigned trailing_entries = 1024;     // entries kept after a snapshot
   bool async = true;                    // serialize on a worker thread
+  // The first snapshot after start waits this many percent more than the
+  // thresholds say. lockqd staggers replicas by node id (config.cc), so
+  // that they do not all snapshot at the same entry: a quorum then always
+  // has members that are not paying a snapshot's fork and copy-on-write
+  // faults, and replicas sharing cores do not pay them at once. Later
+  // snapshots keep the phase (each counts from its own last one).
+  unsigned first_stagger_percent = 0;
 };
 
 }  // namespace lockq::consensus

@@ -144,6 +144,10 @@ class Dispatcher {
   void Apply(uint64_t index, std::string_view entry);
   std::function<std::string()> PrepareSnapshot();
   Status Restore(std::string_view bytes) { return sm_.Restore(bytes); }
+  // Restore in two steps (sm::StateMachine::Decode on a worker, Install here).
+  std::unique_ptr<sm::StateMachine::Detached> Install(std::unique_ptr<sm::StateMachine::Detached> decoded) {
+    return sm_.Install(std::move(decoded));
+  }
 
   // Every listener receives the events of every applied entry (sm/events.h),
   // after the entry's replies went to their callbacks, in registration order.

@@ -7,12 +7,13 @@
 // fork() gives the child a copy-on-write image of the parent at that
 // instant: exactly the state after the last applied entry, whatever the
 // parent applies afterwards. The child runs `produce` (which may read the
-// live objects of that image), writes their length (u64 little endian) and
-// the bytes to a pipe and _exits; it
-// logs nothing, takes no lock but malloc's (glibc resets malloc's locks in
-// the child) and runs no atexit handler. It closes every inherited
-// descriptor but its pipe at once, runs at nice 10, dies with the parent
-// (PR_SET_PDEATHSIG) and when the reader is dropped (SIGKILL).
+// live objects of that image), writes the bytes to a memfd, then their
+// length (u64 little endian) to a pipe, and _exits; it logs nothing, takes
+// no lock but malloc's (glibc resets malloc's locks in the child) and runs
+// no atexit handler. It closes every inherited descriptor but those two at
+// once, runs at nice 10, dies with the parent (PR_SET_PDEATHSIG) and when
+// the reader is dropped (SIGKILL). The reader sleeps until the child is
+// done before it copies anything (fork_serializer.cc says why).
 //
 // Thread: Start() on the thread that owns the state `produce` reads (the
 // raft loop); the returned function may run on any one thread (a worker),

@@ -37,8 +37,22 @@ class Core::DispatchFsm final : public consensus::Fsm {
   void Apply(uint64_t index, std::string_view entry) override { d_.Apply(index, entry); }
   std::function<std::string()> PrepareSnapshot() override { return d_.PrepareSnapshot(); }
   Status Restore(std::string_view bytes) override { return d_.Restore(bytes); }
+  std::unique_ptr<Detached> Decode(std::string_view bytes) override {
+    auto decoded = sm::StateMachine::Decode(bytes);
+    if (!decoded.ok()) return nullptr;  // Restore reports it
+    return std::make_unique<DetachedSm>(std::move(decoded).value());
+  }
+  std::unique_ptr<Detached> Install(std::string_view, std::unique_ptr<Detached> decoded) override {
+    auto& sm = static_cast<DetachedSm&>(*decoded).sm;
+    sm = d_.Install(std::move(sm));
+    return decoded;  // now holding the replaced state
+  }
 
  private:
+  struct DetachedSm final : Detached {
+    explicit DetachedSm(std::unique_ptr<sm::StateMachine::Detached> s) : sm(std::move(s)) {}
+    std::unique_ptr<sm::StateMachine::Detached> sm;
+  };
   dispatch::Dispatcher& d_;
 };
 
@@ -104,6 +118,7 @@ Status Core::Start() {
   uv_timer_init(loop_, &tick_);
   tick_.data = this;
   uv_timer_start(&tick_, &Core::TickCb, dispatch::LeaderDuties::kTickMs, dispatch::LeaderDuties::kTickMs);
+  loop_lag_.Start();
   return Status::Ok();
 }
 
@@ -111,6 +126,7 @@ void Core::Stop(std::function<void()> done) {
   uv_check_stop(&check_);
   uv_close(reinterpret_cast<uv_handle_t*>(&check_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
+  loop_lag_.Stop();
   dispatcher_->Stop();
   node_->Stop([this, done = std::move(done)] {
     peers_->Close();

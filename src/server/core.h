@@ -30,6 +30,7 @@
 #include "dispatch/leader_duties.h"
 #include "server/auth_gate.h"
 #include "server/config.h"
+#include "server/loop_lag.h"
 #include "sm/command.h"
 #include "sm/reply.h"
 #include "sm/state_machine.h"
@@ -87,6 +88,8 @@ class Core {
   uint64_t batches_proposed() const { return dispatcher_->batches_proposed(); }
   uint64_t commands_proposed() const { return dispatcher_->commands_proposed(); }
   uint64_t commands_forwarded() const { return dispatcher_->commands_forwarded(); }
+  // Each loop turn's busy time (loop_lag.h; INFO "latency").
+  LoopLag& loop_lag() { return loop_lag_; }
 
  private:
   class NodeProposer;
@@ -110,6 +113,7 @@ class Core {
   std::unique_ptr<consensus::Node> node_;
   uv_check_t check_ {};
   uv_timer_t tick_ {};
+  LoopLag loop_lag_{loop_};
   std::vector<RoleCb> on_role_;
   AuthGate auth_{this, config_};
 };

@@ -1,6 +1,8 @@
 #include "sm/state_machine.h"
 
 #include <algorithm>
+#include <type_traits>
+#include <utility>
 
 #include "sm/amqp_access.h"
 #include "sm/command_table.h"
@@ -103,6 +105,28 @@ bool StateMachine::NeedsSigningKeySecret(const Argv& argv) {
 std::string StateMachine::Snapshot() const { return EncodeSnapshot(state_->s); }
 
 Status StateMachine::Restore(std::string_view bytes) { return DecodeSnapshot(bytes, &state_->s); }
+
+// Install swaps SmStates member by member: every member must move without
+// copying (a class whose moves fell back to copies would make the swap a
+// deep copy on the loop, and would not be noexcept).
+static_assert(std::is_nothrow_move_constructible_v<SmState> && std::is_nothrow_move_assignable_v<SmState>);
+
+StateMachine::Detached::Detached(std::unique_ptr<State> state) : state_(std::move(state)) {}
+StateMachine::Detached::~Detached() = default;
+
+Result<std::unique_ptr<StateMachine::Detached>> StateMachine::Decode(std::string_view bytes) {
+  auto state = std::make_unique<State>();
+  if (Status s = DecodeSnapshot(bytes, &state->s); !s.ok()) return s;
+  return std::unique_ptr<Detached>(new Detached(std::move(state)));
+}
+
+std::unique_ptr<StateMachine::Detached> StateMachine::Install(std::unique_ptr<Detached> decoded) {
+  // Swap the contents, not the pointers, as Restore's move-assignment
+  // does: the SmState and its members stay where they are.
+  std::swap(state_->s, decoded->state_->s);
+  state_->event_marks.clear();
+  return decoded;
+}
 
 uint64_t StateMachine::now_ms() const { return state_->s.now_ms; }
 uint64_t StateMachine::applied_index() const { return state_->s.applied_index; }

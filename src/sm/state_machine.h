@@ -80,6 +80,8 @@ class QueueEngine;
 class AclStore;
 
 class StateMachine {
+  struct State;  // the replicated state and its scratch (state_machine.cc)
+
  public:
   StateMachine();
   ~StateMachine();
@@ -121,6 +123,23 @@ class StateMachine {
   // Versioned full-state serialization (docs/formats.md "Snapshot").
   std::string Snapshot() const;
   Status Restore(std::string_view bytes);
+  // Restore in two steps, so that a large snapshot is decoded off the
+  // loop (a follower installing 10^6 messages): Decode runs on any thread
+  // and touches no machine; Install swaps the decoded state into this one
+  // (O(1), this machine's thread) and hands back the state it replaced, for
+  // the caller to destroy wherever it likes (freeing 10^6 messages costs
+  // about what decoding them does). Restore(bytes) is both on one thread.
+  class Detached {
+   public:
+    ~Detached();
+
+   private:
+    friend class StateMachine;
+    explicit Detached(std::unique_ptr<State> state);
+    std::unique_ptr<State> state_;
+  };
+  static Result<std::unique_ptr<Detached>> Decode(std::string_view bytes);
+  std::unique_ptr<Detached> Install(std::unique_ptr<Detached> decoded);
 
   uint64_t now_ms() const;          // max leader time applied so far
   uint64_t applied_index() const;   // index of the last applied batch
@@ -162,7 +181,6 @@ class StateMachine {
   const AclStore& acl() const;
 
  private:
-  struct State;
   std::unique_ptr<State> state_;
 };
 

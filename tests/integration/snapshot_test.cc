@@ -74,6 +74,17 @@ TEST(SnapshotIT, LaggingFollowerCatchesUpFromSnapshot) {
               static_cast<long long>(FieldInt(fst.value(), "snapshot_index")),
               static_cast<long long>(FieldInt(fst.value(), "applied_index")));
   EXPECT_GT(FieldInt(fst.value(), "snapshots_restored"), 0) << "caught up without installing a snapshot?";
+  // Decoded on a worker while the file was written, not on the loop.
+  EXPECT_GT(FieldInt(fst.value(), "snapshots_decoded_off_loop"), 0);
+  // The loop-lag histogram (INFO latency) counted its turns.
+  auto lat = c.Info(lagging, "latency");
+  ASSERT_TRUE(lat.ok()) << lat.status().ToString();
+  int64_t turns = std::stoll((*lat)["loop_turns"]), counted = 0;
+  for (const auto& [k, v] : *lat) {
+    if (k.rfind("loop_busy_le_", 0) == 0 || k.rfind("loop_busy_gt_", 0) == 0) counted += std::stoll(v);
+  }
+  EXPECT_GT(turns, 0);
+  EXPECT_EQ(counted, turns);
 
   auto ks = c.Info(lagging, "keyspace");
   ASSERT_TRUE(ks.ok()) << ks.status().ToString();

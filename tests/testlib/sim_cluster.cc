@@ -241,7 +241,12 @@ SimCluster::SimCluster(SimOptions options)
       struct raft* r = raft_fixture_get(f, i);
       guards_.push_back(std::make_unique<consensus::IoGuard>(r->io, /*exit_on_append_error=*/false));
       guards_.back()->InstallOn(r);
-      if (options.policy.async) adapters_[i]->raft_fsm(guards_.back()->io());
+      if (options.policy.async) {
+        adapters_[i]->raft_fsm(guards_.back()->io());
+        consensus::FsmAdapter* a = adapters_[i].get();
+        guards_.back()->SetInstallHook({[a](const struct raft_buffer& data) { a->DecodeAhead(data); },
+                                        [a] { a->InstallDone(); }});
+      }
     }
   }
   struct raft_configuration conf;

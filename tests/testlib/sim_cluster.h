@@ -83,8 +83,12 @@ class SimFsm final : public consensus::Fsm {
   void Apply(uint64_t index, std::string_view entry) override;
   std::function<std::string()> PrepareSnapshot() override;
   Status Restore(std::string_view bytes) override;
+  std::unique_ptr<Detached> Decode(std::string_view bytes) override;
+  std::unique_ptr<Detached> Install(std::string_view bytes, std::unique_ptr<Detached> decoded) override;
 
   const sm::StateMachine& sm() const { return dispatcher_->state(); }
+  // Snapshots this server decoded off its raft thread (Decode).
+  uint64_t decodes() const { return decodes_; }
   dispatch::Dispatcher& dispatcher() { return *dispatcher_; }
   uint64_t last_apply_index() const { return last_apply_index_; }
 
@@ -96,6 +100,7 @@ class SimFsm final : public consensus::Fsm {
   // SimOptions::leader_duties: feeds role changes and, every kTickMs, the
   // dispatcher's and duties' ticks, then ends the loop turn.
   void Drive();
+  void OnRestored(std::string_view bytes);  // after Restore or Install
   SimCluster* cluster_;
   unsigned server_;
   std::unique_ptr<SimClock> clock_;
@@ -108,6 +113,7 @@ class SimFsm final : public consensus::Fsm {
   uint64_t next_tick_ms_ = 0;
   uint64_t last_apply_index_ = 0;  // raft index of the last Apply()
   bool restored_since_apply_ = false;
+  uint64_t decodes_ = 0;
 };
 
 // A client proposal, alive until the cluster is destroyed (libraft holds a

@@ -128,12 +128,39 @@ std::function<std::string()> SimFsm::PrepareSnapshot() { return dispatcher_->Pre
 Status SimFsm::Restore(std::string_view bytes) {
   Status s = dispatcher_->Restore(bytes);
   if (s.ok()) {
-    restored_since_apply_ = true;
-    cluster_->OnRestore(server_, bytes, sm());
+    OnRestored(bytes);
   } else {
     cluster_->Fail(Who(server_) + ": restoring a snapshot failed: " + s.ToString());
   }
   return s;
+}
+
+// As lockqd's Core::DispatchFsm: the fixture runs Decode as its io's async
+// work (at a later step), and Install when libraft restores.
+namespace {
+struct DetachedSm final : consensus::Fsm::Detached {
+  explicit DetachedSm(std::unique_ptr<sm::StateMachine::Detached> s) : sm(std::move(s)) {}
+  std::unique_ptr<sm::StateMachine::Detached> sm;
+};
+}  // namespace
+
+std::unique_ptr<consensus::Fsm::Detached> SimFsm::Decode(std::string_view bytes) {
+  auto decoded = sm::StateMachine::Decode(bytes);
+  if (!decoded.ok()) return nullptr;
+  decodes_++;
+  return std::make_unique<DetachedSm>(std::move(decoded).value());
+}
+
+std::unique_ptr<consensus::Fsm::Detached> SimFsm::Install(std::string_view bytes, std::unique_ptr<Detached> decoded) {
+  auto& sm = static_cast<DetachedSm&>(*decoded).sm;
+  sm = dispatcher_->Install(std::move(sm));
+  OnRestored(bytes);
+  return decoded;
+}
+
+void SimFsm::OnRestored(std::string_view bytes) {
+  restored_since_apply_ = true;
+  cluster_->OnRestore(server_, bytes, sm());
 }
 
 }  // namespace lockq::testing

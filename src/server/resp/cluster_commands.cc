@@ -58,7 +58,8 @@ Reply StatusReply(Core& core) {
                      Reply::Bulk("commit_index"), I(s.commit_index), Reply::Bulk("applied_index"),
                      I(s.applied_index), Reply::Bulk("last_index"), I(s.last_index), Reply::Bulk("snapshot_index"),
                      I(s.snapshot_index), Reply::Bulk("snapshots_taken"), I(s.snapshots_taken),
-                     Reply::Bulk("snapshots_restored"), I(s.snapshots_restored), Reply::Bulk("members"),
+                     Reply::Bulk("snapshots_restored"), I(s.snapshots_restored),
+                     Reply::Bulk("snapshots_decoded_off_loop"), I(s.snapshots_decoded_ahead), Reply::Bulk("members"),
                      Reply::Array(std::move(members))});
 }
 

@@ -72,6 +72,7 @@ void Replication(std::ostringstream& o, RespServer& s) {
     << "\r\ncommit_index:" << st.commit_index << "\r\napplied_index:" << st.applied_index
     << "\r\nlast_index:" << st.last_index << "\r\nsnapshot_index:" << st.snapshot_index
     << "\r\nsnapshots_taken:" << st.snapshots_taken << "\r\nsnapshots_restored:" << st.snapshots_restored
+    << "\r\nsnapshots_decoded_off_loop:" << st.snapshots_decoded_ahead
     << "\r\nmembers:" << st.members.size() << "\r\n";
   for (size_t i = 0; i < st.members.size(); i++) {
     const auto& m = st.members[i];
@@ -102,6 +103,18 @@ void Locks(std::ostringstream& o, RespServer& s) {
     << "\r\n\r\n";
 }
 
+// The loop's busy time per turn (server/loop_lag.h): lockq's own section.
+// loop_busy_le_<N>ms counts the turns that took more than the previous
+// bound and at most N ms; loop_busy_gt_<last>ms the rest.
+void Latency(std::ostringstream& o, RespServer& s) {
+  const LoopLag& lag = s.core().loop_lag();
+  o << "# Latency\r\nloop_turns:" << lag.turns() << "\r\nloop_busy_max_us:" << lag.max_us() << "\r\n";
+  for (size_t i = 0; i < LoopLag::kBoundsMs.size(); i++) {
+    o << "loop_busy_le_" << LoopLag::kBoundsMs[i] << "ms:" << lag.bucket(i) << "\r\n";
+  }
+  o << "loop_busy_gt_" << LoopLag::kBoundsMs.back() << "ms:" << lag.bucket(LoopLag::kBoundsMs.size()) << "\r\n\r\n";
+}
+
 }  // namespace
 
 std::string BuildInfo(RespServer& server, std::string_view section) {
@@ -114,6 +127,7 @@ std::string BuildInfo(RespServer& server, std::string_view section) {
   if (all || section == "replication") Replication(o, server);
   if (all || section == "keyspace") Keyspace(o, server);
   if (all || section == "locks") Locks(o, server);
+  if (all || section == "latency") Latency(o, server);
   std::string out = o.str();
   while (out.size() >= 2 && out.compare(out.size() - 2, 2, "\r\n") == 0) out.resize(out.size() - 2);
   return out + "\r\n";

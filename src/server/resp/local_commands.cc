@@ -193,7 +193,10 @@ std::optional<Reply> ConfigCmd(LocalCtx& c) {
     }
     return Reply::Map(std::move(kv));
   }
-  if (sub == "RESETSTAT" && c.argv.size() == 2) return Reply::Ok();
+  if (sub == "RESETSTAT" && c.argv.size() == 2) {
+    c.server.core().loop_lag().Reset();  // the only statistic lockq resets so far
+    return Reply::Ok();
+  }
   if (sub == "SET") return Reply::Error("ERR CONFIG SET is not supported by lockq; restart lockqd with the new flag");
   return Reply::Error("ERR unknown subcommand or wrong number of arguments for '" + c.argv[1] +
                       "'. Try CONFIG HELP.");

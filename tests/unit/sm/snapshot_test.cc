@@ -86,6 +86,35 @@ TEST(SnapshotTest, RoundTripIsByteIdentical) {
   EXPECT_EQ(a.Snapshot(), b.Snapshot());
 }
 
+// A follower installing a snapshot decodes it off its loop (Decode) and
+// swaps it in (Install): the same state as Restore, the old one handed
+// back whole, and the state's own object (acl()) where it was, as after
+// Restore.
+TEST(SnapshotTest, DecodeThenInstallIsRestore) {
+  StateMachine a;
+  uint64_t index = 0;
+  for (const Batch& b : RandomBatches(3, 300)) a.Apply(b, ++index);
+  std::string snap = a.Snapshot();
+
+  StateMachine b;
+  uint64_t b_index = 0;
+  for (const Batch& batch : RandomBatches(4, 50)) b.Apply(batch, ++b_index);
+  std::string b_before = b.Snapshot();
+  const AclStore* acl = &b.acl();
+  auto decoded = StateMachine::Decode(snap);
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(b.Snapshot(), b_before);  // decoding touched nothing live
+  auto old = b.Install(std::move(decoded).value());
+  EXPECT_EQ(b.Snapshot(), snap);
+  EXPECT_EQ(&b.acl(), acl);
+  // The replaced state comes back whole: installing it again restores it.
+  b.Install(std::move(old));
+  EXPECT_EQ(b.Snapshot(), b_before);
+
+  EXPECT_FALSE(StateMachine::Decode(snap.substr(0, snap.size() / 2)).ok());
+  EXPECT_FALSE(StateMachine::Decode(snap + "!").ok());
+}
+
 TEST(SnapshotTest, ReplicasFedTheSameLogAgree) {
   for (uint32_t seed = 10; seed < 15; seed++) {
     StateMachine a, b;
