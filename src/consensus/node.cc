@@ -143,6 +143,37 @@ struct Node::Impl {
     if (self->node->on_role_change_) self->node->on_role_change_(role, leader_id, term);
   }
 
+  // Between the IoGuard proxy and libraft: every incoming message passes
+  // WaiveSilentLeader (leader_view.h) first. raft_init set io->data to the
+  // raft, whose data is this Impl (both before raft_start calls start).
+  raft_io_recv_cb libraft_recv = nullptr;
+  int (*guard_start)(struct raft_io*, unsigned, raft_io_tick_cb, raft_io_recv_cb) = nullptr;
+
+  static int StartCb(struct raft_io* io, unsigned msecs, raft_io_tick_cb tick, raft_io_recv_cb recv) noexcept {
+    auto* self = static_cast<Impl*>(static_cast<struct raft*>(io->data)->data);
+    self->libraft_recv = recv;
+    return self->guard_start(io, msecs, tick, &Impl::RecvCb);
+  }
+  static void RecvCb(struct raft_io* io, struct raft_message* msg) noexcept {
+    auto* r = static_cast<struct raft*>(io->data);
+    WaiveSilentLeader(r, msg);
+    static_cast<Impl*>(r->data)->libraft_recv(io, msg);
+  }
+
+  // libraft 0.15 answers a follower's finished disk append to its current
+  // leader even when it has none (id 0, address NULL: a vote in a newer
+  // term made it a follower with no leader yet while the append was on
+  // disk), and the uv backend's strlen(NULL) kills the process. Messages
+  // may be lost in Raft; this one has nobody to go to.
+  int (*guard_send)(struct raft_io*, struct raft_io_send*, const struct raft_message*, raft_io_send_cb) = nullptr;
+
+  static int SendCb(struct raft_io* io, struct raft_io_send* req, const struct raft_message* msg,
+                    raft_io_send_cb cb) noexcept {
+    if (msg->server_id == 0 || msg->server_address == nullptr) return RAFT_NOCONNECTION;
+    auto* self = static_cast<Impl*>(static_cast<struct raft*>(io->data)->data);
+    return self->guard_send(io, req, msg, cb);
+  }
+
   static void RaftClosedCb(struct raft* r) noexcept {
     auto* self = static_cast<Impl*>(r->data);
     raft_uv_close(&self->io);
@@ -177,6 +208,10 @@ Status Node::Start() {
   // (fsm_adapter.h): the follower's loop keeps serving.
   m.guard->SetInstallHook({[&m](const struct raft_buffer& data) { m.adapter.DecodeAhead(data); },
                            [&m] { m.adapter.InstallDone(); }});
+  m.guard_start = m.guard->io()->start;
+  m.guard->io()->start = &Impl::StartCb;
+  m.guard_send = m.guard->io()->send;
+  m.guard->io()->send = &Impl::SendCb;
   rv = raft_init(&m.raft, m.guard->io(), m.adapter.raft_fsm(m.guard->io()), options_.id, options_.address.c_str());
   if (rv != 0) return Status::IoError(std::string("raft init: ") + raft_errmsg(&m.raft));
   m.raft_initialized = true;
@@ -258,13 +293,24 @@ Result<uint64_t> Node::Propose(std::string_view entry, DoneCb done) {
 
 Status Node::Transfer(uint64_t id, DoneCb done) {
   Impl& m = *impl_;
+  // libraft's own pick may be a dead voter (leader_view.h); ours is the
+  // most up-to-date one that answers.
+  if (id == 0 && raft_state(&m.raft) == RAFT_LEADER) {
+    id = TransfereeOf(&m.raft);
+    if (id == 0) return Status::NotFound("transfer: no other voter to hand leadership to");
+  }
   auto* req = new TransferReq;
   req->req.data = req;
   req->raft = &m.raft;
   req->done = std::move(done);
   int rv = raft_transfer(&m.raft, &req->req, id, [](struct raft_transfer* t) noexcept {
     auto* tr = static_cast<TransferReq*>(t->data);
-    bool moved = raft_state(tr->raft) != RAFT_LEADER;
+    // Moved: a follower that knows a leader. Not UNAVAILABLE: raft_close
+    // also ends a pending transfer.
+    raft_id leader = 0;
+    const char* addr = nullptr;
+    raft_leader(tr->raft, &leader, &addr);
+    bool moved = raft_state(tr->raft) == RAFT_FOLLOWER && leader != 0;
     if (tr->done) tr->done(moved ? Status::Ok() : Status::Unavailable("leadership transfer did not complete"));
     delete tr;
   });

@@ -42,10 +42,11 @@ struct NodeOptions {
   std::vector<Peer> initial_cluster;
   // Start empty and wait to be added by the leader (`lockq cluster add`).
   bool join = false;
-  unsigned heartbeat_timeout_ms = 100;
-  // Randomized in [T, 2T) by libraft. 500 ms gives ~1 s failover on
-  // loopback with pre-vote; raise it across slow networks.
-  unsigned election_timeout_ms = 500;
+  unsigned heartbeat_timeout_ms = 50;
+  // Randomized in [T, 2T) by libraft. 200 ms gives a write through a
+  // survivor ~0.3-0.6 s after the leader dies (bench/failover; docs/
+  // consensus.md "Timeouts and failover"); raise it across slow networks.
+  unsigned election_timeout_ms = 200;
   // Resend an InstallSnapshot that got no answer after this long (libraft's
   // default, 30 s, stalls a restarted follower that missed the first one).
   unsigned install_snapshot_timeout_ms = 5000;
@@ -108,7 +109,11 @@ class Node {
   // commit). Fails at once with Unavailable when this node is not the leader.
   Result<uint64_t> Propose(std::string_view entry, DoneCb done);
 
-  // Leadership transfer to `id` (0: the most up-to-date follower).
+  // Leadership transfer to `id` (0: the most up-to-date voter that answers,
+  // leader_view.h TransfereeOf). `done` fires once: Ok when this node has
+  // heard from the new leader, Unavailable when libraft gave up after an
+  // election timeout (or this node closed). Returns an error, and `done`
+  // never fires, when this node is not the leader or has no other voter.
   Status Transfer(uint64_t id, DoneCb done);
   // Adds a server and promotes it to voter once caught up.
   Status AddVoter(uint64_t id, const std::string& address, DoneCb done);

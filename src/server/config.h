@@ -45,8 +45,12 @@ struct Config {
   std::string raft_addr = "127.0.0.1:7379";
   std::string initial_cluster;  // "1=host:port,2=host:port"; empty: single node
   bool join = false;
-  unsigned election_timeout_ms = 500;
-  unsigned heartbeat_timeout_ms = 100;
+  // Failover: a write through a survivor about 0.3-0.6 s after the leader
+  // dies (bench/failover, docs/consensus.md "Timeouts and failover"). Raise
+  // both across slow or long networks; keep the heartbeat well under the
+  // election timeout.
+  unsigned election_timeout_ms = 200;
+  unsigned heartbeat_timeout_ms = 50;
   unsigned snapshot_entries = 8192;
   uint64_t snapshot_bytes = 64 << 20;
   unsigned snapshot_trailing = 1024;

@@ -1,5 +1,6 @@
 // lockqd: parses flags, starts the Raft node and the listeners on one libuv
-// loop, and shuts down cleanly on SIGINT/SIGTERM.
+// loop, and shuts down cleanly on SIGINT/SIGTERM (a leader hands leadership
+// over first: server/handoff.h).
 
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -9,6 +10,7 @@
 #include "server/amqp/amqp_server.h"
 #include "server/config.h"
 #include "server/core.h"
+#include "server/handoff.h"
 #include "server/resp/resp_server.h"
 
 namespace {
@@ -20,19 +22,40 @@ struct Daemon {
   lockq::server::AmqpServer* amqp = nullptr;
   uv_signal_t sigint {};
   uv_signal_t sigterm {};
+  uv_timer_t close_timer {};
   bool stopping = false;
 };
+
+void CloseFrontEnds(uv_timer_t* t) noexcept {
+  auto* d = static_cast<Daemon*>(t->data);
+  uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
+  if (d->resp) d->resp->Close();
+  if (d->amqp) d->amqp->Close();
+}
+
+// After the hand-off (or at once on a follower): the dispatcher answers
+// every request still unanswered (TRYAGAIN "server shutting down", or
+// "outcome unknown" for one already forwarded) and raft closes; the client
+// connections close one loop turn later, after those answers were flushed
+// at the end of this one, so a client reads why instead of a bare EOF.
+void StopAfterHandOff(Daemon* d) {
+  d->core->Stop([] { spdlog::info("raft closed"); });
+  uv_timer_init(d->loop, &d->close_timer);
+  d->close_timer.data = d;
+  uv_timer_start(&d->close_timer, &CloseFrontEnds, 0, 0);
+}
 
 void OnSignal(uv_signal_t* h, int signum) noexcept {
   auto* d = static_cast<Daemon*>(h->data);
   if (d->stopping) return;
   d->stopping = true;
   spdlog::info("signal {}: shutting down", signum);
-  if (d->resp) d->resp->Close();
-  if (d->amqp) d->amqp->Close();
   uv_close(reinterpret_cast<uv_handle_t*>(&d->sigint), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&d->sigterm), nullptr);
-  d->core->Stop([] { spdlog::info("raft closed"); });
+  // A leader hands over first, so the cluster need not wait an election
+  // timeout (server/handoff.h); bounded by about one election timeout.
+  unsigned bound_ms = d->core->config().election_timeout_ms + 2 * d->core->config().heartbeat_timeout_ms;
+  lockq::server::HandOffLeadership(d->loop, d->core->node(), bound_ms, [d] { StopAfterHandOff(d); });
 }
 
 }  // namespace

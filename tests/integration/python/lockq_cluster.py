@@ -6,6 +6,7 @@ under /usr/bin/python3).
     cluster.resp[i], cluster.amqp[i]     # node i's RESP and AMQP ports
     i = cluster.wait_leader()
     cluster.kill(i); cluster.start(i)    # kill -9, restart with the same data
+    cluster.terminate(i)                 # SIGTERM (clean shutdown), waits for the exit
     cluster.stop()                       # kills and removes the data
     LOCKQ_MIXED_LOCKQD=PATH              # the last node runs that binary (mixed versions)
     LOCKQ_PEER_TLS=1                     # clusters run with --peer-tls (scripts/dev-certs)
@@ -142,8 +143,11 @@ class Cluster:
     (netns.Netns) node i runs in its own network namespace at net.host(i),
     on the default ports, with --protected-mode no unless extra_args sets it."""
 
-    def __init__(self, n, prefix="lockq-py-", extra_args=(), net=None, password=None, peer_tls=None):
+    def __init__(self, n, prefix="lockq-py-", extra_args=(), net=None, password=None, peer_tls=None,
+                 fast_elections=True):
         self.n = n
+        # False: lockqd's default election and heartbeat timeouts (bench/failover).
+        self.fast_elections = fast_elections
         self.password = password  # the default user's, for this harness's own clients
         self.net = net
         self.hosts = [net.host(i) if net else "127.0.0.1" for i in range(n)]
@@ -182,8 +186,9 @@ class Cluster:
                 "--data-dir", os.path.join(self.dir, "try%d-n%d" % (self.attempt, i + 1)),
                 "--bind", self.hosts[i],
                 "--resp-port", str(self.resp[i]), "--raft-addr", "%s:%d" % (self.hosts[i], self.raft[i]),
-                "--amqp-port", str(self.amqp[i]), "--http-port", "0",
-                "--election-timeout-ms", "300", "--heartbeat-timeout-ms", "50"]
+                "--amqp-port", str(self.amqp[i]), "--http-port", "0"]
+        if self.fast_elections:
+            argv += ["--election-timeout-ms", "300", "--heartbeat-timeout-ms", "50"]
         argv += self.extra_args if extra_args is None else list(extra_args)
         if self.peer_tls:
             argv += peer_tls_args(certs or self.certs, i)
@@ -260,6 +265,17 @@ class Cluster:
         """kill -9 node i."""
         self.procs[i].send_signal(signal.SIGKILL)
         self.procs[i].wait(timeout=10)
+
+    def terminate(self, i, timeout=30):
+        """SIGTERM node i (a clean shutdown) and wait until it exits; returns
+        its exit status."""
+        self.procs[i].send_signal(signal.SIGTERM)
+        return self.procs[i].wait(timeout=timeout)
+
+    def log(self, i):
+        """Node i's whole log (every start appends to it)."""
+        with open(os.path.join(self.dir, "node%d.log" % (i + 1)), "rb") as f:
+            return f.read().decode(errors="replace")
 
     def kill_all(self):
         for i in range(self.n):
