@@ -140,6 +140,11 @@ void IoGuard::AppendDoneCb(struct raft_io_append* req, int status) noexcept {
 
 void IoGuard::TickCb(struct raft_io* real) noexcept {
   IoGuard* g = FromReal(real);
+  // A follower installing a snapshot does not tick: libraft 0.15 lets an
+  // installing follower's election timer fire, and one that wins restores
+  // the snapshot as leader when the install completes. The decode makes
+  // that window as long as decoding the state takes.
+  if (g->installing_) return;
   g->tick_(&g->proxy_);
 }
 
@@ -250,6 +255,7 @@ int IoGuard::SnapshotPut(struct raft_io* io, unsigned trailing, struct raft_io_s
     delete p;
     return rv;
   }
+  g->installing_ = true;
   p->work.work = &IoGuard::DecodeWork;
   if (g->real_->async_work(g->real_, &p->work, &IoGuard::DecodeDoneCb) != 0) {
     p->remaining--;  // no worker: restore decodes on the loop, as without the hook
@@ -281,6 +287,7 @@ void IoGuard::FinishInstall(PendingInstall* p) noexcept {
   int status = p->put_status;
   PendingInstalls().erase(req);
   delete p;
+  g->installing_ = false;
   cb(req, status);  // libraft restores here (or drops the snapshot on error)
   if (g->install_hook_.done) g->install_hook_.done();
 }

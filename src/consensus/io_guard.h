@@ -38,6 +38,8 @@
 // runs the install hook's `decode` on the real io's worker beside the
 // write, and calls libraft back (which then restores: FsmAdapter swaps the
 // decoded state in) only when both are done; then the hook's `done`.
+// Meanwhile it holds libraft's ticks back, so that the installing follower
+// cannot time out, win an election and restore as leader.
 //
 // 3. When a disk write (append) fails, libraft 0.15 truncates its in-memory
 //    log but a leader stays leader and may reuse indexes within its term.
@@ -111,6 +113,7 @@ class IoGuard {
   std::deque<raft_index> async_limits_;
   raft_index max_acked_ = 0;  // highest index acknowledged in limits_term_
   bool in_install_recv_ = false;  // inside recv of an InstallSnapshot
+  bool installing_ = false;       // an install's write or decode in flight: no ticks
   InstallHook install_hook_;
   bool exit_on_append_error_;
   uint64_t replies_clamped_ = 0;
