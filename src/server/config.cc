@@ -49,7 +49,11 @@ Result<consensus::NodeOptions> Config::ToNodeOptions() const {
   o.snapshot.threshold_entries = snapshot_entries;
   o.snapshot.threshold_bytes = snapshot_bytes;
   o.snapshot.trailing_entries = snapshot_trailing;
-  o.snapshot.first_stagger_percent = 25 * static_cast<unsigned>((node_id - 1) % 3);  // 0, 25, 50 %
+  // Staggering replicas' first snapshot (snapshot_policy.h) is off: with
+  // it on, bench/failover crashed node 1 (the unstaggered one) in libraft
+  // four runs out of four, and never in 80 faults with it off (issue 13
+  // note, session 7). Not understood yet; keep 0 until it is.
+  o.snapshot.first_stagger_percent = 0;
   auto peers = ParseInitialCluster(initial_cluster);
   if (!peers.ok()) return peers.status();
   o.initial_cluster = std::move(peers.value());
@@ -115,7 +119,7 @@ Result<Config> ParseConfig(int argc, char** argv, int* exit_code) {
   app.add_flag("--join", c.join, "Start without bootstrapping; wait to be added with `lockq cluster add`");
   app.add_option("--election-timeout-ms", c.election_timeout_ms, "Raft election timeout")->capture_default_str();
   app.add_option("--heartbeat-timeout-ms", c.heartbeat_timeout_ms, "Raft heartbeat interval")->capture_default_str();
-  app.add_option("--snapshot-entries", c.snapshot_entries, "Snapshot after this many entries (the first one after start: +25 % on nodes 2, 5, ...; +50 % on nodes 3, 6, ...)")->capture_default_str();
+  app.add_option("--snapshot-entries", c.snapshot_entries, "Snapshot after this many entries")->capture_default_str();
   app.add_option("--snapshot-bytes", c.snapshot_bytes, "...or after this many applied bytes (or the last snapshot's size, when larger)")->capture_default_str();
   app.add_option("--snapshot-trailing", c.snapshot_trailing, "Entries kept behind a snapshot")->capture_default_str();
   app.add_option("--log-level", c.log_level, "Log verbosity")
