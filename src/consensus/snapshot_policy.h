@@ -18,7 +18,8 @@ struct SnapshotPolicy {
   unsigned trailing_entries = 1024;     // entries kept after a snapshot
   bool async = true;                    // serialize on a worker thread
   // The first snapshot after start waits this many percent more than the
-  // thresholds say. lockqd staggers replicas by node id (config.cc), so
+  // thresholds say. Meant to stagger replicas by node id (config.cc; off
+  // for now, see there), so
   // that they do not all snapshot at the same entry: a quorum then always
   // has members that are not paying a snapshot's fork and copy-on-write
   // faults, and replicas sharing cores do not pay them at once. Later
